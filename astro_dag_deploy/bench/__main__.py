@@ -1,0 +1,67 @@
+"""`python -m astro_dag_deploy.bench [--sizes 10,100,1000] [--runs 5] [--no-write]` (what `make bench` runs).
+
+Progress goes to stderr; stdout gets the table, then the JSON summary as its last line.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from astro_dag_deploy.bench.report import render, summary, write_results
+from astro_dag_deploy.bench.suite import DEFAULT_RUNS, DEFAULT_SIZES, run_benchmark
+from astro_dag_deploy.local.project import PROJECT_ROOT
+
+DOCUMENT = PROJECT_ROOT / "docs" / "benchmarks.md"
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of file counts") from None
+    if not sizes or any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError("every size must be a file count of at least 1")
+    return sorted(set(sizes))
+
+
+def _runs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of runs of at least 1")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m astro_dag_deploy.bench",
+        description="Measure the S3 steps against the AWS CLI on a local moto server, whole local executions "
+        "(wall time, state transitions) and each zip function's cold-start proxy.",
+    )
+    parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), metavar="N,N,...",
+                        help="numbers of DAG files to measure with (default: 10,100,1000)")
+    parser.add_argument("--runs", type=_runs, default=DEFAULT_RUNS, metavar="RUNS",
+                        help=f"runs per figure, the median is reported (default: {DEFAULT_RUNS})")
+    parser.add_argument("--no-write", action="store_true", help=f"do not update docs/{DOCUMENT.name}")
+    return parser
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # The local mode synthesizes the CDK app: jsii warns about Node versions otherwise.
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    results = run_benchmark(args.sizes, args.runs, _progress)
+    table = render(results)
+    print(table)
+    if not args.no_write:
+        write_results(DOCUMENT, table)
+        _progress(f"table written to docs/{DOCUMENT.name}")
+    print(json.dumps(summary(results)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

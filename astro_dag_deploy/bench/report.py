@@ -1,0 +1,215 @@
+"""The benchmark's table (Markdown, printed and kept in docs/benchmarks.md), its targets, and its JSON summary."""
+
+import importlib.metadata
+import os
+import platform
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from astro_dag_deploy.bench.s3_steps import CLEAR_PREFIX, UPLOAD, StepComparison, StepRun
+from astro_dag_deploy.bench.suite import BenchResults
+
+RESULTS_BEGIN = "<!-- benchmark results: written by `make bench`; what is between these markers is replaced -->"
+RESULTS_END = "<!-- end of benchmark results -->"
+VERSIONED_PACKAGES = ("moto", "boto3", "botocore", "awscli", "aws-lambda-powertools", "pydantic")
+PEER_COMMANDS = {UPLOAD: "`aws s3 cp --recursive`", CLEAR_PREFIX: "`aws s3 rm --recursive`"}
+STEP_NAMES = {UPLOAD: "Upload", CLEAR_PREFIX: "ClearPrefix"}
+
+# The issue's targets: ours / AWS CLI at the largest N, S3 requests over the minimum, import time.
+UPLOAD_RATIO_TARGET = 1.0
+CLEAR_RATIO_TARGET = 0.2
+REQUESTS_OVER_MINIMUM_TARGET = 1.05
+IMPORT_MS_TARGET = 300.0
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    target: str
+    measured: str
+    met: bool
+
+
+def median_seconds(runs: list[StepRun]) -> float:
+    return statistics.median(run.seconds for run in runs)
+
+
+def most_requests(runs: list[StepRun]) -> StepRun:
+    """The run with the most S3 requests: the figure that must stay near the minimum."""
+    return max(runs, key=lambda run: run.request_count)
+
+
+def speed_ratio(comparison: StepComparison) -> float:
+    return median_seconds(comparison.ours) / median_seconds(comparison.peer)
+
+
+def requests_over_minimum(comparison: StepComparison) -> float:
+    return most_requests(comparison.ours).request_count / comparison.minimum_requests
+
+
+def _comparison(results: BenchResults, step: str, size: int) -> StepComparison:
+    return next(item for item in results.s3_steps if item.step == step and item.size == size)
+
+
+def _transitions(results: BenchResults, size: int) -> int:
+    return max(run.transitions for run in results.executions[size])
+
+
+def summary(results: BenchResults) -> dict:
+    """The benchmark's one-line JSON result; `n<N>` names the largest N measured (1000 by default)."""
+    largest = max(results.sizes)
+    return {
+        f"upload_vs_awscli_n{largest}": round(speed_ratio(_comparison(results, UPLOAD, largest)), 3),
+        f"clear_vs_awscli_n{largest}": round(speed_ratio(_comparison(results, CLEAR_PREFIX, largest)), 3),
+        f"s3_requests_over_minimum_n{largest}": {
+            step: round(requests_over_minimum(_comparison(results, step, largest)), 3)
+            for step in (UPLOAD, CLEAR_PREFIX)
+        },
+        "transitions": {str(size): _transitions(results, size) for size in results.sizes},
+        "import_ms": {cold.function: round(cold.median_import_ms, 1) for cold in results.cold_starts},
+    }
+
+
+def check_targets(results: BenchResults) -> list[TargetCheck]:
+    largest = max(results.sizes)
+    upload = speed_ratio(_comparison(results, UPLOAD, largest))
+    clear = speed_ratio(_comparison(results, CLEAR_PREFIX, largest))
+    checks = [
+        TargetCheck(f"Upload at N={largest}: ours / AWS CLI <= {UPLOAD_RATIO_TARGET}", f"{upload:.3f}",
+                    upload <= UPLOAD_RATIO_TARGET),
+        TargetCheck(f"ClearPrefix at N={largest}: ours / AWS CLI <= {CLEAR_RATIO_TARGET}", f"{clear:.3f}",
+                    clear <= CLEAR_RATIO_TARGET),
+    ]
+    for step in (UPLOAD, CLEAR_PREFIX):
+        over = requests_over_minimum(_comparison(results, step, largest))
+        checks.append(TargetCheck(
+            f"{STEP_NAMES[step]} at N={largest}: S3 requests / minimum <= {REQUESTS_OVER_MINIMUM_TARGET}",
+            f"{over:.3f}", over <= REQUESTS_OVER_MINIMUM_TARGET,
+        ))
+    transitions = {size: {run.transitions for run in results.executions[size]} for size in results.sizes}
+    distinct = set().union(*transitions.values())
+    checks.append(TargetCheck(
+        "State transitions per execution: the same for every N",
+        ", ".join(f"N={size}: {'/'.join(map(str, sorted(values)))}" for size, values in transitions.items()),
+        len(distinct) == 1,
+    ))
+    for cold in results.cold_starts:
+        checks.append(TargetCheck(
+            f"{cold.function}: import < {IMPORT_MS_TARGET:.0f} ms", f"{cold.median_import_ms:.0f} ms",
+            cold.median_import_ms < IMPORT_MS_TARGET,
+        ))
+    return checks
+
+
+# ---- the table ----
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _requests(run: StepRun) -> str:
+    parts = ", ".join(f"{_count(count)} {operation}" for operation, count in
+                      sorted(run.requests.items(), key=lambda item: (-item[1], item[0])))
+    return f"{_count(run.request_count)} ({parts})" if len(run.requests) > 1 else f"{_count(run.request_count)} {parts}"
+
+
+def _runs(count: int, noun: str = "runs") -> str:
+    return f"{count} {noun if count != 1 else noun[:-1]}"
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def machine_line(results: BenchResults) -> str:
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores ({cpu_model()}), {memory_gib:.1f} GiB memory, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}; 1-minute load average "
+            f"{results.load_before:.1f} before, {results.load_after:.1f} after")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions_line() -> str:
+    return ", ".join(f"{name} {importlib.metadata.version(name)}" for name in VERSIONED_PACKAGES)
+
+
+def render(results: BenchResults, measured_at: datetime | None = None) -> str:
+    measured_at = measured_at or datetime.now(timezone.utc)
+    sizes = ",".join(str(size) for size in results.sizes)
+    lines = [
+        f"Measured {measured_at:%Y-%m-%d %H:%M} UTC by `python -m astro_dag_deploy.bench --sizes {sizes} "
+        f"--runs {results.runs}`.",
+        "",
+        f"- Machine: {machine_line(results)}.",
+        f"- Versions: {versions_line()}.",
+        "",
+        f"### S3 steps against the AWS CLI (median of {_runs(results.runs)})",
+        "",
+        _row("N", "step vs AWS CLI", "ours (s)", "AWS CLI (s)", "ours / CLI", "our S3 requests", "minimum",
+             "ours / minimum", "AWS CLI S3 requests", "server CPU, ours / CLI (s)"),
+        _row("---:", "---", "---:", "---:", "---:", "---", "---:", "---:", "---", "---:"),
+    ]
+    for comparison in sorted(results.s3_steps, key=lambda item: (item.size, item.step != UPLOAD)):
+        server_cpu = (statistics.median(run.server_cpu_seconds for run in comparison.ours),
+                      statistics.median(run.server_cpu_seconds for run in comparison.peer))
+        lines.append(_row(
+            _count(comparison.size), f"{STEP_NAMES[comparison.step]} vs {PEER_COMMANDS[comparison.step]}",
+            f"{median_seconds(comparison.ours):.3f}", f"{median_seconds(comparison.peer):.3f}",
+            f"**{speed_ratio(comparison):.3f}**", _requests(most_requests(comparison.ours)),
+            _count(comparison.minimum_requests), f"{requests_over_minimum(comparison):.3f}",
+            _requests(most_requests(comparison.peer)), f"{server_cpu[0]:.2f} / {server_cpu[1]:.2f}",
+        ))
+    lines += [
+        "",
+        "### Whole executions in the local mode",
+        "",
+        _row("N", "runs", "wall time (s, median)", "state transitions", "time in each state (s, median)"),
+        _row("---:", "---:", "---:", "---:", "---"),
+    ]
+    for size in results.sizes:
+        runs = results.executions[size]
+        states = list(dict.fromkeys(name for run in runs for name in run.state_seconds))
+        per_state = ", ".join(
+            f"{name} {statistics.median(run.state_seconds.get(name, 0.0) for run in runs):.2f}" for name in states
+        )
+        lines.append(_row(_count(size), len(runs), f"{statistics.median(run.seconds for run in runs):.2f}",
+                          _transitions(results, size), per_state))
+    lines += [
+        "",
+        f"### Cold-start proxy per zip function (import: median of {_runs(results.runs, 'fresh interpreters')})",
+        "",
+        _row("zip function", "import of `<function>.app` (ms)", "asset zip (KB)"),
+        _row("---", "---:", "---:"),
+    ]
+    for cold in results.cold_starts:
+        lines.append(_row(cold.function, f"{cold.median_import_ms:.0f}", f"{cold.zip_bytes / 1024:.1f}"))
+    lines += ["", "### Targets", "", _row("target", "measured", "met"), _row("---", "---", "---")]
+    for check in check_targets(results):
+        lines.append(_row(check.target, check.measured, "yes" if check.met else "**no**"))
+    return "\n".join(lines)
+
+
+def write_results(document: Path, table: str) -> None:
+    """Put the table between the results markers of the document, keeping the rest; create it if need be."""
+    block = f"{RESULTS_BEGIN}\n{table}\n{RESULTS_END}"
+    if document.exists():
+        text = document.read_text()
+        start, end = text.find(RESULTS_BEGIN), text.find(RESULTS_END)
+        if start != -1 and end > start:
+            document.write_text(text[:start] + block + text[end + len(RESULTS_END):])
+            return
+        document.write_text(text.rstrip("\n") + "\n\n## Results\n\n" + block + "\n")
+        return
+    document.parent.mkdir(parents=True, exist_ok=True)
+    document.write_text(f"# Benchmarks\n\n## Results\n\n{block}\n")

@@ -1,0 +1,99 @@
+"""The `astro-dag-deploy` command."""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from astro_dag_deploy.client import register_client_commands
+from astro_dag_deploy.serve import register_serve_command
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+DEFAULT_OUT = Path(".local")
+
+
+def run_local(args: argparse.Namespace) -> int:
+    # Imported here: the local mode loads moto and jsii, which other commands do not need.
+    from astro_dag_deploy.local.executions import ProgressPrinter
+    from astro_dag_deploy.local.output import stdout_to_file
+    from astro_dag_deploy.local.project import DEFAULT_SCENARIO
+    from astro_dag_deploy.local.report import json_report, print_summary
+    from astro_dag_deploy.local.scenario import Scenario, ScenarioError, run_scenario
+    from astro_dag_deploy.local.world import LocalWorld
+
+    started = time.monotonic()
+    try:
+        scenario = Scenario.load(args.scenario or DEFAULT_SCENARIO)
+    except ScenarioError as error:
+        return usage_error("local", str(error))
+    astro_cli = None
+    if args.astro_cli:
+        astro_cli = shutil.which(args.astro_cli)
+        if astro_cli is None:
+            return usage_error("local", f"--astro-cli {args.astro_cli}: not an executable file")
+    out_dir: Path = args.out.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "handlers.log"
+    progress = ProgressPrinter(sys.stderr)
+    progress.line(f"Synthesizing the stack and creating it in an embedded AWS (handler logs: {log_path})")
+    with stdout_to_file(log_path):
+        with LocalWorld(out_dir, astro_cli=astro_cli) as world:
+            progress.line(f"Stack ready in {time.monotonic() - started:.1f} s; running {len(scenario.requests)} "
+                          f"request(s){' at once' if scenario.concurrent else ''}")
+            outcomes = run_scenario(world, scenario, progress)
+            report = json_report(world, outcomes)
+    print_summary(outcomes, report, sys.stderr)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    progress.line(f"Handler logs: {log_path}; embedded AWS log: {world.engine_log}. "
+                  f"Finished in {time.monotonic() - started:.1f} s.")
+    return EXIT_OK if all(outcome.as_expected for outcome in outcomes) else EXIT_UNEXPECTED
+
+
+def usage_error(command: str, message: str) -> int:
+    print(f"astro-dag-deploy {command}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="astro-dag-deploy",
+        description="Deploy Airflow DAGs from many Git repos to Astronomer deployments through Step Functions.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_local_command(commands)
+    register_serve_command(commands)
+    register_client_commands(commands)
+    return parser
+
+
+def add_local_command(commands: argparse._SubParsersAction) -> None:
+    local = commands.add_parser(
+        "local",
+        help="run the real state machine with our handlers on an embedded AWS (no account needed)",
+        description="Synthesize the stack, create it in an in-process moto and run a scenario's requests through "
+        "the real state machine. Progress goes to stderr; exit 0 if and only if every execution ends as its "
+        "request expects.",
+    )
+    local.add_argument(
+        "scenario", nargs="?", type=Path,
+        help="scenario JSON file (default: examples/scenario.json of the project)",
+    )
+    local.add_argument(
+        "--astro-cli", metavar="PATH",
+        help="astro executable the deploy step runs (default: the project's local stand-in)",
+    )
+    local.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+        help="folder for handler logs and the stand-in's deployments (default: .local)",
+    )
+    local.add_argument("--json", action="store_true", help="print one JSON report on stdout and nothing else")
+    local.set_defaults(run=run_local)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)

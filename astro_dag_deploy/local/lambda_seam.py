@@ -1,0 +1,118 @@
+"""Run moto's Lambda invocations in this process, with our real handlers.
+
+moto hands every invocation to `LambdaFunction._invoke_lambda(self, event)`, which would start a Docker
+container and returns `(payload_json, errored, logs)`. That private method is the one seam: it is replaced for the
+lifetime of a local world by a call of the handler named by the function's configuration. moto is pinned exactly in
+pyproject.toml and tests/local/test_lambda_seam.py fails loudly if the seam moves.
+
+Invocations are not serialized: concurrent executions really call handlers at the same time, as Lambda would.
+The functions' environment is not applied here but once for the whole world (see world.py), as handlers read it
+at call time and run in one process.
+"""
+
+import importlib
+import inspect
+import json
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from moto.awslambda.models import LambdaFunction
+
+from astro_dag_deploy.local.project import make_functions_importable
+
+SEAM_NAME = "_invoke_lambda"
+SEAM_PARAMETERS = ["self", "event"]
+
+
+class SeamMoved(RuntimeError):
+    """moto no longer offers the method the local mode replaces."""
+
+
+def check_seam() -> None:
+    """Raise SeamMoved with what changed if moto's invocation method is not the one the seam replaces."""
+    method = getattr(LambdaFunction, SEAM_NAME, None)
+    if method is None:
+        raise SeamMoved(
+            f"moto.awslambda.models.LambdaFunction.{SEAM_NAME} no longer exists: the local mode cannot run "
+            "handlers in-process with this moto version; keep moto pinned to the version in pyproject.toml"
+        )
+    parameters = list(inspect.signature(method).parameters)
+    if parameters != SEAM_PARAMETERS:
+        raise SeamMoved(
+            f"moto.awslambda.models.LambdaFunction.{SEAM_NAME} now takes ({', '.join(parameters)}), the local "
+            f"mode expects ({', '.join(SEAM_PARAMETERS)}): check what it returns and adapt lambda_seam.py"
+        )
+
+
+@dataclass
+class LocalLambdaContext:
+    """What powertools and our handlers read from Lambda's context object."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    timeout_seconds: int
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic, init=False, repr=False)
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/{self.aws_request_id}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+def handler_name(function: LambdaFunction) -> str:
+    """The "module.function" to call: the zip function's Handler, or an image function's CMD."""
+    if function.handler:
+        return function.handler
+    if function.image_config.cmd:
+        return function.image_config.cmd[0]
+    raise ValueError(f"function {function.function_name} names no handler (no Handler, no ImageConfig.Command)")
+
+
+def load_handler(name: str) -> Callable:
+    module_name, _, attribute = name.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _invoke_in_process(self: LambdaFunction, event: object = None) -> tuple[str, bool, str]:
+    context = LocalLambdaContext(
+        function_name=self.function_name,
+        memory_limit_in_mb=int(self.memory_size),
+        invoked_function_arn=self.function_arn,
+        timeout_seconds=int(self.timeout),
+    )
+    try:
+        result = load_handler(handler_name(self))(event if event is not None else {}, context)
+        return json.dumps(result), False, ""
+    except Exception as error:  # noqa: BLE001 -- Lambda reports any exception as the invocation's error
+        payload = {
+            "errorType": type(error).__name__,
+            "errorMessage": str(error),
+            "stackTrace": traceback.format_tb(error.__traceback__.tb_next),
+        }
+        return json.dumps(payload), True, "".join(traceback.format_exception(error))
+
+
+@contextmanager
+def in_process_lambdas() -> Iterator[None]:
+    """Replace moto's Docker invocation by an in-process handler call for the duration of the block."""
+    check_seam()
+    make_functions_importable()
+    original = getattr(LambdaFunction, SEAM_NAME)
+    setattr(LambdaFunction, SEAM_NAME, _invoke_in_process)
+    try:
+        yield
+    finally:
+        setattr(LambdaFunction, SEAM_NAME, original)

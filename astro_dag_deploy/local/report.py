@@ -1,0 +1,66 @@
+"""What a local run reports: one JSON document for machines, a short summary for people."""
+
+import json
+from typing import TextIO
+
+from astro_dag_deploy.local.scenario import Outcome
+from astro_dag_deploy.local.world import LocalWorld
+
+CAUSE_SHOWN = 400
+
+
+def json_report(world: LocalWorld, outcomes: list[Outcome]) -> dict:
+    return {
+        "executions": [
+            {
+                "repo": outcome.request.repo,
+                "workspace": outcome.request.workspace,
+                "deployment": outcome.request.deployment,
+                "name": outcome.result.name,
+                "status": outcome.result.status,
+                "error": outcome.result.error,
+                "cause": outcome.result.cause,
+                "states": outcome.result.states,
+                "notifications": [
+                    {"subject": note.subject, "message": note.message} for note in outcome.result.notifications
+                ],
+            }
+            for outcome in outcomes
+        ],
+        "s3_keys": world.dag_keys(),
+        "astro": world.astro_bundles(),
+    }
+
+
+def readable_cause(cause: str | None) -> str:
+    """A Lambda error's cause is its JSON error document: its message is what a person needs."""
+    if not cause:
+        return ""
+    try:
+        decoded = json.loads(cause)
+    except ValueError:
+        decoded = None
+    text = decoded.get("errorMessage", cause) if isinstance(decoded, dict) else cause
+    return text if len(text) <= CAUSE_SHOWN else text[:CAUSE_SHOWN] + "..."
+
+
+def print_summary(outcomes: list[Outcome], report: dict, stream: TextIO) -> None:
+    print("\nSummary", file=stream)
+    for outcome in outcomes:
+        request, result = outcome.request, outcome.result
+        target = f"{request.repo or '?'} -> {request.workspace or '?'}/{request.deployment or '?'}"
+        duration = f" in {result.seconds:.1f} s" if result.seconds is not None else ""
+        verdict = "as expected" if outcome.as_expected else f"EXPECTED {request.expect}"
+        print(f"  {target}: {result.status}{duration} ({verdict}), execution {result.name}", file=stream)
+        if result.status != "SUCCEEDED":
+            print(f"    failed at: {result.failed_state or '?'}", file=stream)
+            print(f"    error: {result.error or '?'}", file=stream)
+            print(f"    cause: {readable_cause(result.cause) or '?'}", file=stream)
+        for note in result.notifications:
+            print(f"    notification sent: {note.subject}", file=stream)
+        if not result.notifications and result.status != "SUCCEEDED":
+            print("    notification sent: none", file=stream)
+    for deployment_id, paths in report["astro"].items():
+        print(f"  Astro deployment {deployment_id} (local stand-in) runs {len(paths)} files:", file=stream)
+        for path in paths:
+            print(f"    {path}", file=stream)

@@ -1,0 +1,198 @@
+"""Scenarios: requests to run against a local world, from a local DAG folder or as a raw API input.
+
+    {"concurrent": false,
+     "requests": [{"astroWorkspace": "...", "astroDeployment": "...", "repo": "...",
+                   "dags_dir": "folder" | "event": {...}, "expect": "SUCCEEDED" | "FAILED"}]}
+
+`expect` defaults to SUCCEEDED; a dags_dir request may also give the `commit` to send. A `dags_dir` (relative
+to the scenario file) is uploaded whole to the artifacts bucket and turned into a request in the original
+contract; an `event` is the execution input exactly as given.
+"""
+
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.dag_source import inspect_dag_source
+
+from astro_dag_deploy.local.executions import ExecutionResult, ProgressListener, watch_execution
+from astro_dag_deploy.local.world import LocalWorld
+
+FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+SKIPPED_DIRS = {"__pycache__"}
+SKIPPED_SUFFIXES = (".pyc",)
+UPLOAD_WORKERS = 16
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class ScenarioError(ValueError):
+    """The scenario file cannot be run as written."""
+
+
+@dataclass(frozen=True)
+class ScenarioRequest:
+    workspace: str | None
+    deployment: str | None
+    repo: str | None
+    dags_dir: Path | None
+    event: Any
+    expect: str
+    commit: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    requests: list[ScenarioRequest]
+    concurrent: bool = False
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Scenario":
+        path = Path(path)
+        try:
+            document = json.loads(path.read_text())
+        except OSError as error:
+            raise ScenarioError(f"cannot read scenario {path}: {error.strerror or error}") from None
+        except ValueError as error:
+            raise ScenarioError(f"scenario {path} is not valid JSON: {error}") from None
+        return cls.from_document(document, path.resolve().parent)
+
+    @classmethod
+    def from_document(cls, document: Any, base_dir: Path) -> "Scenario":
+        if not isinstance(document, dict) or not isinstance(document.get("requests"), list) or not document["requests"]:
+            raise ScenarioError('a scenario is an object with a non-empty "requests" list')
+        concurrent = document.get("concurrent", False)
+        if not isinstance(concurrent, bool):
+            raise ScenarioError('"concurrent" must be true or false')
+        return cls(
+            requests=[_request(entry, number, base_dir) for number, entry in enumerate(document["requests"], 1)],
+            concurrent=concurrent,
+        )
+
+
+def _request(entry: Any, number: int, base_dir: Path) -> ScenarioRequest:
+    where = f"request {number}"
+    if not isinstance(entry, dict):
+        raise ScenarioError(f"{where} is not an object")
+    if ("dags_dir" in entry) == ("event" in entry):
+        raise ScenarioError(f'{where} needs exactly one of "dags_dir" and "event"')
+    expect = entry.get("expect", "SUCCEEDED")
+    if expect not in FINAL_STATUSES:
+        raise ScenarioError(f"{where}: expect must be one of {', '.join(FINAL_STATUSES)}, not {expect!r}")
+    event = entry.get("event")
+    names = event if isinstance(event, dict) else entry
+    fields = {key: names.get(key) for key in ("astroWorkspace", "astroDeployment", "repo", "commit")}
+    dags_dir = None
+    if "dags_dir" in entry:
+        missing = [key for key in ("astroWorkspace", "astroDeployment", "repo") if not isinstance(fields[key], str)]
+        if missing:
+            raise ScenarioError(f"{where}: a dags_dir request needs {', '.join(missing)}")
+        if not isinstance(entry["dags_dir"], str):
+            raise ScenarioError(f"{where}: dags_dir must be a path")
+        dags_dir = (base_dir / entry["dags_dir"]).resolve()
+        if not dags_dir.is_dir():
+            raise ScenarioError(f"{where}: dags_dir {dags_dir} is not a folder")
+    return ScenarioRequest(
+        workspace=_text(fields["astroWorkspace"]), deployment=_text(fields["astroDeployment"]),
+        repo=_text(fields["repo"]), dags_dir=dags_dir, event=event, expect=expect, commit=_text(fields["commit"]),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def tree_files(folder: Path) -> list[str]:
+    """Every file under the folder as a relative POSIX path, without Python's bytecode caches."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(name for name in dirs if name not in SKIPPED_DIRS)
+        relative_root = Path(root).relative_to(folder)
+        found += [
+            (relative_root / name).as_posix()
+            for name in sorted(files)
+            if not name.endswith(SKIPPED_SUFFIXES)
+        ]
+    return found
+
+
+def _dag_id(source: bytes, relative: str) -> str | None:
+    """The DAG id a file defines (its first literal one, else the file's stem), or None if it defines no DAG."""
+    try:
+        found = inspect_dag_source(source, relative)
+    except (SyntaxError, ValueError):
+        # Sent as a plain file: Parse compiles every .py file and reports this one by name.
+        return None
+    if not found.defines_dag:
+        return None
+    return found.dag_ids[0] if found.dag_ids else Path(relative).stem
+
+
+def upload_dags_dir(s3, bucket: str, request: ScenarioRequest, run_id: str) -> dict:
+    """Upload the folder to s3://<bucket>/<repo>/<run>/ and return the request a CI job would send for it."""
+    assert request.dags_dir is not None and request.repo is not None
+    dags_dir, prefix = request.dags_dir, f"{request.repo}/{run_id}/"
+
+    def upload(relative: str) -> tuple[str, str | None]:
+        body = (dags_dir / relative).read_bytes()
+        s3.put_object(Bucket=bucket, Key=prefix + relative, Body=body)
+        return relative, _dag_id(body, relative) if relative.endswith(".py") else None
+
+    with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+        uploaded = list(pool.map(upload, tree_files(dags_dir)))
+    dags, dependencies = [], []
+    for relative, dag_id in uploaded:
+        uri = f"s3://{bucket}/{prefix}{relative}"
+        if dag_id is None:
+            dependencies.append({"source": uri, "path": relative})
+        else:
+            dags.append({"dag_id": dag_id, "dag_file": uri, "path": relative})
+    names = {"astroWorkspace": request.workspace, "astroDeployment": request.deployment, "repo": request.repo}
+    if request.commit:
+        names["commit"] = request.commit
+    return {**names, "body": {"dags": dags, "dependencies": dependencies}}
+
+
+def execution_name(label: str | None, run_id: str) -> str:
+    """Unique (the run id) and traceable (the repo) within Step Functions' 80-character limit."""
+    stem = _NAME_UNSAFE.sub("-", label or "event").strip("-")[: 79 - len(run_id)] or "event"
+    return f"{stem}-{run_id}"
+
+
+@dataclass
+class Outcome:
+    request: ScenarioRequest
+    result: ExecutionResult
+
+    @property
+    def as_expected(self) -> bool:
+        return self.result.status == self.request.expect
+
+
+def _prepare(world: LocalWorld, request: ScenarioRequest) -> tuple[str, Any]:
+    run_id = world.next_run_id()
+    if request.dags_dir is None:
+        execution_input = request.event
+    else:
+        execution_input = upload_dags_dir(world.client("s3"), world.artifacts_bucket, request, run_id)
+    return execution_name(request.repo, run_id), execution_input
+
+
+def run_scenario(world: LocalWorld, scenario: Scenario, listener: ProgressListener | None = None) -> list[Outcome]:
+    """Run the requests in order, or all at once when the scenario is concurrent; return how each ended."""
+    if not scenario.concurrent:
+        outcomes = []
+        for request in scenario.requests:
+            name, execution_input = _prepare(world, request)
+            arn = world.start_execution(execution_input, name)
+            outcomes.append(Outcome(request, watch_execution(world, arn, listener)))
+        return outcomes
+    # Every upload first, then every start back to back: the executions overlap as much as they can.
+    prepared = [_prepare(world, request) for request in scenario.requests]
+    arns = [world.start_execution(execution_input, name) for name, execution_input in prepared]
+    with ThreadPoolExecutor(max_workers=len(arns)) as pool:
+        results = list(pool.map(lambda arn: watch_execution(world, arn, listener), arns))
+    return [Outcome(request, result) for request, result in zip(scenario.requests, results)]

@@ -1,0 +1,318 @@
+"""The stack's settings: cdk.json context, checked before anything is built.
+
+Every problem is reported at once, naming the context key and what it must look like, so that a wrong
+cdk.json fails `cdk synth` with a message instead of a half-built template.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import aws_logs as logs
+
+from shared.astro_targets import CONTEXT_KEY as ASTRO_DEPLOYMENTS_KEY
+from shared.paths import SEGMENT_RULE, is_segment
+
+# CloudWatch Logs accepts only these retention periods.
+RETENTION_DAYS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+STANDARD_MAX_EXECUTION_MINUTES = 365 * 24 * 60
+MAX_NONCURRENT_VERSION_DAYS = 36500
+# Beyond the execution timeout: Step Functions stops a timed-out execution a little after the deadline.
+LOCK_LEASE_MARGIN_SECONDS = 300
+
+CONTEXT_KEYS = (
+    "stackName",
+    "sourceBuckets",
+    "notifyEmails",
+    ASTRO_DEPLOYMENTS_KEY,
+    "astroTokenSecretArn",
+    "powertoolsVersion",
+    "executionTimeoutMinutes",
+    "deployTimeoutSeconds",
+    "logRetentionDays",
+    "noncurrentVersionDays",
+    "lockMaxWaitMinutes",
+    "emailNotifications",
+    "alarms",
+)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    pattern: re.Pattern
+    description: str
+
+    def allows(self, value: object) -> bool:
+        return isinstance(value, str) and bool(self.pattern.fullmatch(value))
+
+
+_STACK_NAME = _Rule(
+    re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}"), "a stack name (letters, digits and -, starting with a letter)"
+)
+_BUCKET_NAME = _Rule(re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"), "an S3 bucket name")
+_EMAIL = _Rule(re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+"), "an email address")
+# The complete ARN, with the 6-character suffix Secrets Manager adds to the name: IAM grants need it.
+_SECRET_ARN = _Rule(
+    re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}"),
+    "the complete ARN of a Secrets Manager secret (ending with its 6-character suffix)",
+)
+_VERSION = _Rule(re.compile(r"\d+\.\d+\.\d+"), "a version like 3.37.0")
+
+
+@dataclass(frozen=True)
+class AlarmSettings:
+    """Which alarms notify the failure topic, and from how many events in one period."""
+
+    enabled: bool = True
+    # Executions (or 5xx answers) in one period that raise the alarm; None turns that alarm off.
+    failed_executions: int | None = 1
+    timed_out_executions: int | None = 1
+    api_5xx: int | None = 1
+    # Any failed Deploy attempt, retried ones included: Astro trouble shows before executions fail.
+    failed_deploys: bool = True
+
+
+ALARM_KEYS = {
+    "enabled": "enabled",
+    "failedExecutions": "failed_executions",
+    "timedOutExecutions": "timed_out_executions",
+    "api5xx": "api_5xx",
+    "failedDeploys": "failed_deploys",
+}
+MAX_ALARM_THRESHOLD = 10000
+
+
+class SettingsError(ValueError):
+    """cdk.json context that cannot build a working stack; the message lists every problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid cdk.json context:\n" + "\n".join(f"  - {problem}" for problem in problems))
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    stack_name: str = "AstroDagDeploy"
+    source_buckets: tuple[str, ...] = ()
+    notify_emails: tuple[str, ...] = ()
+    astro_deployments: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    astro_token_secret_arn: str | None = None
+    powertools_version: str = "3.37.0"
+    execution_timeout_minutes: int = 30
+    deploy_timeout_seconds: int = 600
+    log_retention_days: int = 30
+    noncurrent_version_days: int = 30
+    lock_max_wait_minutes: int = 20
+    email_notifications: bool = True
+    alarms: AlarmSettings = AlarmSettings()
+
+    @property
+    def lock_lease_seconds(self) -> int:
+        """A lease outlives any execution holding it: a vanished holder blocks others at most this long."""
+        return self.execution_timeout_minutes * 60 + LOCK_LEASE_MARGIN_SECONDS
+
+    @property
+    def astro_targets_json(self) -> str:
+        """The ASTRO_TARGETS environment value that shared.astro_targets.resolve_target reads."""
+        return json.dumps(self.astro_deployments, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return RETENTION_DAYS[self.log_retention_days]
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> "StackSettings":
+        """Read the context keys (missing or null keys take the defaults) and validate them."""
+        reader = _ContextReader(context)
+        defaults = cls()
+        settings = cls(
+            stack_name=reader.text("stackName", _STACK_NAME) or defaults.stack_name,
+            source_buckets=reader.names("sourceBuckets", _BUCKET_NAME, required=True),
+            notify_emails=reader.names("notifyEmails", _EMAIL),
+            astro_deployments=reader.astro_deployments(),
+            astro_token_secret_arn=reader.text("astroTokenSecretArn", _SECRET_ARN),
+            powertools_version=reader.text("powertoolsVersion", _VERSION) or defaults.powertools_version,
+            execution_timeout_minutes=reader.integer(
+                "executionTimeoutMinutes", defaults.execution_timeout_minutes, STANDARD_MAX_EXECUTION_MINUTES
+            ),
+            deploy_timeout_seconds=reader.integer(
+                "deployTimeoutSeconds", defaults.deploy_timeout_seconds, LAMBDA_MAX_TIMEOUT_SECONDS
+            ),
+            log_retention_days=reader.integer("logRetentionDays", defaults.log_retention_days, max(RETENTION_DAYS)),
+            noncurrent_version_days=reader.integer(
+                "noncurrentVersionDays", defaults.noncurrent_version_days, MAX_NONCURRENT_VERSION_DAYS
+            ),
+            lock_max_wait_minutes=reader.integer(
+                "lockMaxWaitMinutes", defaults.lock_max_wait_minutes, STANDARD_MAX_EXECUTION_MINUTES
+            ),
+            email_notifications=reader.boolean("emailNotifications", defaults.email_notifications),
+            alarms=reader.alarms(),
+        )
+        problems = reader.problems
+        if settings.log_retention_days not in RETENTION_DAYS:
+            problems.append(
+                f"logRetentionDays: {settings.log_retention_days} is not a CloudWatch Logs retention period "
+                f"(one of {', '.join(map(str, RETENTION_DAYS))})"
+            )
+        if settings.execution_timeout_minutes * 60 <= settings.deploy_timeout_seconds:
+            problems.append(
+                f"executionTimeoutMinutes: {settings.execution_timeout_minutes} minutes leaves no time for the steps "
+                f"before Deploy (deployTimeoutSeconds is {settings.deploy_timeout_seconds})"
+            )
+        if settings.lock_max_wait_minutes >= settings.execution_timeout_minutes:
+            problems.append(
+                f"lockMaxWaitMinutes: {settings.lock_max_wait_minutes} minutes of waiting for the deployment's lock "
+                f"must be shorter than executionTimeoutMinutes ({settings.execution_timeout_minutes})"
+            )
+        if problems:
+            raise SettingsError(problems)
+        return settings
+
+
+class _ContextReader:
+    """Reads one key at a time, collecting problems instead of stopping at the first.
+
+    `cdk -c key=value` hands every value over as a string: numbers and JSON lists/objects are accepted in that form.
+    """
+
+    def __init__(self, context: Mapping[str, Any]):
+        self._context = context
+        self.problems: list[str] = []
+
+    def _decoded(self, key: str, expected: type) -> Any:
+        value = self._context.get(key)
+        if isinstance(value, str) and expected is not str:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                self.problems.append(f"{key}: {value[:80]!r} is not valid JSON")
+                return None
+        if value is not None and not isinstance(value, expected):
+            self.problems.append(f"{key}: expected {expected.__name__}, got {type(value).__name__}")
+            return None
+        return value
+
+    def text(self, key: str, rule: _Rule) -> str | None:
+        value = self._context.get(key)
+        if value is None or value == "":
+            return None
+        if not rule.allows(value):
+            self.problems.append(f"{key}: {value!r} is not {rule.description}")
+            return None
+        return value
+
+    def integer(self, key: str, default: int, maximum: int) -> int:
+        value = self._context.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+            self.problems.append(f"{key}: {value!r} is not a whole number from 1 to {maximum}")
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._decoded(key, bool)
+        return default if value is None else value
+
+    def alarms(self) -> AlarmSettings:
+        """`alarms`: {"enabled": bool, "failedExecutions"/"timedOutExecutions"/"api5xx": threshold or false,
+        "failedDeploys": bool}; missing keys take the defaults."""
+        key = "alarms"
+        mapping = self._decoded(key, dict) or {}
+        defaults = AlarmSettings()
+        unknown = sorted(set(mapping) - set(ALARM_KEYS))
+        if unknown:
+            self.problems.append(f"{key}: unknown keys {', '.join(unknown)} (known: {', '.join(ALARM_KEYS)})")
+        values = {}
+        for name, attribute in ALARM_KEYS.items():
+            value = mapping.get(name)
+            default = getattr(defaults, attribute)
+            if value is None:
+                values[attribute] = default
+            elif isinstance(default, bool):
+                if not isinstance(value, bool):
+                    self.problems.append(f"{key}.{name}: {value!r} is not true or false")
+                values[attribute] = value if isinstance(value, bool) else default
+            elif value is False:
+                values[attribute] = None
+            elif isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ALARM_THRESHOLD:
+                self.problems.append(
+                    f"{key}.{name}: {value!r} is neither a threshold from 1 to {MAX_ALARM_THRESHOLD} nor false (off)"
+                )
+                values[attribute] = default
+            else:
+                values[attribute] = value
+        return AlarmSettings(**values)
+
+    def names(self, key: str, rule: _Rule, required: bool = False) -> tuple[str, ...]:
+        values = self._decoded(key, list) or []
+        for value in values:
+            if not rule.allows(value):
+                self.problems.append(f"{key}: {value!r} is not {rule.description}")
+        if required and not values:
+            self.problems.append(f"{key}: list at least one ({rule.description})")
+        names = tuple(value for value in values if isinstance(value, str))
+        if len(set(names)) != len(names):
+            self.problems.append(f"{key}: lists a name twice")
+        return names
+
+    def astro_deployments(self) -> dict[str, dict[str, str]]:
+        key = ASTRO_DEPLOYMENTS_KEY
+        mapping = self._decoded(key, dict) or {}
+        for name, entry in mapping.items():
+            parts = name.split("/")
+            if len(parts) != 2 or not all(part == "*" or is_segment(part) for part in parts):
+                self.problems.append(
+                    f"{key}: {name!r} is not '<workspace>/<deployment>' (each {SEGMENT_RULE}, or *)"
+                )
+            if not isinstance(entry, dict) or not entry.get("deploymentId"):
+                self.problems.append(f'{key}: {name!r} needs {{"deploymentId": "<Astro deployment ID>"}}')
+            elif set(entry) - {"deploymentId", "workspaceId"}:
+                self.problems.append(f"{key}: {name!r} may hold only deploymentId and workspaceId")
+            else:
+                for field_name, template in entry.items():
+                    if not _is_id_template(template):
+                        self.problems.append(
+                            f"{key}: {name!r} {field_name} {template!r} is not a string using only the "
+                            "{workspace} and {deployment} placeholders"
+                        )
+        return mapping
+
+
+def _is_id_template(template: object) -> bool:
+    """What shared.astro_targets.resolve_target can format without failing at run time."""
+    if not isinstance(template, str):
+        return False
+    try:
+        template.format_map({"workspace": "workspace", "deployment": "deployment"})
+    except (KeyError, ValueError, IndexError, AttributeError):
+        return False
+    return True

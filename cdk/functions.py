@@ -1,0 +1,343 @@
+"""The step functions and the recovery function, each with its own role allowed only what it does."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Arn, ArnComponents, Duration, IgnoreMode, Size, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from cdk.config import StackSettings
+from cdk.nag import attribute_finding, suppress
+from shared.paths import DAGS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+SHARED_FOLDER = "shared"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/{version}"
+METRICS_NAMESPACE = "AstroDagDeploy"
+# Where functions/deploy/Dockerfile installs the astro CLI.
+ASTRO_CLI_PATH = "/usr/local/bin/astro"
+DEPLOY_HANDLER = "deploy.app.handler"
+DEPLOY_MEMORY_MB = 2048
+# The downloaded dags folder and the bundle.tar / bundle.tar.gz the CLI builds from it, side by side.
+DEPLOY_EPHEMERAL_STORAGE = Size.gibibytes(4)
+# EventBridge invokes Recover asynchronously: Lambda retries a failed recovery, then parks the event for a person.
+RECOVERY_RETRY_ATTEMPTS = 2
+RECOVERY_MAX_EVENT_AGE = Duration.hours(6)
+DEAD_LETTER_RETENTION = Duration.days(14)
+
+
+@dataclass(frozen=True)
+class ObjectScope:
+    """Objects a statement may touch, and why IAM cannot name them more narrowly than a key pattern."""
+
+    arn: str
+    finding: str  # how cdk-nag names the ARN
+    reason: str
+
+
+@dataclass(frozen=True)
+class ZipStep:
+    folder: str
+    construct_id: str
+    memory_mb: int
+    timeout: Duration
+    entry: str = "handler"  # the function in <folder>/app.py
+    purpose: str = ""  # the description's end; by default "<construct_id> step"
+
+    @property
+    def handler(self) -> str:
+        return f"{self.folder}.app.{self.entry}"
+
+    @property
+    def description(self) -> str:
+        return f"astro-dag-deploy {self.purpose or self.construct_id + ' step'}"
+
+
+PARSE = ZipStep("parse", "Parse", 1024, Duration.minutes(5))
+LOCK = ZipStep("lock", "AcquireLock", 256, Duration.minutes(1))
+SNAPSHOT = ZipStep("rollback", "Snapshot", 512, Duration.minutes(5), entry="snapshot_handler")
+CLEAR_PREFIX = ZipStep("clear_prefix", "ClearPrefix", 512, Duration.minutes(5))
+UPLOAD = ZipStep("upload", "Upload", 512, Duration.minutes(10))
+ROLLBACK = ZipStep("rollback", "Rollback", 512, Duration.minutes(10), entry="restore_handler")
+NOTIFY = ZipStep("notify", "Notify", 256, Duration.minutes(1))
+RECOVER = ZipStep(
+    "rollback",
+    "Recover",
+    512,
+    Duration.minutes(10),
+    entry="recover_handler",
+    purpose="recovery of stopped and timed-out executions (restore, unlock, notify)",
+)
+
+
+def asset_exclude(*folders: str) -> list[str]:
+    """dockerignore patterns keeping only these top-level folders of functions/, without bytecode."""
+    return ["*", *(f"!{folder}" for folder in folders), "**/__pycache__", "**/*.pyc"]
+
+
+class PipelineFunctions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        settings: StackSettings,
+        bucket: s3.IBucket,
+        lock_table: dynamodb.ITable,
+        topic: sns.ITopic,
+    ):
+        super().__init__(scope, construct_id)
+        self._settings = settings
+        self._powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            # Read at deploy time: the layer of exactly the powertools version the tests run.
+            ssm.StringParameter.value_for_string_parameter(
+                self, POWERTOOLS_PARAMETER.format(version=settings.powertools_version)
+            ),
+        )
+        self.token_secret = self._token_secret(settings)
+
+        self.parse = self._zip_function(
+            PARSE,
+            {
+                "DAG_BUCKET": bucket.bucket_name,
+                "SOURCE_BUCKETS": ",".join(settings.source_buckets),
+                "ASTRO_TARGETS": settings.astro_targets_json,
+            },
+        )
+        self.lock = self._zip_function(
+            LOCK,
+            {
+                "LOCK_TABLE": lock_table.table_name,
+                "LOCK_LEASE_SECONDS": str(settings.lock_lease_seconds),
+                "LOCK_MAX_WAIT_SECONDS": str(settings.lock_max_wait_minutes * 60),
+            },
+        )
+        self.snapshot = self._zip_function(SNAPSHOT, {"DAG_BUCKET": bucket.bucket_name})
+        self.clear_prefix = self._zip_function(CLEAR_PREFIX, {"DAG_BUCKET": bucket.bucket_name})
+        self.upload = self._zip_function(UPLOAD, {"DAG_BUCKET": bucket.bucket_name})
+        self.rollback = self._zip_function(ROLLBACK, {"DAG_BUCKET": bucket.bucket_name})
+        self.notify = self._zip_function(NOTIFY, {"TOPIC_ARN": topic.topic_arn})
+        # Recoveries Lambda (function errors) or EventBridge (delivery) gave up on: a person must finish them.
+        self.recovery_dead_letters = sqs.Queue(
+            self,
+            "RecoveryDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+        )
+        suppress(
+            self.recovery_dead_letters,
+            "SQS3",
+            "This queue is itself the dead-letter queue of the Recover function and of its EventBridge target; "
+            "cdk-nag recognizes only queues named in another queue's redrive policy.",
+        )
+        self.recover = self._zip_function(
+            RECOVER,
+            {"DAG_BUCKET": bucket.bucket_name, "LOCK_TABLE": lock_table.table_name, "TOPIC_ARN": topic.topic_arn},
+            dead_letter_queue=self.recovery_dead_letters,
+            retry_attempts=RECOVERY_RETRY_ATTEMPTS,
+            max_event_age=RECOVERY_MAX_EVENT_AGE,
+        )
+        self.deploy = self._deploy_function(
+            {
+                "DAG_BUCKET": bucket.bucket_name,
+                "ASTRO_TARGETS": settings.astro_targets_json,
+                "ASTRO_TOKEN_SECRET_ARN": self.token_secret.secret_arn,
+                "ASTRO_CLI": ASTRO_CLI_PATH,
+            }
+        )
+
+        bucket_resource = bucket.node.default_child
+        dags = ObjectScope(
+            bucket.arn_for_objects(f"{DAGS_ROOT}*"),
+            attribute_finding(bucket_resource, f"/{DAGS_ROOT}*"),
+            "Keys under dags/ are named by each request (workspace/deployment/repo): IAM can bound them only to "
+            "dags/; the steps rebuild every key from validated names.",
+        )
+        plans = ObjectScope(
+            bucket.arn_for_objects(f"{PLANS_ROOT}*"),
+            attribute_finding(bucket_resource, f"/{PLANS_ROOT}*"),
+            "Each execution writes and reads plans/<execution name>.json; the name exists only at run time.",
+        )
+        restore_points = ObjectScope(
+            bucket.arn_for_objects(f"{RESTORE_POINTS_ROOT}*"),
+            attribute_finding(bucket_resource, f"/{RESTORE_POINTS_ROOT}*"),
+            "Each execution writes and reads restore-points/<execution name>.json; the name exists only at run "
+            "time.",
+        )
+        sources = [
+            ObjectScope(
+                self._bucket_arn(name, "*"),
+                f"Resource::arn:<AWS::Partition>:s3:::{name}/*",
+                f"Requests name any object of the allow-listed source bucket {name} (sourceBuckets in cdk.json).",
+            )
+            for name in settings.source_buckets
+        ]
+        self._allow(self.parse, ["s3:ListBucket"], [self._bucket_arn(name) for name in settings.source_buckets])
+        self._allow_objects(self.parse, ["s3:GetObject"], sources)
+        self._allow_objects(self.parse, ["s3:PutObject"], [plans])
+        self._allow(self.lock, ["dynamodb:PutItem", "dynamodb:GetItem"], [lock_table.table_arn])
+        self._allow_listing(self.snapshot, bucket, "s3:ListBucketVersions")
+        self._allow_objects(self.snapshot, ["s3:PutObject"], [restore_points])
+        self._allow_listing(self.clear_prefix, bucket)
+        self._allow_objects(self.clear_prefix, ["s3:DeleteObject"], [dags])
+        self._allow_objects(self.upload, ["s3:GetObject"], [plans])
+        # CopyObject reads the source with the caller's permissions.
+        self._allow_objects(self.upload, ["s3:GetObject"], sources)
+        self._allow_objects(self.upload, ["s3:PutObject"], [dags])
+        self._allow_listing(self.deploy, bucket)
+        self._allow_objects(self.deploy, ["s3:GetObject"], [dags])
+        self.token_secret.grant_read(self.deploy)
+        for restorer in (self.rollback, self.recover):
+            self._allow_restoring(restorer, bucket, dags, restore_points)
+        self._allow(self.recover, ["dynamodb:DeleteItem"], [lock_table.table_arn])
+        for publisher in (self.notify, self.recover):
+            topic.grant_publish(publisher)
+            suppress(
+                publisher.role,
+                "IAM5",
+                "Publishing to an SSE-KMS topic needs kms:GenerateDataKey* on its key (as AWS documents it); the "
+                "resource is the topic's own key.",
+                ["Action::kms:GenerateDataKey*"],
+            )
+
+    def _token_secret(self, settings: StackSettings) -> secretsmanager.ISecret:
+        if settings.astro_token_secret_arn:
+            return secretsmanager.Secret.from_secret_complete_arn(self, "AstroToken", settings.astro_token_secret_arn)
+        secret = secretsmanager.Secret(
+            self,
+            "AstroToken",
+            description="Astro API token of the astro-dag-deploy Deploy step: replace the generated value with it",
+        )
+        suppress(
+            secret,
+            "SMG4",
+            "Astronomer issues the Astro API token; Secrets Manager has no rotation function for it, the operator "
+            "stores a new token before Astro expires the old one.",
+        )
+        return secret
+
+    def _log_group(self, construct_id: str) -> logs.LogGroup:
+        return logs.LogGroup(self, f"{construct_id}Logs", retention=self._settings.log_retention)
+
+    def _role(self, construct_id: str, log_group: logs.ILogGroup) -> iam.Role:
+        # An own role instead of the default one: AWSLambdaBasicExecutionRole would let it write to every log group.
+        role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group.grant_write(role)
+        return role
+
+    def _environment(self, variables: dict[str, str]) -> dict[str, str]:
+        return {"POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE, "POWERTOOLS_LOG_LEVEL": "INFO", **variables}
+
+    def _zip_function(self, step: ZipStep, variables: dict[str, str], **options) -> lambda_.Function:
+        log_group = self._log_group(step.construct_id)
+        function = lambda_.Function(
+            self,
+            f"{step.construct_id}Function",
+            description=step.description,
+            code=lambda_.Code.from_asset(
+                str(FUNCTIONS_DIR), exclude=asset_exclude(step.folder, SHARED_FOLDER), ignore_mode=IgnoreMode.DOCKER
+            ),
+            handler=step.handler,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            layers=[self._powertools],
+            memory_size=step.memory_mb,
+            timeout=step.timeout,
+            environment=self._environment(variables),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            role=self._role(step.construct_id, log_group),
+            **options,
+        )
+        self._suppress_tracing_wildcard(function)
+        suppress(
+            function,
+            "L1",
+            "python3.12 is the zip functions' contract: the public powertools layer is read for python3.12, the "
+            "version the tests run.",
+        )
+        return function
+
+    def _deploy_function(self, variables: dict[str, str]) -> lambda_.DockerImageFunction:
+        log_group = self._log_group("Deploy")
+        function = lambda_.DockerImageFunction(
+            self,
+            "DeployFunction",
+            description="astro-dag-deploy Deploy step (astro CLI)",
+            code=lambda_.DockerImageCode.from_image_asset(
+                str(FUNCTIONS_DIR),
+                file="deploy/Dockerfile",
+                cmd=[DEPLOY_HANDLER],
+                exclude=asset_exclude("deploy", SHARED_FOLDER),
+                ignore_mode=IgnoreMode.DOCKER,
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            ),
+            architecture=lambda_.Architecture.X86_64,
+            memory_size=DEPLOY_MEMORY_MB,
+            ephemeral_storage_size=DEPLOY_EPHEMERAL_STORAGE,
+            timeout=Duration.seconds(self._settings.deploy_timeout_seconds),
+            environment=self._environment(variables),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            role=self._role("Deploy", log_group),
+        )
+        self._suppress_tracing_wildcard(function)
+        return function
+
+    def _suppress_tracing_wildcard(self, function: lambda_.Function) -> None:
+        suppress(
+            function.role,
+            "IAM5",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions: active tracing "
+            "needs Resource *.",
+            ["Resource::*"],
+        )
+
+    def _bucket_arn(self, bucket_name: str, object_pattern: str | None = None) -> str:
+        resource = bucket_name if object_pattern is None else f"{bucket_name}/{object_pattern}"
+        return Arn.format(ArnComponents(service="s3", region="", account="", resource=resource), Stack.of(self))
+
+    def _allow(self, function: lambda_.Function, actions: list[str], resources: list[str]) -> None:
+        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    def _allow_objects(self, function: lambda_.Function, actions: list[str], scopes: list[ObjectScope]) -> None:
+        self._allow(function, actions, [scope.arn for scope in scopes])
+        for scope in scopes:
+            suppress(function.role, "IAM5", scope.reason, [scope.finding])
+
+    def _allow_listing(self, function: lambda_.Function, bucket: s3.IBucket, action: str = "s3:ListBucket") -> None:
+        """Listing (keys, or versions) under dags/ only: the steps list the repo and deployment prefixes."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[action],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{DAGS_ROOT}*"]}},
+            )
+        )
+
+    def _allow_restoring(
+        self, function: lambda_.Function, bucket: s3.IBucket, dags: ObjectScope, restore_points: ObjectScope
+    ) -> None:
+        """Read a restore point and put the repo prefix back: copy old versions over, delete what was added."""
+        # S3 answers a GET of a missing key with 404 only to callers allowed ListBucket on the bucket (a condition
+        # on s3:prefix does not count: a GET has no prefix), else 403. Without it, an execution stopped before
+        # Snapshot would read as a failed rollback instead of "nothing to restore".
+        self._allow(function, ["s3:ListBucket"], [bucket.bucket_arn])
+        self._allow_listing(function, bucket, "s3:ListBucketVersions")
+        self._allow_objects(function, ["s3:GetObject"], [restore_points])
+        self._allow_objects(
+            function, ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"], [dags]
+        )

@@ -1,0 +1,57 @@
+"""Everything one `cdk deploy` provisions."""
+
+from aws_cdk import Aws, CfnOutput, Stack
+from constructs import Construct
+
+from cdk.api import DeploymentsApi
+from cdk.config import StackSettings
+from cdk.functions import PipelineFunctions
+from cdk.monitoring import PipelineMonitoring
+from cdk.notifications import FailureNotifications
+from cdk.recovery import ExecutionRecovery
+from cdk.state_machine import DeployStateMachine
+from cdk.storage import DagStorage
+
+
+class AstroDagDeployStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings):
+        super().__init__(scope, construct_id, description="Deploys Airflow DAGs to Astronomer (astro-dag-deploy)")
+
+        self.storage = DagStorage(self, "Storage", settings)
+        self.notifications = FailureNotifications(self, "Notifications", settings)
+        self.functions = PipelineFunctions(
+            self, "Functions", settings, self.storage.bucket, self.storage.lock_table, self.notifications.topic
+        )
+        self.pipeline = DeployStateMachine(self, "Pipeline", settings, self.functions, self.storage.lock_table)
+        self.recovery = ExecutionRecovery(
+            self,
+            "Recovery",
+            self.pipeline.state_machine,
+            self.functions.recover,
+            self.functions.recovery_dead_letters,
+        )
+        self.api = DeploymentsApi(self, "Api", settings, self.pipeline.state_machine)
+        self.monitoring = PipelineMonitoring(
+            self,
+            "Monitoring",
+            settings,
+            self.pipeline.state_machine,
+            self.api.api,
+            self.notifications,
+            self.functions.recovery_dead_letters,
+        )
+
+        # Operators and CI read these; the local mode finds the resources' logical IDs through their Refs.
+        CfnOutput(self, "DeploymentsUrl", value=self.api.api.url_for_path(self.api.method.resource.path))
+        CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
+        CfnOutput(self, "DagBucketName", value=self.storage.bucket.bucket_name)
+        CfnOutput(self, "LockTableName", value=self.storage.lock_table.table_name)
+        CfnOutput(self, "FailureTopicArn", value=self.notifications.topic.topic_arn)
+        CfnOutput(self, "AstroTokenSecretArn", value=self.functions.token_secret.secret_arn)
+        CfnOutput(self, "RecoveryDeadLettersUrl", value=self.functions.recovery_dead_letters.queue_url)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+            f"#dashboards/dashboard/{settings.stack_name}",
+        )

@@ -1,0 +1,245 @@
+"""The deploy pipeline, one deployment at a time:
+
+Parse -> AcquireLock -> Lock acquired? -> Snapshot -> ClearPrefix -> Upload -> Deploy -> ReleaseLock -> Deployed,
+waiting (WaitForLock) and trying again while another execution holds the deployment's lock. A failure before the
+repo prefix can change is notified; a later one is rolled back to the snapshot and the lock released first.
+
+JSONPath, not JSONata: the local mode runs this exact definition on moto's interpreter, which has no JSONata.
+"""
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from cdk.config import StackSettings
+from cdk.functions import PipelineFunctions
+from cdk.nag import attribute_finding, suppress
+from cdk.storage import LOCK_KEY_ATTRIBUTE
+
+# Errors of the Lambda service itself, not of our code: worth another attempt.
+LAMBDA_TRANSIENT_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+]
+# A transient Astro or network failure (functions/shared/errors.py); a retried DAG-only deploy is harmless.
+ASTRO_TRANSIENT_ERRORS = ["AstroUnavailable"]
+# DynamoDB throttling or a fault on its side: the release is idempotent, try again.
+DYNAMODB_TRANSIENT_ERRORS = [
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.InternalServerError",
+]
+# The lock is held by another execution: its lease expired and it was taken over.
+LOCK_NOT_HELD = "DynamoDB.ConditionalCheckFailedException"
+# Beyond the function's own timeout, so that a slow step fails with Lambda's timeout error, not the task's.
+TASK_TIMEOUT_MARGIN = Duration.seconds(30)
+DYNAMODB_TASK_TIMEOUT = Duration.seconds(30)
+
+
+def _task_timeout(function: lambda_.IFunction) -> sfn.Timeout:
+    return sfn.Timeout.duration(Duration.seconds(function.timeout.to_seconds() + TASK_TIMEOUT_MARGIN.to_seconds()))
+
+
+class DeployStateMachine(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        settings: StackSettings,
+        functions: PipelineFunctions,
+        lock_table: dynamodb.ITable,
+    ):
+        super().__init__(scope, construct_id)
+        self._lock_table = lock_table
+        self._invoked: list[lambda_.Function] = []
+
+        failed = sfn.Fail(self, "Failed", error_path="$.failure.error", cause_path="$.failure.cause")
+        notify = self._task(
+            "Notify",
+            functions.notify,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "execution": sfn.JsonPath.execution_name,
+                    "execution_arn": sfn.JsonPath.execution_id,
+                    "state": sfn.JsonPath.entire_payload,
+                }
+            ),
+            result_path="$.notification",
+        )
+        # A notification that cannot be sent must not hide the original failure: straight on to Failed.
+        notify.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.notification_error")
+        notify.next(failed)
+
+        # After a failure the lock is released whatever happens: never let it block the notification.
+        release_after_failure = self._release_lock("ReleaseLockAfterFailure", state_name="Release lock after failure")
+        release_after_failure.add_catch(notify, errors=[sfn.Errors.ALL], result_path="$.lock_release")
+        release_after_failure.next(notify)
+        rollback = self._task("Rollback", functions.rollback, result_path="$.rollback")
+        # A rollback that fails is reported (the notification's subject says ROLLBACK FAILED), never swallowed.
+        rollback_failed = sfn.Pass(
+            self,
+            "RollbackFailed",
+            state_name="Rollback failed",
+            parameters={
+                "status": "FAILED",
+                "error": sfn.JsonPath.string_at("$.rollback_error.Error"),
+                "cause": sfn.JsonPath.string_at("$.rollback_error.Cause"),
+            },
+            result_path="$.rollback",
+        )
+        rollback.add_catch(rollback_failed, errors=[sfn.Errors.ALL], result_path="$.rollback_error")
+        rollback.next(release_after_failure)
+        rollback_failed.next(release_after_failure)
+
+        parse = self._step(
+            "Parse",
+            functions.parse,
+            notify,
+            payload=sfn.TaskInput.from_object(
+                {"request": sfn.JsonPath.entire_payload, "execution": sfn.JsonPath.execution_name}
+            ),
+            # The plan summary becomes the state: every later step reads it.
+            result_path=sfn.JsonPath.entire_payload,
+        )
+        # On a loop the state holds the previous attempt's $.lock: the function counts attempts and the wait.
+        acquire_lock = self._step("AcquireLock", functions.lock, notify, result_path="$.lock")
+        # Nothing under the repo prefix has changed before Snapshot: from there on a failure is rolled back.
+        snapshot = self._step("Snapshot", functions.snapshot, rollback, result_path="$.restore_point")
+        clear_prefix = self._step("ClearPrefix", functions.clear_prefix, rollback, result_path="$.clear")
+        upload = self._step("Upload", functions.upload, rollback, result_path="$.upload")
+        deploy = self._step("Deploy", functions.deploy, rollback, result_path="$.deploy")
+        deploy.add_retry(errors=ASTRO_TRANSIENT_ERRORS, interval=Duration.seconds(30), max_attempts=3, backoff_rate=2)
+        deployed = sfn.Succeed(self, "Deployed")
+        release_lock = self._release_lock("ReleaseLock")
+        # The lease expired and another execution took the lock: this one has deployed all the same.
+        release_lock.add_catch(deployed, errors=[LOCK_NOT_HELD], result_path="$.lock_release")
+
+        # A Wait state: the console shows the execution waiting for the lock, for as long as AcquireLock said.
+        wait_for_lock = sfn.Wait(
+            self, "WaitForLock", time=sfn.WaitTime.seconds_path("$.lock.wait_seconds")
+        ).next(acquire_lock)
+        lock_acquired = (
+            sfn.Choice(self, "LockAcquired", state_name="Lock acquired?")
+            .when(
+                sfn.Condition.boolean_equals("$.lock.acquired", True),
+                snapshot.next(clear_prefix).next(upload).next(deploy).next(release_lock).next(deployed),
+            )
+            .otherwise(wait_for_lock)
+        )
+        definition = parse.next(acquire_lock).next(lock_acquired)
+
+        self.log_group = logs.LogGroup(self, "ExecutionLogs", retention=settings.log_retention)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            query_language=sfn.QueryLanguage.JSON_PATH,
+            timeout=Duration.minutes(settings.execution_timeout_minutes),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        suppress(
+            self.state_machine.role,
+            "IAM5",
+            "CloudWatch Logs' log delivery actions (logging level ALL) and X-Ray's trace actions support no "
+            "resource-level permissions: they need Resource *.",
+            ["Resource::*"],
+        )
+        suppress(
+            self.state_machine.role,
+            "IAM5",
+            "The Lambda task grant covers the function's versions and aliases (<function ARN>:*); all are this "
+            "stack's own pipeline functions.",
+            [attribute_finding(function.node.default_child, ":*") for function in self._invoked],
+        )
+
+    def _task(
+        self,
+        name: str,
+        function: lambda_.Function,
+        *,
+        result_path: str,
+        payload: sfn.TaskInput | None = None,
+    ) -> tasks.LambdaInvoke:
+        self._invoked.append(function)
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=function,
+            payload=payload,
+            # The function's own result, not Lambda's Invoke envelope; and the function ARN as the Resource.
+            payload_response_only=True,
+            result_path=result_path,
+            task_timeout=_task_timeout(function),
+            # Replaced by the retry below: CDK's default misses Lambda.TooManyRequestsException.
+            retry_on_service_exceptions=False,
+        )
+        # Jitter spreads the retries of concurrent executions that Lambda throttled together.
+        task.add_retry(
+            errors=LAMBDA_TRANSIENT_ERRORS,
+            interval=Duration.seconds(2),
+            max_attempts=6,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return task
+
+    def _step(
+        self,
+        name: str,
+        function: lambda_.Function,
+        on_failure: sfn.IChainable,
+        *,
+        result_path: str,
+        payload: sfn.TaskInput | None = None,
+    ) -> tasks.LambdaInvoke:
+        """A pipeline task whose every failure is summarized at $.failure, then handed to `on_failure`."""
+        task = self._task(name, function, result_path=result_path, payload=payload)
+        summary = sfn.Pass(
+            self,
+            f"{name}Failed",
+            state_name=f"{name} failed",
+            # Which step failed, with the error and cause the Fail state reports.
+            parameters={
+                "state": name,
+                "error": sfn.JsonPath.string_at("$.failure.Error"),
+                "cause": sfn.JsonPath.string_at("$.failure.Cause"),
+            },
+            result_path="$.failure",
+        )
+        task.add_catch(summary.next(on_failure), errors=[sfn.Errors.ALL], result_path="$.failure")
+        return task
+
+    def _release_lock(self, construct_id: str, *, state_name: str | None = None) -> tasks.DynamoDeleteItem:
+        """Delete the deployment's lock item, only while this execution holds it (Step Functions calls DynamoDB)."""
+        task = tasks.DynamoDeleteItem(
+            self,
+            construct_id,
+            state_name=state_name,
+            table=self._lock_table,
+            key={LOCK_KEY_ATTRIBUTE: tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.lock.key"))},
+            condition_expression="holder = :me",
+            expression_attribute_values={
+                ":me": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_name)
+            },
+            # The state stays what the steps made it; DeleteItem's answer says nothing a person needs.
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(DYNAMODB_TASK_TIMEOUT),
+        )
+        task.add_retry(
+            errors=DYNAMODB_TRANSIENT_ERRORS,
+            interval=Duration.seconds(1),
+            max_attempts=6,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return task

@@ -1,0 +1,185 @@
+"""Deploy: ship every repo of a deployment to Astro with the astro CLI's DAG-only deploy.
+
+Each invocation works in a fresh folder under /tmp (warm Lambda containers keep /tmp), removed afterwards:
+    <work>/.astro/config.yaml       empty: CLIs up to v1.44 refuse a working directory without it
+    <work>/home/.astro/config.yaml  the CLI's own config (HOME and ASTRO_HOME); it also writes the token there
+    <work>/dags/<repo>/<path>       the bundle (the folder's name prefixes the entries of the CLI's tarball)
+"""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aws_lambda_powertools.utilities import parameters
+from pydantic import BaseModel
+
+from deploy.astro_cli import deployed_version, run_cli
+from deploy.bundling import Bundle, gather_bundle
+from shared.astro_targets import AstroTarget, resolve_target
+from shared.errors import AstroConfigError, AstroDeployFailed, EmptyBundleRefused
+from shared.models import Target
+from shared.paths import deployment_prefix
+
+TOKEN_MAX_AGE_SECONDS = 300  # a rotated token is picked up within this time
+# Left between the CLI's timeout and the Lambda's deadline: to kill it, clean up and report the failure.
+DEADLINE_MARGIN_SECONDS = 30
+MIN_CLI_SECONDS = 1
+# The function's variables the CLI needs when they are set; nothing else of the function's environment (AWS
+# credentials, bucket names) reaches it.
+INHERITED_VARIABLES = ("ASTRO_DOMAIN", "SSL_CERT_FILE")
+# The emptiness check is ours (refuse_empty); the CLI's own prompt would read EOF from stdin and cancel.
+CLI_CONFIG = "upgrade_message: false\nshow_warnings: false\n"
+
+
+class DeployInput(Target):
+    """Deploy's input: the state after Upload (its "clear", "upload" and other keys are ignored)."""
+
+    allow_empty_deployment: bool = False
+
+
+class DeployResult(BaseModel):
+    deployment_id: str
+    version: str
+    files: int
+    bytes: int
+    repos: list[str]
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    bucket: str
+    astro_targets: str
+    token_secret_arn: str
+    astro_cli: str
+    path: str
+    inherited: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> "DeploySettings":
+        return cls(
+            bucket=environ["DAG_BUCKET"],
+            astro_targets=environ["ASTRO_TARGETS"],
+            token_secret_arn=environ["ASTRO_TOKEN_SECRET_ARN"],
+            astro_cli=environ.get("ASTRO_CLI") or "astro",
+            path=environ.get("PATH") or os.defpath,
+            inherited={name: environ[name] for name in INHERITED_VARIABLES if environ.get(name)},
+        )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    result: DeployResult
+    cli_output: str  # the CLI's last lines, redacted
+
+
+def read_token(secret_arn: str) -> str:
+    try:
+        token = parameters.get_secret(secret_arn, max_age=TOKEN_MAX_AGE_SECONDS)
+    except parameters.GetParameterError as error:
+        raise AstroConfigError(f"the Astro API token cannot be read from the secret {secret_arn}: {error}") from None
+    if not isinstance(token, str) or not token.strip():
+        raise AstroConfigError(
+            f"the secret {secret_arn} holds no Astro API token: store the token as its plain-text value"
+        )
+    return token.strip()
+
+
+def refuse_empty(bundle: Bundle, request: DeployInput, target: AstroTarget) -> None:
+    """An empty bundle, or one without any .py file, would delete every DAG of the deployment."""
+    if request.allow_empty_deployment or bundle.python_files:
+        return
+    prefix = deployment_prefix(request.workspace, request.deployment)
+    counted = "1 file" if bundle.files == 1 else f"{bundle.files} files"
+    held = f"{counted} but no .py file" if bundle.files else "no files"
+    raise EmptyBundleRefused(
+        f"{prefix} holds {held}: deploying it would remove every DAG of Astro deployment {target.deployment_id}. "
+        "Send allow_empty_deployment: true to empty the deployment on purpose"
+    )
+
+
+def cli_arguments(cli: str, target: AstroTarget, dags: Path, description: str) -> list[str]:
+    # -f: without it the CLI exits 0 without deploying on "uncommitted changes". --parse/--pytest need Docker.
+    argv = [cli, "deploy", target.deployment_id, "--dags", "--dags-path", str(dags), "-f", "--description",
+            description]
+    if target.workspace_id:
+        argv += ["--workspace-id", target.workspace_id]
+    return argv
+
+
+def cli_environment(settings: DeploySettings, home: Path, token: str) -> dict[str, str]:
+    return {
+        "PATH": settings.path,
+        "HOME": str(home),
+        # The same folder as HOME: one config file, whichever of the two a CLI version reads.
+        "ASTRO_HOME": str(home),
+        "ASTRO_API_TOKEN": token,
+        "ASTRO_TELEMETRY_DISABLED": "1",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        **settings.inherited,
+    }
+
+
+def description(request: DeployInput) -> str:
+    """What Astro's deploy history shows: the repo that triggered the deploy, its commit, the execution."""
+    return " ".join(part for part in (request.repo, request.commit, request.execution) if part)
+
+
+def _work_folder() -> Path:
+    try:
+        work = Path(tempfile.mkdtemp(prefix="astro-deploy-"))
+        (work / ".astro").mkdir()
+        (work / ".astro" / "config.yaml").touch()
+        (work / "home" / ".astro").mkdir(parents=True)
+        (work / "home" / ".astro" / "config.yaml").write_text(CLI_CONFIG)
+    except OSError as error:
+        raise AstroDeployFailed(
+            f"the astro CLI's work folder cannot be made in {tempfile.gettempdir()}: {error.strerror or error}; "
+            "the deploy function needs a writable /tmp (its ephemeral storage)"
+        ) from None
+    return work
+
+
+def _cli_timeout(remaining_ms: int) -> float:
+    seconds = remaining_ms / 1000 - DEADLINE_MARGIN_SECONDS
+    if seconds < MIN_CLI_SECONDS:
+        raise AstroDeployFailed(
+            f"only {remaining_ms / 1000:.0f} s were left before the Lambda's deadline, too little to run astro "
+            "deploy: raise deployTimeoutSeconds in cdk.json"
+        )
+    return seconds
+
+
+def deploy_deployment(
+    request: DeployInput, settings: DeploySettings, remaining_ms: Callable[[], int]
+) -> Deployment:
+    """Resolve the Astro target, read the token, bundle every repo of the deployment and run `astro deploy`."""
+    # Configuration first: nothing is downloaded or run for a deployment that has no Astro ID.
+    target = resolve_target(request.workspace, request.deployment, settings.astro_targets)
+    token = read_token(settings.token_secret_arn)
+    work = _work_folder()
+    try:
+        bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags")
+        refuse_empty(bundle, request, target)
+        run = run_cli(
+            cli_arguments(settings.astro_cli, target, work / "dags", description(request)),
+            cli_environment(settings, work / "home", token),
+            cwd=work,
+            timeout_seconds=_cli_timeout(remaining_ms()),
+            secrets=[token],
+        )
+        version = deployed_version(
+            run, deployment_id=target.deployment_id, target=f"{request.workspace}/{request.deployment}",
+            secret=settings.token_secret_arn,
+        )
+    finally:
+        # Also removes the CLI's config, which holds the token.
+        shutil.rmtree(work, ignore_errors=True)
+    result = DeployResult(
+        deployment_id=target.deployment_id, version=version, files=bundle.files, bytes=bundle.bytes,
+        repos=bundle.repos,
+    )
+    return Deployment(result=result, cli_output=run.tail)

@@ -1,0 +1,37 @@
+"""AcquireLock step: take the deployment's lock, or say how long to wait for it."""
+
+import os
+
+from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from shared.locking import LockState, acquire, lock_key
+from shared.models import Target
+from shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+
+logger = step_logger("lock")
+tracer = Tracer(service="lock")
+
+
+class LockRequest(Target):
+    lock: LockState | None = None
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@tracer.capture_lambda_handler
+def handler(event: dict, context: LambdaContext) -> dict:
+    request = parse(event=event, model=LockRequest)
+    with step_metrics("lock", dimensions(request.workspace, request.deployment, request.repo)) as metrics:
+        state = acquire(
+            table=os.environ["LOCK_TABLE"],
+            key=lock_key(request.workspace, request.deployment),
+            execution=request.execution,
+            lease_seconds=int(os.environ["LOCK_LEASE_SECONDS"]),
+            max_wait_seconds=int(os.environ["LOCK_MAX_WAIT_SECONDS"]),
+            previous=request.lock,
+        )
+        if state.acquired:
+            metrics.add_metric(name="lock.wait", unit=MetricUnit.Seconds, value=state.waited_seconds)
+    logger.info("lock acquired" if state.acquired else "lock busy", extra=state.model_dump())
+    return state.model_dump()

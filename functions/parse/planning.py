@@ -1,0 +1,209 @@
+"""Parse: validate a request completely and turn it into a plan, before anything in the DAG bucket changes."""
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from shared.aws import MAX_WORKERS, client
+from shared.dag_source import inspect_dag_source
+from shared.astro_targets import resolve_target
+from shared.errors import AstroConfigError, InvalidRequest
+from shared.models import DeployRequest, Plan, PlannedFile, PlanSummary, split_s3_uri
+from shared.paths import PATH_RULE, normalize_relative_path, repo_prefix
+
+MAX_FILES = 10_000
+MAX_PYTHON_BYTES = 5 * 1024 * 1024
+SUMMARY_LIST_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file the request asks for, before its source has been read."""
+
+    bucket: str
+    key: str
+    path: str
+    kind: str  # "dag", "dependency", or "found" (from source_prefix: a DAG if its code defines one)
+    declared_dag_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def validation_problems(error: ValidationError) -> list[str]:
+    problems = []
+    for detail in error.errors(include_url=False):
+        location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in detail["loc"])
+        message = detail["msg"].removeprefix("Value error, ")
+        problems.append(f"{location.lstrip('.') or 'request'}: {message}")
+    return problems
+
+
+def validate_request(raw: object, source_buckets: frozenset[str]) -> DeployRequest:
+    try:
+        return DeployRequest.model_validate(raw, context={"source_buckets": source_buckets})
+    except ValidationError as error:
+        raise InvalidRequest(validation_problems(error)) from None
+
+
+def _declared_candidates(request: DeployRequest) -> list[Candidate]:
+    candidates = []
+    for dag in request.body.dags:
+        bucket, key = split_s3_uri(dag.dag_file)
+        candidates.append(Candidate(bucket, key, dag.target_path, "dag", dag.dag_id))
+    for dependency in request.body.dependencies:
+        bucket, key = split_s3_uri(dependency.source)
+        candidates.append(Candidate(bucket, key, dependency.target_path, "dependency"))
+    return candidates
+
+
+def _prefix_candidates(source_prefix: str, problems: list[str]) -> list[Candidate]:
+    bucket, prefix = split_s3_uri(source_prefix)
+    prefix = prefix if prefix.endswith("/") else prefix + "/"
+    candidates = []
+    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    try:
+        for page in pages:
+            for item in page.get("Contents", []):
+                if len(candidates) >= MAX_FILES:
+                    problems.append(f"source_prefix holds more than {MAX_FILES} files")
+                    return candidates
+                relative = item["Key"][len(prefix):]
+                try:
+                    path = normalize_relative_path(relative)
+                except ValueError as reason:
+                    problems.append(f"source_prefix file {relative[:80]!r}: {reason} ({PATH_RULE})")
+                    continue
+                kind = "found" if path.endswith(".py") else "dependency"
+                candidates.append(Candidate(bucket, item["Key"], path, kind))
+    except ClientError as error:
+        problems.append(f"source_prefix s3://{bucket}/{prefix} cannot be listed: {_s3_reason(error)}")
+    if not candidates and not problems:
+        problems.append(f"source_prefix s3://{bucket}/{prefix} holds no files")
+    return candidates
+
+
+def _s3_reason(error: ClientError) -> str:
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return "it does not exist"
+    if code in ("AccessDenied", "403", "Forbidden"):
+        return "access denied"
+    if code == "NoSuchBucket":
+        return "the bucket does not exist"
+    raise error
+
+
+def _inspect(candidate: Candidate) -> tuple[PlannedFile | None, list[str], list[str]]:
+    """Read one source; return its plan entry, the problems it has, and warnings."""
+    s3 = client("s3")
+    try:
+        if not candidate.path.endswith(".py"):
+            head = s3.head_object(Bucket=candidate.bucket, Key=candidate.key)
+            entry = PlannedFile(
+                source_bucket=candidate.bucket, source_key=candidate.key, etag=head["ETag"],
+                size=head["ContentLength"], path=candidate.path, kind="dependency",
+            )
+            return entry, [], []
+        response = s3.get_object(Bucket=candidate.bucket, Key=candidate.key)
+        if response["ContentLength"] > MAX_PYTHON_BYTES:
+            response["Body"].close()
+            return None, [f"{candidate.path}: {candidate.uri} is larger than {MAX_PYTHON_BYTES} bytes"], []
+        code = response["Body"].read()
+    except ClientError as error:
+        return None, [f"{candidate.path}: cannot read {candidate.uri}: {_s3_reason(error)}"], []
+    try:
+        found = inspect_dag_source(code, candidate.path)
+    except SyntaxError as error:
+        return None, [f"{candidate.path}: does not compile: {error.msg} (line {error.lineno})"], []
+    except (ValueError, RecursionError, MemoryError) as error:
+        return None, [f"{candidate.path}: does not compile: {error}"], []
+    kind = "dag" if candidate.kind == "dag" or (candidate.kind == "found" and found.defines_dag) else "dependency"
+    problems, warnings = [], []
+    if candidate.kind == "dag" and not found.defines_dag:
+        problems.append(f"{candidate.path}: declared as a DAG file but defines no DAG ({candidate.uri})")
+    elif candidate.declared_dag_id and candidate.declared_dag_id not in found.dag_ids:
+        warnings.append(
+            f"{candidate.path}: dag_id {candidate.declared_dag_id!r} is not defined literally in the file "
+            f"(found: {', '.join(found.dag_ids) or 'none'}); fine if it is computed"
+        )
+    entry = PlannedFile(
+        source_bucket=candidate.bucket, source_key=candidate.key, etag=response["ETag"],
+        size=response["ContentLength"], path=candidate.path, kind=kind,
+        dag_ids=found.dag_ids if kind == "dag" else [],
+    )
+    return entry, problems, warnings
+
+
+def _duplicate_problems(candidates: Iterable[Candidate]) -> list[str]:
+    seen: dict[str, Candidate] = {}
+    problems = []
+    for candidate in candidates:
+        if candidate.path in seen:
+            problems.append(
+                f"{candidate.path}: targeted by both {seen[candidate.path].uri} and {candidate.uri}"
+            )
+        else:
+            seen[candidate.path] = candidate
+    return problems
+
+
+def _limited(items: list[str]) -> list[str]:
+    if len(items) <= SUMMARY_LIST_LIMIT:
+        return items
+    return [*items[:SUMMARY_LIST_LIMIT], f"... and {len(items) - SUMMARY_LIST_LIMIT} more (see the plan)"]
+
+
+def build_plan(
+    raw_request: object, execution: str, source_buckets: frozenset[str], astro_targets: str
+) -> tuple[Plan, list[str]]:
+    """Validate everything (format, allow-list, Astro target, paths, sources, Python syntax).
+
+    Returns the plan and warnings; raises InvalidRequest listing every problem found.
+    """
+    request = validate_request(raw_request, source_buckets)
+    problems: list[str] = []
+    try:
+        # Checked here so that an unconfigured deployment fails before the repo's prefix is touched.
+        resolve_target(request.workspace, request.deployment, astro_targets)
+    except AstroConfigError as error:
+        problems.append(str(error))
+    candidates = _declared_candidates(request)
+    if request.body.source_prefix:
+        candidates += _prefix_candidates(request.body.source_prefix, problems)
+    problems += _duplicate_problems(candidates)
+    if problems:
+        raise InvalidRequest(problems)
+
+    with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
+        results = list(pool.map(_inspect, candidates))
+    files, warnings = [], []
+    for entry, entry_problems, entry_warnings in results:
+        problems += entry_problems
+        warnings += entry_warnings
+        if entry:
+            files.append(entry)
+    if problems:
+        raise InvalidRequest(problems)
+
+    plan = Plan(
+        workspace=request.workspace, deployment=request.deployment, repo=request.repo, commit=request.commit,
+        execution=execution, prefix=repo_prefix(request.workspace, request.deployment, request.repo),
+        allow_empty_deployment=request.body.allow_empty_deployment,
+        files=sorted(files, key=lambda entry: entry.path),
+    )
+    return plan, warnings
+
+
+def summarize(plan: Plan, plan_uri: str, warnings: list[str]) -> PlanSummary:
+    dag_ids = [dag_id for entry in plan.files for dag_id in entry.dag_ids]
+    return PlanSummary(
+        **plan.model_dump(include={"workspace", "deployment", "repo", "commit", "execution", "prefix"}),
+        plan=plan_uri, files=len(plan.files), bytes=sum(entry.size for entry in plan.files),
+        dag_count=sum(1 for entry in plan.files if entry.kind == "dag"), dag_ids=_limited(dag_ids),
+        allow_empty_deployment=plan.allow_empty_deployment, warnings=_limited(warnings),
+    )

@@ -1,0 +1,1 @@
+"""Code shared by every step of the pipeline; copied into each function's asset."""

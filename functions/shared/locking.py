@@ -1,0 +1,98 @@
+"""One deploy per deployment at a time: a lease in DynamoDB, keyed by workspace/deployment.
+
+An Astro DAG-only deploy replaces every DAG of a deployment, so two executions for different repos of one
+deployment must not interleave. The lock is a lease: a holder that vanished (stopped, timed out, crashed) stops
+blocking others when its lease expires, and the lease outlives any execution (the machine's timeout).
+"""
+
+import time
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from shared.aws import client
+from shared.errors import LockWaitExpired
+
+FIRST_WAIT_SECONDS = 5
+MAX_WAIT_SECONDS = 60
+
+
+class LockState(BaseModel):
+    """The lock as the state machine sees it: `acquired`, else who holds it and how long to wait."""
+
+    key: str
+    acquired: bool
+    holder: str | None = None
+    attempt: int = 0
+    waiting_since: float
+    wait_seconds: int = 0
+    waited_seconds: float = 0
+
+
+def lock_key(workspace: str, deployment: str) -> str:
+    return f"{workspace}/{deployment}"
+
+
+def acquire(
+    table: str,
+    key: str,
+    execution: str,
+    lease_seconds: int,
+    max_wait_seconds: int,
+    previous: LockState | None = None,
+) -> LockState:
+    now = time.time()
+    attempt = previous.attempt + 1 if previous else 1
+    waiting_since = previous.waiting_since if previous else now
+    try:
+        client("dynamodb").put_item(
+            TableName=table,
+            Item={
+                "lock_key": {"S": key},
+                "holder": {"S": execution},
+                "acquired_at": {"N": str(int(now))},
+                "expires_at": {"N": str(int(now) + lease_seconds)},
+            },
+            # Free, expired, or already ours (a retried invocation must not lock itself out).
+            ConditionExpression="attribute_not_exists(lock_key) OR expires_at < :now OR holder = :me",
+            ExpressionAttributeValues={":now": {"N": str(int(now))}, ":me": {"S": execution}},
+        )
+        return LockState(
+            key=key, acquired=True, holder=execution, attempt=attempt, waiting_since=waiting_since,
+            waited_seconds=round(now - waiting_since, 1),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    holder = current_holder(table, key)
+    if now - waiting_since >= max_wait_seconds:
+        raise LockWaitExpired(
+            f"deployment {key} has been locked by execution {holder or 'unknown'} for more than "
+            f"{max_wait_seconds} s of waiting; nothing was changed. Re-run when it has finished."
+        )
+    wait_seconds = min(MAX_WAIT_SECONDS, int(FIRST_WAIT_SECONDS * 1.5 ** (attempt - 1)))
+    return LockState(
+        key=key, acquired=False, holder=holder, attempt=attempt, waiting_since=waiting_since,
+        wait_seconds=wait_seconds,
+    )
+
+
+def current_holder(table: str, key: str) -> str | None:
+    item = client("dynamodb").get_item(TableName=table, Key={"lock_key": {"S": key}}, ConsistentRead=True)
+    return item.get("Item", {}).get("holder", {}).get("S")
+
+
+def release(table: str, key: str, execution: str) -> bool:
+    """Release the lock if `execution` holds it; return whether it did."""
+    try:
+        client("dynamodb").delete_item(
+            TableName=table,
+            Key={"lock_key": {"S": key}},
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues={":me": {"S": execution}},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

@@ -1,0 +1,180 @@
+"""The request contract and the documents the steps pass each other.
+
+`DeployRequest` is the one definition of what a caller sends: the Parse step validates with it and the API's
+JSON schema is generated from it (`api_json_schema`).
+"""
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from shared.paths import PATH_RULE, SEGMENT_RE, SEGMENT_RULE, normalize_relative_path
+
+MAX_ENTRIES = 5000
+S3_URI_PATTERN = r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([^\x00-\x1f\x7f]{1,1024})$"
+S3_URI_RE = re.compile(S3_URI_PATTERN)
+S3_RULE = "an s3://bucket/key URI"
+
+Segment = Annotated[str, Field(pattern=f"^{SEGMENT_RE.pattern}$", min_length=1, max_length=64, description=SEGMENT_RULE)]
+DagId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,250}$",
+        description="Airflow's rule: letters, digits, _ . -, at most 250 characters",
+    ),
+]
+Commit = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{4,64}$", description="the commit SHA (hex)")]
+
+
+def _relative_path(value: str) -> str:
+    return normalize_relative_path(value)
+
+
+RelativePath = Annotated[str, Field(max_length=512, description=PATH_RULE), AfterValidator(_relative_path)]
+S3Uri = Annotated[str, Field(pattern=S3_URI_PATTERN, description=S3_RULE)]
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    match = S3_URI_RE.fullmatch(uri)
+    if not match:
+        raise ValueError(f"{uri[:80]!r} is not {S3_RULE}")
+    return match[1], match[2]
+
+
+def _check_allowed_bucket(uri: str, info: ValidationInfo) -> str:
+    # The allow-list is deployment configuration, handed in as validation context by the Parse step.
+    allowed = (info.context or {}).get("source_buckets")
+    if allowed is not None:
+        bucket, _ = split_s3_uri(uri)
+        if bucket not in allowed:
+            raise ValueError(f"bucket {bucket!r} is not an allowed source (allowed: {', '.join(sorted(allowed))})")
+    return uri
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class DagFile(_Strict):
+    dag_id: DagId
+    dag_file: S3Uri = Field(description="the DAG file (.py) in an allow-listed bucket")
+    path: RelativePath | None = Field(
+        default=None, description="relative path inside the repo; default: the file's name"
+    )
+
+    _allowed_source = field_validator("dag_file")(_check_allowed_bucket)
+
+    @property
+    def target_path(self) -> str:
+        return self.path or normalize_relative_path(split_s3_uri(self.dag_file)[1].rsplit("/", 1)[-1])
+
+    @model_validator(mode="after")
+    def _python_target(self) -> "DagFile":
+        if not self.target_path.endswith(".py"):
+            raise ValueError(f"DAG file {self.target_path!r} is not a .py file")
+        return self
+
+
+class Dependency(_Strict):
+    source: S3Uri = Field(description="a supporting file (helper module, SQL, config) in an allow-listed bucket")
+    path: RelativePath | None = Field(
+        default=None, description="relative path inside the repo; default: the file's name"
+    )
+
+    _allowed_source = field_validator("source")(_check_allowed_bucket)
+
+    @property
+    def target_path(self) -> str:
+        return self.path or normalize_relative_path(split_s3_uri(self.source)[1].rsplit("/", 1)[-1])
+
+
+class RequestBody(_Strict):
+    dags: list[DagFile] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    dependencies: list[Dependency] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    source_prefix: S3Uri | None = Field(
+        default=None,
+        description="a folder whose whole tree becomes the repo's content; DAG files are found in it",
+    )
+    allow_empty_deployment: bool = Field(
+        default=False,
+        description="deploy even when the deployment ends up with no files at all (removes all its DAGs)",
+    )
+
+    _allowed_source = field_validator("source_prefix")(_check_allowed_bucket)
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> "RequestBody":
+        seen: dict[str, int] = {}
+        for entry in [*self.dags, *self.dependencies]:
+            seen[entry.target_path] = seen.get(entry.target_path, 0) + 1
+        duplicated = sorted(path for path, count in seen.items() if count > 1)
+        if duplicated:
+            raise ValueError(f"several files target the same path: {', '.join(duplicated[:20])}")
+        return self
+
+
+class DeployRequest(_Strict):
+    """What a CI job sends: the original Lambda's event, plus optional dependencies, source_prefix and commit."""
+
+    workspace: Segment = Field(alias="astroWorkspace")
+    deployment: Segment = Field(alias="astroDeployment")
+    repo: Segment
+    commit: Commit | None = None
+    body: RequestBody
+
+
+def api_json_schema() -> dict[str, Any]:
+    """The request's JSON schema in the draft-04 form API Gateway validates with."""
+    schema = DeployRequest.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
+    schema["definitions"] = schema.pop("$defs", {})
+    schema["$schema"] = "http://json-schema.org/draft-04/schema#"
+    return schema
+
+
+# ---- documents the steps pass each other ----
+
+
+class Target(BaseModel):
+    """Who a run deploys for; every step's input carries it (the state after Parse)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    workspace: Segment
+    deployment: Segment
+    repo: Segment
+    commit: str | None = None
+    execution: str
+
+
+class PlannedFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    source_bucket: str
+    source_key: str
+    etag: str
+    size: int
+    path: RelativePath
+    kind: Literal["dag", "dependency"]
+    dag_ids: list[str] = Field(default_factory=list)
+
+
+class Plan(Target):
+    """Everything Upload needs; stored in S3 because it can outgrow the state payload limit."""
+
+    prefix: str
+    allow_empty_deployment: bool = False
+    files: list[PlannedFile]
+
+
+class PlanSummary(Target):
+    """Parse's output: small enough to read in the console, with a pointer to the whole plan."""
+
+    prefix: str
+    plan: str
+    files: int
+    bytes: int
+    dag_count: int
+    dag_ids: list[str]
+    allow_empty_deployment: bool = False
+    warnings: list[str] = Field(default_factory=list)

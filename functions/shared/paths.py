@@ -1,0 +1,68 @@
+"""Where things live in the DAG bucket, and the rules that keep every request inside its own prefix."""
+
+import re
+
+DAGS_ROOT = "dags/"
+PLANS_ROOT = "plans/"
+RESTORE_POINTS_ROOT = "restore-points/"
+
+# Workspace, deployment and repo names become single S3 path segments.
+SEGMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SEGMENT_RULE = "1-64 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit"
+
+# One segment of a file's path inside a repo: printable ASCII without / \ % and quotes; dotfiles allowed.
+PATH_SEGMENT_RE = re.compile(r"[A-Za-z0-9_.@+=,~-](?:[A-Za-z0-9 _.@+=,~-]{0,253}[A-Za-z0-9_.@+=,~-])?")
+PATH_RULE = (
+    "a relative path of segments made of A-Z a-z 0-9 and _ . @ + = , ~ - (inner spaces allowed), "
+    "no empty, '.' or '..' segments, at most 512 characters"
+)
+MAX_PATH_LENGTH = 512
+
+
+def is_segment(value: str) -> bool:
+    return bool(SEGMENT_RE.fullmatch(value))
+
+
+def deployment_prefix(workspace: str, deployment: str) -> str:
+    return _join_segments(workspace, deployment)
+
+
+def repo_prefix(workspace: str, deployment: str, repo: str) -> str:
+    return _join_segments(workspace, deployment, repo)
+
+
+def _join_segments(*segments: str) -> str:
+    # Checked again here, not only in the request model: every key the steps touch is built by this function.
+    for segment in segments:
+        if not is_segment(segment):
+            raise ValueError(f"{segment!r} is not a valid path segment ({SEGMENT_RULE})")
+    return DAGS_ROOT + "".join(f"{segment}/" for segment in segments)
+
+
+def normalize_relative_path(path: str) -> str:
+    """Return the canonical form of a repo-relative path, or raise ValueError saying why it is refused."""
+    if not path:
+        raise ValueError("the path is empty")
+    if len(path) > MAX_PATH_LENGTH:
+        raise ValueError(f"the path is longer than {MAX_PATH_LENGTH} characters")
+    if path.startswith("/"):
+        raise ValueError("the path is absolute")
+    segments = [segment for segment in path.split("/") if segment != "."] if path != "." else []
+    if not segments:
+        raise ValueError("the path names no file")
+    for segment in segments:
+        if segment == "":
+            raise ValueError("the path has an empty segment")
+        if segment == "..":
+            raise ValueError("the path escapes its folder with '..'")
+        if not PATH_SEGMENT_RE.fullmatch(segment):
+            raise ValueError(f"segment {segment[:40]!r} has characters outside the safe set")
+    return "/".join(segments)
+
+
+def plan_key(execution: str) -> str:
+    return f"{PLANS_ROOT}{execution}.json"
+
+
+def restore_point_key(execution: str) -> str:
+    return f"{RESTORE_POINTS_ROOT}{execution}.json"

@@ -1,0 +1,120 @@
+"""Status: where a deploy execution is, or how it ended, told from its description and its recent history."""
+
+import json
+from datetime import datetime
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from shared.aws import client
+from shared.execution_names import execution_name_problem
+from shared.notification import Failure, readable_cause, console_url
+
+# One page of the newest events: a deploy's whole history fits in it, lock waits included.
+HISTORY_EVENTS = 1000
+FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+class InvalidExecutionName(ValueError):
+    """The name cannot be an execution's: Step Functions would refuse it."""
+
+
+class ExecutionNotFound(LookupError):
+    """No execution of this state machine has the name."""
+
+
+class ExecutionStatus(BaseModel):
+    """The API's answer; fields are camelCase on the wire, as Step Functions names them."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    name: str
+    status: str
+    state: str | None  # where it is (RUNNING), ended (SUCCEEDED, ABORTED, TIMED_OUT) or failed (FAILED)
+    error: str | None
+    cause: str | None
+    start_date: str
+    stop_date: str | None
+    version: str | None  # the Astro DAG bundle version, on success
+    console_url: str
+    states: list[str]  # the states entered, oldest first
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """arn:aws:states:R:A:stateMachine:M -> arn:aws:states:R:A:execution:M:<name>."""
+    head, kind, machine = state_machine_arn.rsplit(":", 2)
+    if kind != "stateMachine":
+        raise ValueError(f"{state_machine_arn!r} is not a state machine ARN")
+    return f"{head}:execution:{machine}:{name}"
+
+
+def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
+    problem = execution_name_problem(name)
+    if problem:
+        raise InvalidExecutionName(f"{name[:100]!r} is not an execution name: {problem}")
+    arn = execution_arn(state_machine_arn, name)
+    sfn = client("stepfunctions")
+    try:
+        description = sfn.describe_execution(executionArn=arn)
+        events = sfn.get_execution_history(
+            executionArn=arn, reverseOrder=True, maxResults=HISTORY_EVENTS, includeExecutionData=True
+        )["events"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            raise ExecutionNotFound(f"no execution is named {name}") from None
+        raise
+    # Sorted by id: moto ignores reverseOrder (oldest first); Step Functions honours it (newest page first).
+    oldest_first = sorted(events, key=lambda event: event["id"])
+    entered = [event for event in oldest_first if event["type"].endswith("StateEntered")]
+    states = [event["stateEnteredEventDetails"]["name"] for event in entered]
+    status = description["status"]
+    failure = _recorded_failure(entered)
+    state = states[-1] if states else None
+    if status in FAILED_STATUSES and failure:
+        state = failure.state
+    return ExecutionStatus(
+        name=description["name"],
+        status=status,
+        state=state,
+        error=description.get("error") or (failure.error if failure else None),
+        cause=_cause(description.get("cause") or (failure.cause if failure else None)),
+        start_date=_iso(description["startDate"]),
+        stop_date=_iso(description.get("stopDate")),
+        version=_deployed_version(description.get("output")) if status == "SUCCEEDED" else None,
+        console_url=console_url(arn),
+        states=states,
+    )
+
+
+def _recorded_failure(entered: list[dict]) -> Failure | None:
+    """The failure the failure path recorded ($.failure: state, error, cause), from the newest state that has it.
+
+    Notify and Failed are entered with it; the `<Task> failed` states still hold Step Functions' raw catch result.
+    """
+    for event in reversed(entered):
+        try:
+            state_input = json.loads(event["stateEnteredEventDetails"].get("input") or "null")
+        except ValueError:
+            continue
+        failure = state_input.get("failure") if isinstance(state_input, dict) else None
+        if isinstance(failure, dict) and isinstance(failure.get("state"), str):
+            return Failure.model_validate(failure)
+    return None
+
+
+def _cause(cause: str | None) -> str | None:
+    # A Lambda error's cause is its JSON error document; a person needs its message, not the stack trace.
+    return readable_cause(cause) if cause else None
+
+
+def _deployed_version(output: str | None) -> str | None:
+    try:
+        version = (json.loads(output or "null") or {}).get("deploy", {}).get("version")
+    except (ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

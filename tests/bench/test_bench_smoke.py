@@ -1,0 +1,85 @@
+"""The benchmark's whole code path at N=10, once, so that it cannot rot: structure only, no timing asserts."""
+
+import io
+import json
+from contextlib import redirect_stdout
+
+import pytest
+
+from astro_dag_deploy.bench import __main__ as bench_cli
+from astro_dag_deploy.bench.cold_start import zip_function_folders
+from astro_dag_deploy.bench.s3_steps import CLEAR_PREFIX, UPLOAD
+from astro_dag_deploy.bench.suite import BenchResults, run_benchmark
+
+SIZE = 10
+
+
+@pytest.fixture(scope="module")
+def bench_run() -> tuple[int, str, BenchResults]:
+    """`python -m astro_dag_deploy.bench --sizes 10 --runs 1 --no-write`, keeping the results it printed."""
+    recorded: list[BenchResults] = []
+
+    def recording_run(*args) -> BenchResults:
+        recorded.append(run_benchmark(*args))
+        return recorded[-1]
+
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(stdout):
+        patch.setattr(bench_cli, "run_benchmark", recording_run)
+        code = bench_cli.main(["--sizes", str(SIZE), "--runs", "1", "--no-write"])
+    return code, stdout.getvalue(), recorded[0]
+
+
+def _comparison(results: BenchResults, step: str):
+    return next(item for item in results.s3_steps if item.step == step and item.size == SIZE)
+
+
+def test_the_last_line_is_the_json_summary(bench_run):
+    code, output, _ = bench_run
+    assert code == 0
+    summary = json.loads(output.strip().splitlines()[-1])
+    assert set(summary) == {
+        f"upload_vs_awscli_n{SIZE}", f"clear_vs_awscli_n{SIZE}", f"s3_requests_over_minimum_n{SIZE}",
+        "transitions", "import_ms",
+    }
+    assert summary[f"upload_vs_awscli_n{SIZE}"] > 0 and summary[f"clear_vs_awscli_n{SIZE}"] > 0
+    assert set(summary[f"s3_requests_over_minimum_n{SIZE}"]) == {"upload", "clear_prefix"}
+    assert list(summary["transitions"]) == [str(SIZE)] and summary["transitions"][str(SIZE)] > 0
+    assert set(summary["import_ms"]) == set(zip_function_folders())
+    assert {"parse", "clear_prefix", "upload", "notify"} <= set(summary["import_ms"])
+    assert all(milliseconds > 0 for milliseconds in summary["import_ms"].values())
+
+
+def test_the_table_comes_first_with_every_section(bench_run):
+    _, output, _ = bench_run
+    table = output.strip().splitlines()[:-1]
+    for heading in ("### S3 steps against the AWS CLI", "### Whole executions in the local mode",
+                    "### Cold-start proxy per zip function", "### Targets"):
+        assert any(line.startswith(heading) for line in table), heading
+    assert any(line.startswith(f"| {SIZE} | Upload vs `aws s3 cp --recursive`") for line in table)
+    assert any(line.startswith(f"| {SIZE} | ClearPrefix vs `aws s3 rm --recursive`") for line in table)
+
+
+def test_the_server_counts_exactly_the_requests_our_steps_make(bench_run):
+    _, _, results = bench_run
+    upload, clear = _comparison(results, UPLOAD), _comparison(results, CLEAR_PREFIX)
+    # One copy per file, and the plan Upload reads (Parse stored it; the state carries only a pointer).
+    assert upload.ours[0].requests == {"CopyObject": SIZE, "GetObject": 1}
+    assert upload.minimum_requests == SIZE
+    assert clear.ours[0].requests == {"ListObjectsV2": 1, "DeleteObjects": 1}
+    assert clear.ours[0].request_count == clear.minimum_requests == 2
+
+
+def test_the_aws_cli_is_counted_on_the_same_server(bench_run):
+    _, _, results = bench_run
+    upload, clear = _comparison(results, UPLOAD), _comparison(results, CLEAR_PREFIX)
+    assert upload.peer[0].requests.get("CopyObject") == SIZE
+    # `aws s3 rm --recursive` deletes key by key.
+    assert clear.peer[0].requests.get("DeleteObject") == SIZE
+
+
+def test_executions_succeed_with_a_state_transition_count(bench_run):
+    _, _, results = bench_run
+    (run,) = results.executions[SIZE]
+    assert run.transitions >= len(run.state_seconds) > 0
+    assert run.seconds > 0

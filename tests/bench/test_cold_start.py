@@ -1,0 +1,46 @@
+"""The cold-start proxy: which folders are zip functions, what their asset holds, what the import sees."""
+
+import zipfile
+from pathlib import Path
+
+from astro_dag_deploy.bench.cold_start import (
+    build_asset_zip, installed_closure, lambda_environment, zip_function_folders,
+)
+from astro_dag_deploy.local.project import FUNCTIONS_DIR
+
+
+def functions_tree(root: Path) -> Path:
+    for relative in ("upload/app.py", "upload/copying.py", "upload/__pycache__/app.cpython-311.pyc",
+                     "shared/models.py", "shared/stray.pyc", "parse/app.py", "deploy/app.py", "deploy/Dockerfile"):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text("x = 1\n")
+    return root
+
+
+def test_zip_functions_are_the_handler_folders_without_a_dockerfile(tmp_path):
+    assert zip_function_folders(functions_tree(tmp_path)) == ["parse", "upload"]
+    assert {"parse", "clear_prefix", "upload", "notify"} <= set(zip_function_folders(FUNCTIONS_DIR))
+
+
+def test_the_asset_holds_the_step_and_shared_without_bytecode(tmp_path):
+    functions = functions_tree(tmp_path / "functions")
+    size = build_asset_zip(functions, "upload", tmp_path / "upload.zip")
+    assert size == (tmp_path / "upload.zip").stat().st_size > 0
+    assert zipfile.ZipFile(tmp_path / "upload.zip").namelist() == [
+        "upload/app.py", "upload/copying.py", "shared/models.py",
+    ]
+
+
+def test_the_import_sees_lambdas_packages_only():
+    names = {distribution.metadata["Name"].lower().replace("_", "-") for distribution in
+             installed_closure(["boto3", "aws-lambda-powertools[parser,tracer]"])}
+    assert {"boto3", "botocore", "aws-lambda-powertools", "aws-xray-sdk", "pydantic"} <= names
+    assert not {"moto", "requests", "aws-cdk-lib", "awscli"} & names
+
+
+def test_the_import_runs_with_the_variables_lambda_sets(tmp_path):
+    environment = lambda_environment("upload", tmp_path / "task", tmp_path / "packages")
+    assert environment["LAMBDA_TASK_ROOT"] == str(tmp_path / "task")
+    assert environment["PYTHONPATH"] == str(tmp_path / "packages")
+    assert environment["_HANDLER"] == "upload.app.handler"
+    assert environment["PYTHONDONTWRITEBYTECODE"] == "1"

@@ -1,0 +1,132 @@
+"""cdk.json context: defaults, the example file, and clear errors for every wrong value at once."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cdk.app import CDK_JSON, cdk_json_context
+from cdk.config import CONTEXT_KEYS, AlarmSettings, SettingsError, StackSettings
+
+MINIMAL = {"sourceBuckets": ["ci-artifacts"]}
+
+
+def test_cdk_json_runs_the_app_and_sets_every_context_key():
+    assert json.loads(Path(CDK_JSON).read_text())["app"] == "python -m cdk.app"
+    context = cdk_json_context()
+    assert set(CONTEXT_KEYS) <= set(context)
+    settings = StackSettings.from_context(context)
+    assert settings.source_buckets == ("my-company-ci-artifacts",)
+    assert settings.powertools_version == "3.37.0"
+
+
+def test_missing_keys_take_the_defaults():
+    settings = StackSettings.from_context(MINIMAL)
+    assert settings == StackSettings(source_buckets=("ci-artifacts",))
+    assert settings.stack_name == "AstroDagDeploy"
+    assert settings.astro_token_secret_arn is None
+    assert (settings.execution_timeout_minutes, settings.deploy_timeout_seconds) == (30, 600)
+    assert (settings.log_retention_days, settings.noncurrent_version_days) == (30, 30)
+    assert settings.lock_max_wait_minutes == 20
+    # A lease outlives any execution: the execution timeout and 5 minutes.
+    assert settings.lock_lease_seconds == 30 * 60 + 300
+    assert settings.email_notifications is True
+    assert settings.alarms == AlarmSettings(
+        enabled=True, failed_executions=1, timed_out_executions=1, api_5xx=1, failed_deploys=True
+    )
+
+
+def test_alarm_thresholds_are_read_and_false_turns_one_off():
+    settings = StackSettings.from_context(
+        {**MINIMAL, "alarms": {"failedExecutions": 5, "api5xx": False, "failedDeploys": False}}
+    )
+    assert settings.alarms == AlarmSettings(
+        enabled=True, failed_executions=5, timed_out_executions=1, api_5xx=None, failed_deploys=False
+    )
+
+
+def test_command_line_strings_are_read_like_json():
+    # `cdk -c key=value` passes every value as a string.
+    settings = StackSettings.from_context(
+        {
+            "sourceBuckets": '["bucket-a", "bucket-b"]',
+            "astroDeployments": '{"*/*": {"deploymentId": "dep-{deployment}"}}',
+            "deployTimeoutSeconds": "300",
+            "lockMaxWaitMinutes": "10",
+            "emailNotifications": "false",
+            "alarms": '{"enabled": false}',
+        }
+    )
+    assert settings.source_buckets == ("bucket-a", "bucket-b")
+    assert settings.deploy_timeout_seconds == 300
+    assert settings.lock_max_wait_minutes == 10
+    assert settings.email_notifications is False
+    assert settings.alarms.enabled is False
+    assert json.loads(settings.astro_targets_json) == {"*/*": {"deploymentId": "dep-{deployment}"}}
+
+
+def test_every_problem_is_reported_at_once_with_its_key():
+    with pytest.raises(SettingsError) as raised:
+        StackSettings.from_context(
+            {
+                "stackName": "1-starts-with-a-digit",
+                "sourceBuckets": ["Not_A_Bucket"],
+                "notifyEmails": ["not-an-email"],
+                "astroDeployments": {"too/many/parts": {"deploymentId": "x"}, "ws/dep": {"workspaceId": "w"}},
+                "astroTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:astrotoken",
+                "powertoolsVersion": "latest",
+                "executionTimeoutMinutes": 0,
+                "deployTimeoutSeconds": 901,
+                "logRetentionDays": 4,
+                "noncurrentVersionDays": "soon",
+                "lockMaxWaitMinutes": -1,
+                "emailNotifications": 1,
+                "alarms": {"enabled": "yes"},
+            }
+        )
+    keys = [problem.split(":", 1)[0] for problem in raised.value.problems]
+    assert sorted(keys) == sorted(
+        [
+            "stackName",
+            "sourceBuckets",
+            "notifyEmails",
+            "astroDeployments",
+            "astroDeployments",
+            "astroTokenSecretArn",
+            "powertoolsVersion",
+            "executionTimeoutMinutes",
+            "deployTimeoutSeconds",
+            "logRetentionDays",
+            "noncurrentVersionDays",
+            "lockMaxWaitMinutes",
+            "emailNotifications",
+            "alarms.enabled",
+        ]
+    )
+    assert "'Not_A_Bucket' is not an S3 bucket name" in str(raised.value)
+    assert "6-character suffix" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "context, message",
+    [
+        ({"sourceBuckets": []}, "sourceBuckets: list at least one"),
+        ({"sourceBuckets": "bucket-a"}, "sourceBuckets: 'bucket-a' is not valid JSON"),
+        ({"sourceBuckets": ["bucket-a", "bucket-a"]}, "sourceBuckets: lists a name twice"),
+        ({"astroDeployments": {"ws/dep": {"deploymentId": "{repo}"}}}, "placeholders"),
+        ({"astroDeployments": {"ws/dep": {"deploymentId": "d", "region": "eu"}}}, "only deploymentId and workspaceId"),
+        ({"executionTimeoutMinutes": 10}, "leaves no time for the steps before Deploy"),
+        ({"logRetentionDays": True}, "logRetentionDays: True is not a whole number"),
+        ({"lockMaxWaitMinutes": 30}, "lockMaxWaitMinutes: 30 minutes of waiting for the deployment's lock must be"),
+        ({"emailNotifications": "maybe"}, "emailNotifications: 'maybe' is not valid JSON"),
+        ({"alarms": ["failedExecutions"]}, "alarms: expected dict, got list"),
+        ({"alarms": {"failedExecution": 1}}, "alarms: unknown keys failedExecution"),
+        ({"alarms": {"api5xx": 0}}, "alarms.api5xx: 0 is neither a threshold from 1 to 10000 nor false (off)"),
+        ({"alarms": {"timedOutExecutions": True}}, "alarms.timedOutExecutions: True is neither a threshold"),
+        ({"alarms": {"failedDeploys": 1}}, "alarms.failedDeploys: 1 is not true or false"),
+    ],
+)
+def test_wrong_values_are_explained(context, message):
+    with pytest.raises(SettingsError, match="invalid cdk.json context") as raised:
+        StackSettings.from_context({**MINIMAL, **context})
+    assert message in str(raised.value)

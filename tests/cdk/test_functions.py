@@ -1,0 +1,165 @@
+"""The functions: code assets, runtime, layer, environment, logs; and the Astro token secret."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+# Handler -> the folder its asset carries (with shared/); the rollback folder serves three functions.
+ZIP_HANDLERS = {
+    "parse.app.handler": "parse",
+    "lock.app.handler": "lock",
+    "rollback.app.snapshot_handler": "rollback",
+    "clear_prefix.app.handler": "clear_prefix",
+    "upload.app.handler": "upload",
+    "rollback.app.restore_handler": "rollback",
+    "notify.app.handler": "notify",
+    "rollback.app.recover_handler": "rollback",
+}
+DEPLOY_COMMAND = "deploy.app.handler"
+COMMON_ENVIRONMENT = {"POWERTOOLS_METRICS_NAMESPACE": "AstroDagDeploy", "POWERTOOLS_LOG_LEVEL": "INFO"}
+EXISTING_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:astro/api-token-AbC123"
+
+
+def staged_files(directory: Path) -> set[str]:
+    return {path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file()}
+
+
+def environment(synthesized, handler: str) -> dict:
+    return synthesized.render(synthesized.properties(synthesized.function_id(handler))["Environment"]["Variables"])
+
+
+@pytest.fixture(scope="module")
+def refs(synthesized) -> dict[str, str]:
+    outputs = {
+        "bucket": "DagBucketName",
+        "table": "LockTableName",
+        "topic": "FailureTopicArn",
+        "secret": "AstroTokenSecretArn",
+    }
+    return {name: f"<{synthesized.output_ref(output)}>" for name, output in outputs.items()}
+
+
+def test_every_function_is_one_of_the_known_handlers(synthesized):
+    functions = synthesized.of_type("AWS::Lambda::Function")
+    assert sorted(synthesized.function_id(handler) for handler in [*ZIP_HANDLERS, DEPLOY_COMMAND]) == sorted(functions)
+
+
+@pytest.mark.parametrize("handler", ZIP_HANDLERS)
+def test_zip_functions_carry_only_their_step_and_shared(synthesized, handler):
+    step = ZIP_HANDLERS[handler]
+    key = synthesized.properties(synthesized.function_id(handler))["Code"]["S3Key"]
+    source = synthesized.assets_manifest()["files"][key.removesuffix(".zip")]["source"]
+    assert source["packaging"] == "zip"
+    files = staged_files(synthesized.directory / source["path"])
+    assert f"{step}/app.py" in files and "shared/models.py" in files
+    assert {name.split("/", 1)[0] for name in files} == {step, "shared"}
+    assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
+
+
+def test_deploy_image_is_built_from_deploy_and_shared_only(synthesized):
+    image_uri = synthesized.properties(synthesized.function_id(DEPLOY_COMMAND))["Code"]["ImageUri"]["Fn::Sub"]
+    source = synthesized.assets_manifest()["dockerImages"][image_uri.rsplit(":", 1)[1]]["source"]
+    assert source["dockerFile"] == "deploy/Dockerfile"
+    assert source["platform"] == "linux/amd64"
+    files = staged_files(synthesized.directory / source["directory"])
+    assert "deploy/Dockerfile" in files and "deploy/app.py" in files and "shared/models.py" in files
+    assert {name.split("/", 1)[0] for name in files} == {"deploy", "shared"}
+
+
+@pytest.mark.parametrize("handler", ZIP_HANDLERS)
+def test_zip_functions_run_python_312_on_x86_with_the_pinned_powertools_layer(synthesized, handler):
+    function = synthesized.properties(synthesized.function_id(handler))
+    assert function["Handler"] == handler
+    assert function["Runtime"] == "python3.12"
+    assert function["Architectures"] == ["x86_64"]
+    (layer,) = function["Layers"]
+    parameter = synthesized.template["Parameters"][layer["Ref"]]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    version = synthesized.context["powertoolsVersion"]
+    assert parameter["Default"] == f"/aws/service/powertools/python/x86_64/python3.12/{version}"
+
+
+def test_deploy_is_an_image_function_sized_for_bundles(synthesized):
+    function = synthesized.properties(synthesized.function_id(DEPLOY_COMMAND))
+    assert function["PackageType"] == "Image"
+    assert function["ImageConfig"] == {"Command": [DEPLOY_COMMAND]}
+    assert function["Architectures"] == ["x86_64"]
+    assert function["MemorySize"] == 2048
+    assert function["EphemeralStorage"]["Size"] >= 2048
+    assert function["Timeout"] == synthesized.context["deployTimeoutSeconds"]
+
+
+def test_environments_are_exactly_the_contract(synthesized, refs):
+    targets = synthesized.context["astroDeployments"]
+    execution_timeout_seconds = synthesized.context["executionTimeoutMinutes"] * 60
+    expected = {
+        "parse.app.handler": {
+            "DAG_BUCKET": refs["bucket"],
+            "SOURCE_BUCKETS": "ci-artifacts-a,ci-artifacts-b",
+            "ASTRO_TARGETS": targets,
+        },
+        "lock.app.handler": {
+            "LOCK_TABLE": refs["table"],
+            # A lease outlives the execution holding it: a stopped holder blocks others at most this long.
+            "LOCK_LEASE_SECONDS": str(execution_timeout_seconds + 300),
+            "LOCK_MAX_WAIT_SECONDS": str(synthesized.context["lockMaxWaitMinutes"] * 60),
+        },
+        "rollback.app.snapshot_handler": {"DAG_BUCKET": refs["bucket"]},
+        "clear_prefix.app.handler": {"DAG_BUCKET": refs["bucket"]},
+        "upload.app.handler": {"DAG_BUCKET": refs["bucket"]},
+        "rollback.app.restore_handler": {"DAG_BUCKET": refs["bucket"]},
+        "notify.app.handler": {"TOPIC_ARN": refs["topic"]},
+        "rollback.app.recover_handler": {
+            "DAG_BUCKET": refs["bucket"],
+            "LOCK_TABLE": refs["table"],
+            "TOPIC_ARN": refs["topic"],
+        },
+        DEPLOY_COMMAND: {
+            "DAG_BUCKET": refs["bucket"],
+            "ASTRO_TARGETS": targets,
+            "ASTRO_TOKEN_SECRET_ARN": refs["secret"],
+            "ASTRO_CLI": "/usr/local/bin/astro",
+        },
+    }
+    for handler, variables in expected.items():
+        actual = environment(synthesized, handler)
+        if "ASTRO_TARGETS" in actual:
+            actual["ASTRO_TARGETS"] = json.loads(actual["ASTRO_TARGETS"])
+        assert actual == {**COMMON_ENVIRONMENT, **variables}, handler
+
+
+@pytest.mark.parametrize("handler", [*ZIP_HANDLERS, DEPLOY_COMMAND])
+def test_every_function_is_traced_and_logs_to_its_own_group_with_retention(synthesized, handler):
+    function = synthesized.properties(synthesized.function_id(handler))
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
+    assert synthesized.properties(log_group_id)["RetentionInDays"] == synthesized.context["logRetentionDays"]
+
+
+def test_a_new_secret_is_created_for_the_token_when_none_is_configured(synthesized):
+    secret_id, secret = synthesized.only("AWS::SecretsManager::Secret")
+    assert synthesized.output_ref("AstroTokenSecretArn") == secret_id
+    assert "replace" in secret["Properties"]["Description"]
+
+
+@pytest.fixture(scope="module")
+def with_existing_secret(synthesize_with):
+    return synthesize_with(astroTokenSecretArn=EXISTING_SECRET_ARN)
+
+
+def test_an_existing_secret_is_used_and_is_all_deploy_may_read(with_existing_secret):
+    synthesized = with_existing_secret
+    assert not synthesized.of_type("AWS::SecretsManager::Secret")
+    assert environment(synthesized, DEPLOY_COMMAND)["ASTRO_TOKEN_SECRET_ARN"] == EXISTING_SECRET_ARN
+    deploy_role = synthesized.role_id(synthesized.function_id(DEPLOY_COMMAND))
+    secret_statements = [
+        statement for statement in synthesized.statements(deploy_role) if "secretsmanager" in str(statement["Action"])
+    ]
+    assert secret_statements == [
+        {
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Effect": "Allow",
+            "Resource": EXISTING_SECRET_ARN,
+        }
+    ]

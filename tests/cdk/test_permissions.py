@@ -1,0 +1,170 @@
+"""Least privilege: each role holds exactly the statements its step needs, scoped to prefixes, the secret, the topic."""
+
+import pytest
+
+# Actions AWS offers no resource-level permissions for; the only ones allowed on "*".
+WILDCARD_ONLY_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+TRACING = {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Effect": "Allow", "Resource": "*"}
+DAGS_PREFIX_ONLY = {"StringLike": {"s3:prefix": ["dags/*"]}}
+RESTORING = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
+
+
+def allow(action, resource, **extra) -> dict:
+    return {"Action": action, "Effect": "Allow", "Resource": resource, **extra}
+
+
+@pytest.fixture(scope="module")
+def ids(synthesized) -> dict[str, str]:
+    return {
+        "bucket": synthesized.output_ref("DagBucketName"),
+        "table": synthesized.output_ref("LockTableName"),
+        "topic": synthesized.output_ref("FailureTopicArn"),
+        "secret": synthesized.output_ref("AstroTokenSecretArn"),
+        "machine": synthesized.output_ref("StateMachineArn"),
+    }
+
+
+def function_statements(synthesized, handler: str) -> list[dict]:
+    function_id = synthesized.function_id(handler)
+    log_group = synthesized.properties(function_id)["LoggingConfig"]["LogGroup"]["Ref"]
+    statements = synthesized.statements(synthesized.role_id(function_id))
+    # Every function writes its own log group, and nothing else of CloudWatch Logs.
+    assert allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"<{log_group}.Arn>") in statements
+    assert TRACING in statements
+    return [statement for statement in statements if statement != TRACING and "logs:" not in str(statement)]
+
+
+def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized, ids):
+    sources = ["arn:<AWS::Partition>:s3:::ci-artifacts-a", "arn:<AWS::Partition>:s3:::ci-artifacts-b"]
+    assert function_statements(synthesized, "parse.app.handler") == [
+        allow("s3:ListBucket", sources),
+        allow("s3:GetObject", [f"{source}/*" for source in sources]),
+        allow("s3:PutObject", f"<{ids['bucket']}.Arn>/plans/*"),
+    ]
+
+
+def test_acquire_lock_only_writes_and_reads_lock_items(synthesized, ids):
+    # It never deletes: the state machine releases the lock, only while its execution holds it.
+    assert function_statements(synthesized, "lock.app.handler") == [
+        allow(["dynamodb:PutItem", "dynamodb:GetItem"], f"<{ids['table']}.Arn>"),
+    ]
+
+
+def test_snapshot_lists_versions_under_dags_and_writes_only_restore_points(synthesized, ids):
+    assert function_statements(synthesized, "rollback.app.snapshot_handler") == [
+        allow("s3:ListBucketVersions", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        allow("s3:PutObject", f"<{ids['bucket']}.Arn>/restore-points/*"),
+    ]
+
+
+def restoring_statements(bucket_id: str) -> list[dict]:
+    return [
+        # Unconditioned: S3 answers a GET of a missing restore point with 404, not 403, only to ListBucket holders.
+        allow("s3:ListBucket", f"<{bucket_id}.Arn>"),
+        allow("s3:ListBucketVersions", f"<{bucket_id}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        allow("s3:GetObject", f"<{bucket_id}.Arn>/restore-points/*"),
+        allow(RESTORING, f"<{bucket_id}.Arn>/dags/*"),
+    ]
+
+
+def test_rollback_reads_restore_points_and_rewrites_only_under_dags(synthesized, ids):
+    assert function_statements(synthesized, "rollback.app.restore_handler") == restoring_statements(ids["bucket"])
+
+
+def test_recover_restores_frees_the_lock_and_publishes_only_to_its_topic(synthesized, ids):
+    key_id = synthesized.properties(ids["topic"])["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    queue_id = synthesized.output_ref("RecoveryDeadLettersUrl")
+    assert function_statements(synthesized, "rollback.app.recover_handler") == [
+        allow("sqs:SendMessage", f"<{queue_id}.Arn>"),
+        *restoring_statements(ids["bucket"]),
+        allow("dynamodb:DeleteItem", f"<{ids['table']}.Arn>"),
+        allow("sns:Publish", f"<{ids['topic']}>"),
+        allow(["kms:Decrypt", "kms:GenerateDataKey*"], f"<{key_id}.Arn>"),
+    ]
+
+
+def test_clear_prefix_lists_and_deletes_only_under_dags(synthesized, ids):
+    assert function_statements(synthesized, "clear_prefix.app.handler") == [
+        allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        allow("s3:DeleteObject", f"<{ids['bucket']}.Arn>/dags/*"),
+    ]
+
+
+def test_upload_reads_plans_and_sources_and_writes_only_dags(synthesized, ids):
+    sources = ["arn:<AWS::Partition>:s3:::ci-artifacts-a/*", "arn:<AWS::Partition>:s3:::ci-artifacts-b/*"]
+    assert function_statements(synthesized, "upload.app.handler") == [
+        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/plans/*"),
+        allow("s3:GetObject", sources),
+        allow("s3:PutObject", f"<{ids['bucket']}.Arn>/dags/*"),
+    ]
+
+
+def test_deploy_reads_only_dags_and_its_secret(synthesized, ids):
+    assert function_statements(synthesized, "deploy.app.handler") == [
+        allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/dags/*"),
+        allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], f"<{ids['secret']}>"),
+    ]
+
+
+def test_notify_publishes_only_to_its_topic(synthesized, ids):
+    key_id = synthesized.properties(ids["topic"])["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    assert function_statements(synthesized, "notify.app.handler") == [
+        allow("sns:Publish", f"<{ids['topic']}>"),
+        allow(["kms:Decrypt", "kms:GenerateDataKey*"], f"<{key_id}.Arn>"),
+    ]
+
+
+def test_function_roles_trust_lambda_and_carry_no_other_policies(synthesized):
+    for function_id in synthesized.of_type("AWS::Lambda::Function"):
+        role = synthesized.properties(synthesized.role_id(function_id))
+        (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert "ManagedPolicyArns" not in role and "Policies" not in role
+
+
+def test_the_state_machine_may_invoke_only_its_tasks_functions_and_delete_only_lock_items(synthesized, ids):
+    machine_role = synthesized.properties(ids["machine"])["RoleArn"]["Fn::GetAtt"][0]
+    statements = synthesized.statements(machine_role)
+    invoked = {
+        resource
+        for statement in statements
+        if statement["Action"] == "lambda:InvokeFunction"
+        for resource in statement["Resource"]
+    }
+    functions = set(synthesized.of_type("AWS::Lambda::Function"))
+    # Recover runs on EventBridge's events, never from the machine.
+    tasks = functions - {synthesized.function_id("rollback.app.recover_handler")}
+    assert len(tasks) == 8
+    assert invoked == {f"<{function_id}.Arn>{suffix}" for function_id in tasks for suffix in ("", ":*")}
+    dynamodb = [statement for statement in statements if "dynamodb:" in str(statement["Action"])]
+    assert dynamodb == [
+        allow(
+            "dynamodb:DeleteItem",
+            f"arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/<{ids['table']}>",
+        )
+    ]
+
+
+def test_star_resources_only_where_aws_offers_nothing_narrower(synthesized):
+    for policy_id, policy in synthesized.of_type("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert statement["Effect"] == "Allow"
+            if "*" in resources:
+                assert set(actions) <= WILDCARD_ONLY_ACTIONS, policy_id
+            assert not [action for action in actions if action.endswith(":*")], policy_id

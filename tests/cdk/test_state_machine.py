@@ -1,0 +1,261 @@
+"""The state machine's definition, read back from the template as Step Functions will see it."""
+
+import json
+
+import pytest
+
+# In pipeline order; the status API and the local mode know the states by these names.
+STEPS = ["Parse", "AcquireLock", "Snapshot", "ClearPrefix", "Upload", "Deploy"]
+# A failure before these changes nothing under the repo prefix: it is notified as is.
+BEFORE_THE_PREFIX_CHANGES = ["Parse", "AcquireLock"]
+ROLLED_BACK = ["Snapshot", "ClearPrefix", "Upload", "Deploy"]
+LAMBDA_TASKS = [*STEPS, "Rollback", "Notify"]
+LOCK_RELEASES = ["ReleaseLock", "Release lock after failure"]
+HANDLERS = {
+    "Parse": "parse.app.handler",
+    "AcquireLock": "lock.app.handler",
+    "Snapshot": "rollback.app.snapshot_handler",
+    "ClearPrefix": "clear_prefix.app.handler",
+    "Upload": "upload.app.handler",
+    "Deploy": "deploy.app.handler",
+    "Rollback": "rollback.app.restore_handler",
+    "Notify": "notify.app.handler",
+}
+RESULT_PATHS = {
+    "Parse": "$",
+    "AcquireLock": "$.lock",
+    "Snapshot": "$.restore_point",
+    "ClearPrefix": "$.clear",
+    "Upload": "$.upload",
+    "Deploy": "$.deploy",
+    "Rollback": "$.rollback",
+}
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+}
+DYNAMODB_TRANSIENT = {
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.InternalServerError",
+}
+# Errors that say the request, the configuration or the lock's owner is wrong: retrying cannot help.
+PERMANENT_ERRORS = {
+    "InvalidRequest",
+    "AstroDeployFailed",
+    "AstroConfigError",
+    "EmptyBundleRefused",
+    "ClearPrefixFailed",
+    "UploadFailed",
+    "LockWaitExpired",
+    "RollbackFailed",
+    "DynamoDB.ConditionalCheckFailedException",
+    "States.ALL",
+    "States.TaskFailed",
+    "States.Timeout",
+}
+RELEASE_PARAMETERS = {
+    "Key": {"lock_key": {"S.$": "$.lock.key"}},
+    "ConditionExpression": "holder = :me",
+    "ExpressionAttributeValues": {":me": {"S.$": "$$.Execution.Name"}},
+}
+
+
+@pytest.fixture(scope="module")
+def machine(synthesized) -> dict:
+    return synthesized.properties(synthesized.output_ref("StateMachineArn"))
+
+
+@pytest.fixture(scope="module")
+def definition(synthesized, machine) -> dict:
+    # The definition is a Fn::Join of text and function ARNs; placeholders stand in for the ARNs.
+    return json.loads(synthesized.render(machine["DefinitionString"]))
+
+
+@pytest.fixture(scope="module")
+def states(definition) -> dict:
+    return definition["States"]
+
+
+def test_the_states_are_exactly_the_pipeline_its_lock_and_its_failure_paths(states):
+    assert set(states) == {
+        *STEPS,
+        *(f"{step} failed" for step in STEPS),
+        "Lock acquired?",
+        "WaitForLock",
+        "ReleaseLock",
+        "Deployed",
+        "Rollback",
+        "Rollback failed",
+        "Release lock after failure",
+        "Notify",
+        "Failed",
+    }
+
+
+def test_the_happy_path_takes_the_lock_runs_the_steps_and_releases_it(definition, states):
+    path = [definition["StartAt"]]
+    while "Next" in states[path[-1]] or states[path[-1]]["Type"] == "Choice":
+        state = states[path[-1]]
+        # At the Choice, the branch taken once the lock is ours.
+        path.append(state["Choices"][0]["Next"] if state["Type"] == "Choice" else state["Next"])
+    assert path == ["Parse", "AcquireLock", "Lock acquired?", *ROLLED_BACK, "ReleaseLock", "Deployed"]
+    assert states["Deployed"] == {"Type": "Succeed"}
+
+
+def test_a_busy_lock_is_waited_for_as_long_as_acquire_lock_says_then_tried_again(states):
+    assert states["Lock acquired?"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.lock.acquired", "BooleanEquals": True, "Next": "Snapshot"}],
+        "Default": "WaitForLock",
+    }
+    assert states["WaitForLock"] == {"Type": "Wait", "SecondsPath": "$.lock.wait_seconds", "Next": "AcquireLock"}
+
+
+def test_each_lambda_task_invokes_its_own_function_directly(synthesized, states):
+    for task, handler in HANDLERS.items():
+        assert states[task]["Type"] == "Task"
+        assert states[task]["Resource"] == f"<{synthesized.function_id(handler)}.Arn>"
+
+
+def test_payloads_and_result_paths_follow_the_contract(states):
+    assert states["Parse"]["Parameters"] == {"request.$": "$", "execution.$": "$$.Execution.Name"}
+    for task in [*STEPS[1:], "Rollback"]:
+        # No Parameters: the whole state (Parse's plan summary and what was added since) is the payload; on a
+        # loop, AcquireLock reads its previous attempt at $.lock.
+        assert "Parameters" not in states[task]
+    for task, result_path in RESULT_PATHS.items():
+        assert states[task]["ResultPath"] == result_path
+
+
+@pytest.mark.parametrize("state", LOCK_RELEASES)
+def test_the_lock_is_released_by_step_functions_only_while_this_execution_holds_it(synthesized, states, state):
+    release = states[state]
+    assert release["Type"] == "Task"
+    assert release["Resource"] == "arn:<AWS::Partition>:states:::dynamodb:deleteItem"
+    assert release["Parameters"] == {"TableName": f"<{synthesized.output_ref('LockTableName')}>", **RELEASE_PARAMETERS}
+    # The state stays what the steps made it (a person reads it); DeleteItem's answer is dropped.
+    assert release["ResultPath"] is None
+    (retry,) = release["Retry"]
+    assert set(retry["ErrorEquals"]) == DYNAMODB_TRANSIENT
+
+
+def test_after_a_deploy_a_lock_taken_over_by_another_execution_still_ends_deployed(states):
+    assert states["ReleaseLock"]["Next"] == "Deployed"
+    assert states["ReleaseLock"]["Catch"] == [
+        {
+            "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+            "ResultPath": "$.lock_release",
+            "Next": "Deployed",
+        }
+    ]
+
+
+def failure_summary(step: str, then: str) -> dict:
+    return {
+        "Type": "Pass",
+        "Parameters": {"state": step, "error.$": "$.failure.Error", "cause.$": "$.failure.Cause"},
+        "ResultPath": "$.failure",
+        "Next": then,
+    }
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_step_failure_is_summarized(states, step):
+    assert states[step]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": f"{step} failed"}
+    ]
+
+
+@pytest.mark.parametrize("step", BEFORE_THE_PREFIX_CHANGES)
+def test_a_failure_before_the_snapshot_is_notified_directly(states, step):
+    assert states[f"{step} failed"] == failure_summary(step, then="Notify")
+
+
+@pytest.mark.parametrize("step", ROLLED_BACK)
+def test_a_failure_from_the_snapshot_on_is_rolled_back_and_the_lock_released_before_notifying(states, step):
+    assert states[f"{step} failed"] == failure_summary(step, then="Rollback")
+    assert states["Rollback"]["Next"] == "Release lock after failure"
+    assert states["Release lock after failure"]["Next"] == "Notify"
+
+
+def test_a_failed_rollback_is_recorded_as_failed_and_the_lock_still_released(states):
+    assert states["Rollback"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.rollback_error", "Next": "Rollback failed"}
+    ]
+    assert states["Rollback failed"] == {
+        "Type": "Pass",
+        # What the notification reads to say ROLLBACK FAILED, with the error and its cause.
+        "Parameters": {"status": "FAILED", "error.$": "$.rollback_error.Error", "cause.$": "$.rollback_error.Cause"},
+        "ResultPath": "$.rollback",
+        "Next": "Release lock after failure",
+    }
+
+
+def test_a_failed_release_after_a_failure_never_blocks_the_notification(states):
+    assert states["Release lock after failure"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.lock_release", "Next": "Notify"}
+    ]
+
+
+def test_notify_then_fails_with_the_original_error_even_when_notifying_fails(states):
+    notify = states["Notify"]
+    assert notify["Parameters"] == {
+        "execution.$": "$$.Execution.Name",
+        "execution_arn.$": "$$.Execution.Id",
+        "state.$": "$",
+    }
+    assert notify["ResultPath"] == "$.notification"
+    assert notify["Next"] == "Failed"
+    assert notify["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.notification_error", "Next": "Failed"}
+    ]
+    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.failure.error", "CausePath": "$.failure.cause"}
+
+
+def test_only_transient_errors_are_retried_with_backoff(states):
+    for task in [*LAMBDA_TASKS, *LOCK_RELEASES]:
+        retriers = states[task]["Retry"]
+        retried = {error for retrier in retriers for error in retrier["ErrorEquals"]}
+        if task in LOCK_RELEASES:
+            expected = DYNAMODB_TRANSIENT
+        else:
+            expected = LAMBDA_TRANSIENT | ({"AstroUnavailable"} if task == "Deploy" else set())
+        assert retried == expected, task
+        assert not retried & PERMANENT_ERRORS
+        for retrier in retriers:
+            assert retrier["BackoffRate"] > 1 and retrier["MaxAttempts"] > 1
+
+
+def test_every_task_has_a_timeout_and_lambda_tasks_one_beyond_their_function(synthesized, states):
+    for task, handler in HANDLERS.items():
+        function_timeout = synthesized.properties(synthesized.function_id(handler))["Timeout"]
+        assert states[task]["TimeoutSeconds"] > function_timeout, task
+    assert [name for name, state in states.items() if state["Type"] == "Task" and "TimeoutSeconds" not in state] == []
+
+
+def test_transitions_do_not_grow_with_the_number_of_files(states):
+    # Issue 8 counts state transitions: no state iterates over files.
+    assert not [name for name, state in states.items() if state["Type"] in ("Map", "Parallel")]
+
+
+def test_the_machine_has_a_timeout_and_uses_jsonpath(synthesized, definition):
+    assert definition["TimeoutSeconds"] == synthesized.context["executionTimeoutMinutes"] * 60
+    # moto's interpreter, which the local mode runs this definition on, has no JSONata.
+    assert definition.get("QueryLanguage", "JSONPath") == "JSONPath"
+    assert all(state.get("QueryLanguage", "JSONPath") == "JSONPath" for state in definition["States"].values())
+
+
+def test_standard_type_full_logging_and_tracing(synthesized, machine):
+    assert machine["StateMachineType"] == "STANDARD"
+    logging = machine["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is True
+    (destination,) = logging["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert synthesized.properties(log_group_id)["RetentionInDays"] == synthesized.context["logRetentionDays"]
+    assert machine["TracingConfiguration"] == {"Enabled": True}

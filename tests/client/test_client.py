@@ -1,0 +1,218 @@
+"""The client's commands: what they send, what they print, and their exit codes for every answer the API gives."""
+
+import json
+import re
+
+import pytest
+from testkit import SOURCE_BUCKET
+
+from astro_dag_deploy.client import new_states
+from shared.aws import client
+
+NAME = "repo-a-0123abcd-6f1c"
+STARTED = {"name": NAME, "executionArn": f"arn:aws:states:eu-west-1:123456789012:execution:AstroDagDeploy:{NAME}",
+           "statusUrl": f"https://api/prod/deployments/{NAME}"}
+TARGET = ("--workspace", "ws", "--deployment", "dep", "--repo", "repo-a")
+SUBMIT = ("submit", *TARGET, "--dag", "etl=s3://ci-artifacts/repo-a/etl.py")
+FAST = ("--poll-interval", "0.01")
+DAG_FILE = 'from airflow import DAG\n\nwith DAG(dag_id="etl_daily", schedule=None):\n    pass\n'
+
+
+def status(state: str, states: list[str], status: str = "RUNNING", **extra) -> tuple[int, dict]:
+    return 200, {"name": NAME, "status": status, "state": state, "error": None, "cause": None,
+                 "startDate": "2025-01-02T03:04:05+00:00", "stopDate": None, "version": None,
+                 "consoleUrl": "https://console", "states": states, **extra}
+
+
+def finished(status_name: str, state: str, states: list[str], **extra) -> tuple[int, dict]:
+    return status(state, states, status_name, stopDate="2025-01-02T03:04:17.500000+00:00", **extra)
+
+
+def test_submit_wait_prints_each_state_once_as_it_is_entered_and_exits_0(api, cli, capsys):
+    api.answer("POST", (202, STARTED))
+    api.answer(
+        "GET",
+        (404, {"message": f"no execution is named {NAME}"}),  # Step Functions describes new executions eventually
+        status("Parse", ["Parse"]),
+        status("ClearPrefix", ["Parse", "ClearPrefix"]),
+        (503, {"message": "Service Unavailable"}),
+        finished("SUCCEEDED", "Deployed", ["Parse", "ClearPrefix", "Upload", "Deploy", "Deployed"], version="v42"),
+    )
+
+    assert cli(*SUBMIT, "--api-url", api.url, "--wait", *FAST) == 0
+
+    out, err = capsys.readouterr()
+    assert re.findall(r"^ +[\d.]+ s  (\S+)$", err, re.MULTILINE) == ["Parse", "ClearPrefix", "Upload", "Deploy",
+                                                                     "Deployed"]
+    assert f"Execution: {NAME}" in out
+    assert f"#/v2/executions/details/{STARTED['executionArn']}" in out
+    assert f"{NAME} SUCCEEDED in 12.5 s: deployed DAG bundle version v42" in out
+
+
+@pytest.mark.parametrize("final", ["FAILED", "TIMED_OUT", "ABORTED"])
+def test_an_execution_that_did_not_succeed_exits_1_with_the_state_error_and_cause(api, cli, capsys, final):
+    api.answer("POST", (202, STARTED))
+    api.answer("GET", finished(final, "Upload", ["Parse", "ClearPrefix", "Upload", "Upload failed", "Notify", "Failed"],
+                               error="UploadFailed", cause="2 of 5 files could not be copied\x1b[31m"))
+
+    assert cli(*SUBMIT, "--api-url", api.url, "--wait", *FAST) == 1
+
+    out = capsys.readouterr().out
+    assert f"{NAME} {final} in 12.5 s at Upload\n  Error: UploadFailed\n" in out
+    # Text from the server reaches a terminal without its control characters.
+    assert "  Cause: 2 of 5 files could not be copied?[31m" in out
+
+
+def test_status_exits_0_1_or_3_for_succeeded_failed_or_running(api, cli, capsys):
+    api.answer("GET", finished("SUCCEEDED", "Deployed", ["Parse", "Deployed"], version="v1"),
+               finished("FAILED", "Parse", ["Parse", "Parse failed", "Notify", "Failed"], error="InvalidRequest",
+                        cause="1 problem in the request: etl.py: does not compile"),
+               status("Deploy", ["Parse", "Deploy"]))
+
+    codes = [cli("status", NAME, "--api-url", api.url) for _ in range(3)]
+
+    assert codes == [0, 1, 3]
+    out = capsys.readouterr().out
+    assert "Parse > Deployed" in out and "FAILED in 12.5 s at Parse" in out and f"{NAME} RUNNING (in Deploy)" in out
+
+
+def test_wait_gives_up_after_the_timeout_with_exit_3(api, cli, capsys):
+    api.answer("POST", (202, STARTED))
+    api.answer("GET", *[status("WaitForLock", ["Parse", "AcquireLock", "WaitForLock"])] * 100)
+
+    assert cli(*SUBMIT, "--api-url", api.url, "--wait", "--timeout", "0.05", *FAST) == 3
+
+    assert f"{NAME} is still RUNNING after 0.05 s (in WaitForLock)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ((403, {"message": "The security token included in the request is invalid."}),
+     "HTTP 403: The security token included in the request is invalid.). Check that the AWS credentials"),
+    ((400, {"message": "Invalid request body", "validationErrors": "[object has missing required properties]"}),
+     "failed with HTTP 400: Invalid request body [object has missing required properties]"),
+    ((409, {"error": "ExecutionAlreadyExists", "message": "Execution Already Exists"}),
+     "failed with HTTP 409: Execution Already Exists"),
+])
+def test_a_refused_request_exits_2_with_the_apis_message(api, cli, capsys, answer, expected):
+    api.answer("POST", answer)
+
+    assert cli(*SUBMIT, "--api-url", api.url) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("astro-dag-deploy submit: error: ") and expected in err
+
+
+def test_an_unreachable_api_exits_2(api, cli, capsys):
+    assert cli("status", NAME, "--api-url", "http://127.0.0.1:1/prod") == 2
+
+    assert "cannot reach http://127.0.0.1:1/prod/deployments/" in capsys.readouterr().err
+
+
+def test_without_credentials_it_exits_2_before_sending_anything(api, cli, capsys, monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+
+    assert cli(*SUBMIT, "--api-url", api.url) == 2
+
+    assert "no AWS credentials found" in capsys.readouterr().err and api.requests == []
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    (("--dag", "etl.py"), "--dag 'etl.py': expected DAG_ID=s3://bucket/key.py"),
+    (("--dag", "etl=s3://b/etl.py", "--commit", "not-a-sha"), "--commit 'not-a-sha': not a commit SHA"),
+    (("--dag", "etl=s3://b/etl.py", "--repo", "../escape"), "--repo '../escape': use 1-64 characters"),
+])
+def test_bad_arguments_exit_2(api, cli, capsys, arguments, expected):
+    assert cli("submit", "--workspace", "ws", "--deployment", "dep", "--repo", "repo-a", *arguments,
+               "--api-url", api.url) == 2
+
+    assert expected in capsys.readouterr().err and api.requests == []
+
+
+def test_a_request_file_is_sent_with_the_command_lines_names(api, cli, tmp_path):
+    request = {"astroWorkspace": "ws", "astroDeployment": "dep", "repo": "old-name",
+               "body": {"dags": [{"dag_id": "etl", "dag_file": "s3://ci-artifacts/etl.py"}]}}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    api.answer("POST", (202, STARTED))
+
+    assert cli("submit", "--request", tmp_path / "request.json", "--repo", "repo-a", "--api-url", api.url) == 0
+
+    assert json.loads(api.requests[0].body) == {**request, "repo": "repo-a"}
+
+
+def test_new_states_follow_a_history_that_lost_its_oldest_states():
+    assert new_states([], ["Parse"]) == ["Parse"]
+    assert new_states(["Parse"], ["Parse", "AcquireLock", "WaitForLock"]) == ["AcquireLock", "WaitForLock"]
+    looping = ["AcquireLock", "WaitForLock", "AcquireLock", "WaitForLock"]
+    assert new_states(looping, [*looping, "AcquireLock"]) == ["AcquireLock"]
+    assert new_states(["Parse", "AcquireLock", "WaitForLock"], ["WaitForLock", "AcquireLock", "Snapshot"]) == [
+        "AcquireLock", "Snapshot"]
+    assert new_states(["Parse"], ["Parse"]) == []
+
+
+@pytest.fixture
+def dags_folder(tmp_path):
+    folder = tmp_path / "dags"
+    (folder / "include").mkdir(parents=True)
+    (folder / "etl.py").write_text(DAG_FILE)
+    (folder / "reports.py").write_text("from airflow.decorators import dag\n\n@dag(schedule=None)\ndef reports():\n"
+                                       "    pass\n\nreports()\n")
+    (folder / "computed.py").write_text("from airflow import DAG\n\nDAG(dag_id=f'computed_{1}')\n")
+    (folder / "include" / "helpers.py").write_text("def helper():\n    return 1\n")
+    (folder / "include" / "query.sql").write_text("select 1\n")
+    (folder / "broken.py").write_text("from airflow import DAG\n\nwith DAG('broken' :\n    pass\n")
+    for junk in ("__pycache__/etl.cpython-311.pyc", ".git/HEAD", "include/helpers.pyc"):
+        (folder / junk).parent.mkdir(parents=True, exist_ok=True)
+        (folder / junk).write_bytes(b"junk")
+    return folder
+
+
+def test_push_uploads_the_folder_per_commit_and_sends_its_dags_and_dependencies(buckets, api, cli, capsys, dags_folder):
+    api.answer("POST", (202, STARTED))
+
+    assert cli("push", dags_folder, "--artifacts", f"s3://{SOURCE_BUCKET}/ci/", *TARGET, "--commit", "0123abcd",
+               "--api-url", api.url) == 0
+
+    base = f"s3://{SOURCE_BUCKET}/ci/repo-a/0123abcd"
+    paths = ["broken.py", "computed.py", "etl.py", "include/helpers.py", "include/query.sql", "reports.py"]
+    keys = [item["Key"] for item in client("s3").list_objects_v2(Bucket=SOURCE_BUCKET)["Contents"]]
+    assert keys == [f"ci/repo-a/0123abcd/{path}" for path in paths]
+    uploaded_dag = client("s3").get_object(Bucket=SOURCE_BUCKET, Key="ci/repo-a/0123abcd/etl.py")["Body"].read()
+    assert uploaded_dag == DAG_FILE.encode()
+    request = json.loads(api.requests[0].body)
+    assert request == {
+        "astroWorkspace": "ws", "astroDeployment": "dep", "repo": "repo-a", "commit": "0123abcd",
+        "body": {
+            "dags": [
+                {"dag_id": "computed", "dag_file": f"{base}/computed.py", "path": "computed.py"},
+                {"dag_id": "etl_daily", "dag_file": f"{base}/etl.py", "path": "etl.py"},
+                {"dag_id": "reports", "dag_file": f"{base}/reports.py", "path": "reports.py"},
+            ],
+            "dependencies": [
+                {"source": f"{base}/{path}", "path": path}
+                for path in ("broken.py", "include/helpers.py", "include/query.sql")
+            ],
+        },
+    }
+    out, err = capsys.readouterr()
+    assert "warning: broken.py does not compile: invalid syntax (line 3): the deploy will fail at Parse" in err
+    assert f"Uploaded 6 files to {base}/ (3 DAG files, 3 other files)" in out
+
+
+def test_push_without_a_commit_uploads_under_a_new_timestamped_key(buckets, api, cli, dags_folder):
+    api.answer("POST", (202, STARTED), (202, STARTED))
+
+    for _ in range(2):
+        assert cli("push", dags_folder, "--artifacts", f"s3://{SOURCE_BUCKET}", *TARGET, "--api-url", api.url) == 0
+
+    runs = {json.loads(request.body)["body"]["dags"][0]["dag_file"].split("/")[4] for request in api.requests}
+    assert len(runs) == 2 and all(re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", run) for run in runs)
+    assert all("commit" not in json.loads(request.body) for request in api.requests)
+
+
+def test_push_to_a_missing_bucket_exits_2_before_starting_anything(aws, api, cli, capsys, dags_folder):
+    assert cli("push", dags_folder, "--artifacts", "s3://no-such-bucket/ci", *TARGET, "--api-url", api.url) == 2
+
+    assert "cannot upload to s3://no-such-bucket/ci/repo-a/" in capsys.readouterr().err and api.requests == []

@@ -1,0 +1,153 @@
+"""`serve` end to end: the local mode behind the HTTP API, driven by the client's own commands over HTTP, with the
+files uploaded through the printed S3-compatible endpoint."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from astro_dag_deploy.astro_standin import last_bundle
+from astro_dag_deploy.client import signed_headers
+from astro_dag_deploy.local.project import EXAMPLES_DIR
+from astro_dag_deploy.requests import folder_files
+
+# `serve` run as the console script runs it, through its argparse registration.
+SERVE = """
+import argparse, sys
+from astro_dag_deploy.serve import register_serve_command
+parser = argparse.ArgumentParser(prog="astro-dag-deploy")
+register_serve_command(parser.add_subparsers(dest="command", required=True))
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.run(args))
+"""
+STARTUP_SECONDS = 120
+REPOS = ("marketing_etl", "finance_reports")
+TARGET = ("--workspace", "analytics", "--deployment", "production")
+DEPLOYMENT_ID = "local-production"  # what the local mode maps analytics/production to
+ARTIFACTS = "s3://local-artifacts/ci"
+
+
+@dataclass
+class Served:
+    api_url: str
+    s3_endpoint: str
+    out_dir: Path
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    log = folder / "serve.log"
+    environment = {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "serve", "--port", "0", "--out", str(folder / "out")],
+            stdout=subprocess.DEVNULL, stderr=stderr, env=environment,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while "Ctrl-C stops." not in log.read_text():
+            assert process.poll() is None, f"serve exited early:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"serve not ready after {STARTUP_SECONDS} s:\n{log.read_text()}"
+            time.sleep(0.1)
+        banner = log.read_text()
+        yield Served(
+            api_url=re.search(r"API: +(http://127\.0\.0\.1:\d+)", banner)[1],
+            s3_endpoint=re.search(r"export AWS_ENDPOINT_URL=(\S+)", banner)[1],
+            out_dir=folder / "out",
+            log=log,
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(60)
+    # Ctrl-C stops it cleanly.
+    assert code == 0 and "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture
+def ci_job(served, monkeypatch):
+    """A CI job's environment pointed at the local endpoints, as the banner says."""
+    for name, value in {"AWS_ENDPOINT_URL": served.s3_endpoint, "AWS_ACCESS_KEY_ID": "local",
+                        "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    return served
+
+
+def execution_name(out: str) -> str:
+    return re.search(r"^Execution: (\S+)$", out, re.MULTILINE)[1]
+
+
+def test_push_wait_deploys_both_example_repos_and_status_reports_them(ci_job, cli, capsys):
+    names = []
+    for repo in REPOS:
+        code = cli("push", EXAMPLES_DIR / repo, "--artifacts", ARTIFACTS, "--api-url", ci_job.api_url, *TARGET,
+                   "--repo", repo, "--commit", "0123456789abcdef", "--wait", "--poll-interval", "0.1")
+        out, err = capsys.readouterr()
+        assert code == 0, out + err
+        names.append(execution_name(out))
+        progress = re.findall(r"^ +[\d.]+ s  (\S+)$", err, re.MULTILINE)
+        assert progress[0] == "Parse" and "Deploy" in progress
+        assert f"{names[-1]} SUCCEEDED" in out and "deployed DAG bundle version" in out
+
+    assert [name.rsplit("-", 1)[0] for name in names] == [f"{repo}-01234567" for repo in REPOS]
+    for name in names:
+        assert cli("status", name, "--api-url", ci_job.api_url) == 0
+        assert f"{name} SUCCEEDED" in capsys.readouterr().out
+    # The uploads went through the printed endpoint into the world's S3: the last bundle holds both repos.
+    assert last_bundle(ci_job.out_dir / "astro", DEPLOYMENT_ID) == sorted(
+        f"{repo}/{path}" for repo in REPOS for path in folder_files(EXAMPLES_DIR / repo))
+    uploaded = boto3.client("s3").list_objects_v2(Bucket="local-artifacts", Prefix="ci/marketing_etl/0123456789abcdef/")
+    assert len(uploaded["Contents"]) == len(folder_files(EXAMPLES_DIR / "marketing_etl"))
+
+
+def test_a_push_with_a_broken_dag_fails_at_parse_naming_the_file(ci_job, cli, capsys, tmp_path):
+    folder = shutil.copytree(EXAMPLES_DIR / "finance_reports", tmp_path / "finance_reports")
+    (folder / "broken_dag.py").write_text("from airflow import DAG\n\nwith DAG('broken' :\n    pass\n")
+
+    code = cli("push", folder, "--artifacts", ARTIFACTS, "--api-url", ci_job.api_url, *TARGET,
+               "--repo", "finance_reports", "--wait", "--poll-interval", "0.1")
+
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    name = execution_name(out)
+    assert f"{name} FAILED" in out and " at Parse\n  Error: InvalidRequest\n" in out
+    assert "Cause: 1 problem in the request: broken_dag.py: does not compile" in out
+    assert cli("status", name, "--api-url", ci_job.api_url) == 1
+    status = capsys.readouterr().out
+    assert f"{name} FAILED" in status and "at Parse" in status and "broken_dag.py" in status
+
+
+def test_the_api_refuses_unsigned_requests_and_invalid_bodies_as_api_gateway_does(ci_job, cli, capsys):
+    url = f"{ci_job.api_url}/deployments"
+    body = json.dumps({"astroWorkspace": "analytics", "astroDeployment": "production", "repo": "r",
+                       "body": {"dags": [{"dag_id": "etl", "dag_file": "http://not-s3/etl.py"}]}}).encode()
+    credentials = boto3.Session().get_credentials().get_frozen_credentials()
+
+    unsigned = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    signed = urllib.request.Request(url, data=body, headers=signed_headers("POST", url, body, credentials, "us-east-1"),
+                                    method="POST")
+    answers = []
+    for request in (unsigned, signed):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        answers.append((refused.value.code, json.loads(refused.value.read())))
+
+    assert answers[0] == (403, {"message": "Missing Authentication Token"})
+    assert answers[1][0] == 400 and answers[1][1]["message"] == "Invalid request body"
+    assert "body.dags.0.dag_file: 'http://not-s3/etl.py' does not match" in answers[1][1]["validationErrors"]
+    assert cli("status", "marketing_etl-nothing", "--api-url", ci_job.api_url) == 2
+    assert "HTTP 404: no execution is named marketing_etl-nothing" in capsys.readouterr().err

@@ -1,0 +1,47 @@
+"""Fixtures shared by every test: an embedded AWS (moto) and the Lambda context the handlers expect."""
+
+import os
+
+import pytest
+from moto import mock_aws
+from testkit import DAG_BUCKET, REGION, SOURCE_BUCKET, FakeLambdaContext
+
+from shared.aws import client
+
+# jsii prints a Node end-of-life banner on every synth otherwise.
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """An empty embedded AWS; the steps' cached boto3 clients are made anew inside it."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_METRICS_NAMESPACE": "AstroDagDeploy",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    client.cache_clear()
+    with mock_aws():
+        yield
+    client.cache_clear()
+
+
+@pytest.fixture
+def buckets(aws):
+    """The DAG bucket (versioned, as the stack makes it) and one allow-listed source bucket."""
+    s3 = client("s3")
+    for bucket in (DAG_BUCKET, SOURCE_BUCKET):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=DAG_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

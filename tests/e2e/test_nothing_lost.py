@@ -1,0 +1,179 @@
+"""Nothing lost, end to end: faults injected into the real state machine, and two repos deploying at once.
+
+After every fault the repo's prefix is byte-for-byte what it was, the deployment's lock is free, and a
+notification says what happened and what was rolled back.
+"""
+
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from astro_dag_deploy.astro_standin import read_invocations
+from astro_dag_deploy.local.executions import watch_execution
+from astro_dag_deploy.local.project import EXAMPLES_DIR
+from astro_dag_deploy.local.scenario import Scenario, run_scenario
+from astro_dag_deploy.local.world import LocalWorld
+
+REPO = "marketing_etl"
+PREFIX = f"dags/analytics/production/{REPO}/"
+BEFORE = {"campaign_performance.py": b"from airflow import DAG\nDAG('campaign_performance')\n",
+          "include/helpers.py": b"VERSION = 'before'\n", "sql/old_report.sql": b"select 'before'"}
+
+
+def prefix_contents(world: LocalWorld, prefix: str = PREFIX) -> dict[str, tuple[bytes, dict]]:
+    s3 = world.client("s3")
+    contents = {}
+    for key in world.dag_keys(prefix):
+        response = s3.get_object(Bucket=world.dag_bucket, Key=key)
+        contents[key] = (response["Body"].read(), response["Metadata"])
+    return contents
+
+
+def deployed_before(world: LocalWorld) -> dict[str, tuple[bytes, dict]]:
+    """The repo as an earlier deploy left it, plus a neighbour repo of the same deployment."""
+    s3 = world.client("s3")
+    for path, body in BEFORE.items():
+        s3.put_object(Bucket=world.dag_bucket, Key=PREFIX + path, Body=body, Metadata={"commit": "before"})
+    s3.put_object(Bucket=world.dag_bucket, Key="dags/analytics/production/finance_reports/monthly_close.py",
+                  Body=b"from airflow import DAG\nDAG('monthly_close')\n")
+    return prefix_contents(world, "dags/")
+
+
+def lock_items(world: LocalWorld) -> list[dict]:
+    return world.client("dynamodb").scan(TableName=world.environment["LOCK_TABLE"])["Items"]
+
+
+def deploy_examples(world: LocalWorld, expect: str = "FAILED"):
+    scenario = Scenario.from_document(
+        {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": REPO,
+                       "dags_dir": REPO, "expect": expect}]},
+        EXAMPLES_DIR,
+    )
+    [outcome] = run_scenario(world, scenario)
+    return outcome
+
+
+def assert_nothing_lost(world: LocalWorld, before: dict, outcome_notifications) -> str:
+    assert prefix_contents(world, "dags/") == before
+    assert lock_items(world) == []
+    [notification] = outcome_notifications
+    assert "holds exactly what it held before this execution" in notification.message
+    return notification.message
+
+
+def executable(path: Path, script: str) -> Path:
+    path.write_text(script)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_s3_failing_in_the_middle_of_upload_is_rolled_back(tmp_path):
+    with LocalWorld(tmp_path / "out") as world:
+        before = deployed_before(world)
+        copies = {"count": 0}
+
+        def fail_after_three_source_copies(params, **_):
+            if params.get("CopySource", {}).get("Bucket") == world.artifacts_bucket:
+                copies["count"] += 1
+                if copies["count"] > 3:
+                    raise ClientError({"Error": {"Code": "InternalError", "Message": "injected fault"}}, "CopyObject")
+
+        world.client("s3").meta.events.register("provide-client-params.s3.CopyObject", fail_after_three_source_copies)
+
+        outcome = deploy_examples(world)
+
+        result = outcome.result
+        assert result.status == "FAILED" and result.failed_state == "Upload" and result.error == "UploadFailed"
+        assert "Rollback" in result.states and "Deploy" not in result.states
+        message = assert_nothing_lost(world, before, result.notifications)
+        assert "InternalError" in message
+        assert world.astro_bundles() == {}
+
+
+def test_a_failing_cli_is_rolled_back(tmp_path):
+    cli = executable(tmp_path / "astro", "#!/bin/sh\necho 'Error: API Token is expired' >&2\nexit 1\n")
+    with LocalWorld(tmp_path / "out", astro_cli=cli) as world:
+        before = deployed_before(world)
+
+        result = deploy_examples(world).result
+
+        assert (result.failed_state, result.error) == ("Deploy", "AstroDeployFailed")
+        assert "API Token is expired" in assert_nothing_lost(world, before, result.notifications)
+
+
+def test_a_cli_hanging_past_its_timeout_is_killed_and_rolled_back(tmp_path):
+    cli = executable(tmp_path / "astro", "#!/bin/sh\necho 'Deploying...'\nexec sleep 300\n")
+    # The deploy function's timeout leaves the CLI DEADLINE_MARGIN (30 s) less: 4 s here.
+    with LocalWorld(tmp_path / "out", astro_cli=cli, context_overrides={"deployTimeoutSeconds": 34}) as world:
+        before = deployed_before(world)
+
+        result = deploy_examples(world).result
+
+        assert (result.failed_state, result.error) == ("Deploy", "AstroDeployFailed")
+        assert "killed" in (result.cause or "")
+        assert_nothing_lost(world, before, result.notifications)
+
+
+def wait_for_state(world: LocalWorld, arn: str, state: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = world.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
+        if any(event.get("stateEnteredEventDetails", {}).get("name") == state for event in events):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} never entered {state}")
+
+
+def test_an_execution_stopped_while_holding_the_lock_is_recovered(tmp_path):
+    with LocalWorld(tmp_path / "out", standin_upload_seconds=2) as world:
+        before = deployed_before(world)
+        new_files = {"campaign_performance.py": "from airflow import DAG\nDAG('campaign_performance')\n# new\n"}
+        s3 = world.client("s3")
+        for path, body in new_files.items():
+            s3.put_object(Bucket=world.artifacts_bucket, Key=f"stopped/{path}", Body=body.encode())
+        request = {"astroWorkspace": "analytics", "astroDeployment": "production", "repo": REPO,
+                   "body": {"source_prefix": f"s3://{world.artifacts_bucket}/stopped/"}}
+        arn = world.start_execution(request, "stopped-while-deploying")
+        wait_for_state(world, arn, "Deploy")
+        assert [item["holder"]["S"] for item in lock_items(world)] == ["stopped-while-deploying"]
+
+        world.client("stepfunctions").stop_execution(executionArn=arn, cause="operator stopped it")
+        [delivery] = world.event_deliveries(arn)
+
+        assert delivery.error is None and delivery.response["lock_released"] is True
+        assert delivery.response["rollback"]["status"] == "restored"
+        assert prefix_contents(world, "dags/") == before
+        assert lock_items(world) == []
+        [notification] = world.notifications()
+        assert "at execution ABORTED" in notification.subject
+        assert "holds exactly what it held before this execution" in notification.message
+        # The stand-in's deploy, already running when the execution was stopped, finishes on its own.
+        deadline = time.monotonic() + 10
+        while not read_invocations(world.astro_state_dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def test_two_repos_deploying_to_one_deployment_at_once_both_land(tmp_path):
+    with LocalWorld(tmp_path / "out", standin_upload_seconds=1) as world:
+        outcomes = run_scenario(world, Scenario.from_document(
+            {"concurrent": True, "requests": [
+                {"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo, "dags_dir": repo}
+                for repo in ("marketing_etl", "finance_reports")
+            ]},
+            EXAMPLES_DIR,
+        ))
+
+        assert [outcome.result.status for outcome in outcomes] == ["SUCCEEDED", "SUCCEEDED"]
+        assert any("WaitForLock" in outcome.result.states for outcome in outcomes), "the lock was never contended"
+        deploys = sorted(read_invocations(world.astro_state_dir), key=lambda deploy: deploy["start"])
+        assert len(deploys) == 2 and deploys[0]["end"] <= deploys[1]["start"], f"deploys overlapped: {deploys}"
+        bundle = world.astro_bundles()["local-production"]
+        for repo in ("marketing_etl", "finance_reports"):
+            expected = {f"{repo}/{path.relative_to(EXAMPLES_DIR / repo)}" for path in (EXAMPLES_DIR / repo).rglob("*")
+                        if path.is_file() and "__pycache__" not in path.parts}
+            assert expected <= set(bundle)
+        assert lock_items(world) == []
+        assert world.notifications() == []

@@ -1,0 +1,96 @@
+"""ClearPrefix: exactly the repo's prefix is emptied, however many objects it holds."""
+
+import pytest
+from botocore.exceptions import ClientError
+from testkit import DAG_BUCKET, emitted_metrics
+
+from clear_prefix import app
+from clear_prefix.clearing import clear_repo_prefix
+from shared.errors import ClearPrefixFailed
+from shared.models import Target
+
+TARGET = Target(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
+
+
+def keys(s3) -> list[str]:
+    paginator = s3.get_paginator("list_objects_v2")
+    return sorted(item["Key"] for page in paginator.paginate(Bucket=DAG_BUCKET) for item in page.get("Contents", []))
+
+
+def test_clears_only_the_repo_prefix(buckets):
+    for key in (
+        "dags/ws/dep/repo-a/etl.py",
+        "dags/ws/dep/repo-a/include/helpers.py",
+        "dags/ws/dep/repo-ab/etl.py",
+        "dags/ws/dep/repo-b/etl.py",
+        "dags/ws/dep2/repo-a/etl.py",
+        "dags/ws2/dep/repo-a/etl.py",
+        "plans/exec-1.json",
+    ):
+        buckets.put_object(Bucket=DAG_BUCKET, Key=key, Body=b"x")
+
+    result = clear_repo_prefix(DAG_BUCKET, TARGET)
+
+    assert result.deleted == 2 and result.prefix == "dags/ws/dep/repo-a/"
+    assert keys(buckets) == [
+        "dags/ws/dep/repo-ab/etl.py",
+        "dags/ws/dep/repo-b/etl.py",
+        "dags/ws/dep2/repo-a/etl.py",
+        "dags/ws2/dep/repo-a/etl.py",
+        "plans/exec-1.json",
+    ]
+
+
+def test_clears_more_than_one_delete_batch(buckets):
+    for number in range(2345):
+        buckets.put_object(Bucket=DAG_BUCKET, Key=f"dags/ws/dep/repo-a/f{number:05}.py", Body=b"")
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-b/keep.py", Body=b"")
+
+    assert clear_repo_prefix(DAG_BUCKET, TARGET).deleted == 2345
+    assert keys(buckets) == ["dags/ws/dep/repo-b/keep.py"]
+
+
+def test_an_empty_prefix_is_fine(buckets):
+    assert clear_repo_prefix(DAG_BUCKET, TARGET).deleted == 0
+
+
+def test_old_versions_stay_recoverable(buckets):
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"v1")
+    clear_repo_prefix(DAG_BUCKET, TARGET)
+    versions = buckets.list_object_versions(Bucket=DAG_BUCKET, Prefix="dags/ws/dep/repo-a/")
+    assert len(versions["Versions"]) == 1 and len(versions["DeleteMarkers"]) == 1
+
+
+def test_per_key_errors_fail_loudly(buckets, monkeypatch):
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"")
+    original = buckets.delete_objects
+
+    def delete_with_a_refusal(**kwargs):
+        original(**kwargs)
+        return {"Errors": [{"Key": "dags/ws/dep/repo-a/etl.py", "Code": "AccessDenied", "Message": "denied"}]}
+
+    monkeypatch.setattr(buckets, "delete_objects", delete_with_a_refusal)
+    with pytest.raises(ClearPrefixFailed, match="1 objects under dags/ws/dep/repo-a/ could not be deleted: "
+                                                 "dags/ws/dep/repo-a/etl.py: AccessDenied denied"):
+        clear_repo_prefix(DAG_BUCKET, TARGET)
+
+
+def test_a_missing_bucket_is_an_error(aws):
+    with pytest.raises(ClientError):
+        clear_repo_prefix("no-such-bucket", TARGET)
+
+
+def test_names_that_would_escape_are_refused_even_past_parse(buckets):
+    with pytest.raises(ValueError):
+        clear_repo_prefix(DAG_BUCKET, Target.model_construct(workspace="ws", deployment="..", repo="x",
+                                                             execution="e"))
+
+
+def test_handler(buckets, monkeypatch, lambda_context, capsys):
+    monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"")
+    state = {**TARGET.model_dump(), "prefix": "ignored/", "files": 3, "plan": "s3://x/y"}
+
+    assert app.handler(state, lambda_context) == {"prefix": "dags/ws/dep/repo-a/", "deleted": 1}
+    metrics = emitted_metrics(capsys.readouterr().out, repo="repo-a", deployment="dep")
+    assert metrics["clear_prefix.success"] == 1 and metrics["clear_prefix.deleted"] == 1

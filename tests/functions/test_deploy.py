@@ -1,0 +1,671 @@
+"""Deploy: every repo of the deployment reaches Astro, and nothing counts as deployed but the CLI's success line.
+
+Each behaviour of the real astro CLI is played by a small executable written into the test's folder; the
+project's own stand-in (astro_dag_deploy/astro_standin.py) runs end to end at the end of the file.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from testkit import DAG_BUCKET, FakeLambdaContext, emitted_metrics
+
+from astro_dag_deploy.astro_standin import configure_deployment, last_bundle, read_invocations, write_standin_wrapper
+from deploy import app
+from deploy.astro_cli import redact
+from shared.aws import client
+from shared.errors import (
+    AstroConfigError,
+    AstroDeployFailed,
+    AstroUnavailable,
+    BundleFailed,
+    EmptyBundleRefused,
+)
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0LXRva2VuIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+VERSION = "2024-05-01T10:20:30.1234567Z"
+SUCCESS = (
+    f'print("\\nSuccessfully uploaded DAGs with version \\x1b[1m{VERSION}\\x1b[0m to Astro. Navigate to the '
+    'Airflow UI to confirm that your deploy was successful. The Airflow UI takes about 1 minute to update.")'
+)
+TARGETS = {
+    "ws/dep": {"deploymentId": "dep-id-1", "workspaceId": "ws-id-1"},
+    "ws/dep2": {"deploymentId": "dep-id-2", "workspaceId": "ws-id-1"},
+    "ws/no-workspace-id": {"deploymentId": "dep-id-3"},
+}
+CLI_VARIABLES = {"PATH", "HOME", "ASTRO_HOME", "ASTRO_API_TOKEN", "ASTRO_TELEMETRY_DISABLED", "LANG", "LC_ALL"}
+
+
+def state_after_upload(deployment: str = "dep", commit: str | None = "abc123", allow_empty: bool = False) -> dict:
+    """Deploy's event: the Parse summary plus the results of ClearPrefix and Upload."""
+    return {
+        "workspace": "ws", "deployment": deployment, "repo": "repo-a", "commit": commit, "execution": "exec-1",
+        "prefix": f"dags/ws/{deployment}/repo-a/", "plan": f"s3://{DAG_BUCKET}/plans/exec-1.json", "files": 1,
+        "bytes": 4, "dag_count": 1, "dag_ids": ["etl"], "allow_empty_deployment": allow_empty, "warnings": [],
+        "clear": {"prefix": f"dags/ws/{deployment}/repo-a/", "deleted": 0},
+        "upload": {"prefix": f"dags/ws/{deployment}/repo-a/", "copied": 1, "bytes": 4},
+    }
+
+
+class FakeCli:
+    """Writes executables that record how they were called, then behave as a given piece of Python says."""
+
+    def __init__(self, folder: Path, monkeypatch):
+        self.folder = folder
+        self.calls_file = folder / "calls.jsonl"
+        self.monkeypatch = monkeypatch
+
+    def install(self, behaviour: str) -> Path:
+        script = self.folder / "astro"
+        script.write_text(
+            f"#!{sys.executable}\n"
+            "import json, os, sys\n"
+            "from pathlib import Path\n"
+            "args = sys.argv[1:]\n"
+            "dags = Path(args[args.index('--dags-path') + 1])\n"
+            "home_config = Path(os.environ['HOME'], '.astro', 'config.yaml')\n"
+            "record = {\n"
+            "    'argv': args, 'cwd': os.getcwd(), 'env': dict(os.environ), 'stdin': sys.stdin.read(),\n"
+            "    'files': {p.relative_to(dags).as_posix(): p.read_text() for p in dags.rglob('*') if p.is_file()},\n"
+            "    'project_config': Path('.astro', 'config.yaml').read_text(),\n"
+            "    'home_config': home_config.read_text(),\n"
+            "}\n"
+            f"with open({str(self.calls_file)!r}, 'a') as log:\n"
+            "    log.write(json.dumps(record) + '\\n')\n"
+            f"{behaviour}\n"
+        )
+        script.chmod(0o755)
+        self.monkeypatch.setenv("ASTRO_CLI", str(script))
+        return script
+
+    @property
+    def calls(self) -> list[dict]:
+        if not self.calls_file.exists():
+            return []
+        return [json.loads(line) for line in self.calls_file.read_text().splitlines()]
+
+
+@pytest.fixture
+def work_root(tmp_path, monkeypatch) -> Path:
+    """Lambda's /tmp for the test: where the deploy step makes its work folders."""
+    root = tmp_path / "lambda-tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+@pytest.fixture
+def deploy_env(buckets, monkeypatch, work_root):
+    """The deploy function's environment, with the Astro token in Secrets Manager."""
+    secret_arn = client("secretsmanager").create_secret(Name="astro-token", SecretString=TOKEN)["ARN"]
+    for name, value in {
+        "DAG_BUCKET": DAG_BUCKET,
+        "ASTRO_TARGETS": json.dumps(TARGETS),
+        "ASTRO_TOKEN_SECRET_ARN": secret_arn,
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for inherited in ("ASTRO_DOMAIN", "SSL_CERT_FILE"):
+        monkeypatch.delenv(inherited, raising=False)
+    parameters.clear_caches()
+    yield buckets
+    parameters.clear_caches()
+
+
+@pytest.fixture
+def fake_cli(tmp_path, monkeypatch) -> FakeCli:
+    folder = tmp_path / "fake-cli"
+    folder.mkdir()
+    return FakeCli(folder, monkeypatch)
+
+
+@pytest.fixture
+def log_output():
+    """What the deploy step logs (powertools' handler keeps the stream it was made with)."""
+    handler = app.logger.registered_handler
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
+
+
+def put(s3, files: dict[str, bytes]) -> None:
+    for key, body in files.items():
+        s3.put_object(Bucket=DAG_BUCKET, Key=key, Body=body)
+
+
+def seed_deployment(s3) -> None:
+    put(s3, {
+        "dags/ws/dep/repo-a/etl.py": b"from airflow import DAG\n",
+        "dags/ws/dep/repo-a/sql/q.sql": b"select 1",
+        "dags/ws/dep/repo-b/pkg/helper.py": b"VALUE = 1\n",
+        "dags/ws/dep/repo-b/": b"",  # a folder marker, as the S3 console makes them
+        "dags/ws/dep2/repo-c/other.py": b"not this deployment",
+        "dags/ws2/dep/repo-d/other.py": b"not this workspace",
+    })
+
+
+# ---- the bundle ----
+
+
+def test_bundle_holds_every_repo_of_the_deployment_and_nothing_else(deploy_env, fake_cli, lambda_context):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+
+    result = app.handler(state_after_upload(), lambda_context)
+
+    assert fake_cli.calls[0]["files"] == {
+        "repo-a/etl.py": "from airflow import DAG\n",
+        "repo-a/sql/q.sql": "select 1",
+        "repo-b/pkg/helper.py": "VALUE = 1\n",
+    }
+    assert result == {"deployment_id": "dep-id-1", "version": VERSION, "files": 3, "bytes": 42,
+                      "repos": ["repo-a", "repo-b"]}
+
+
+def test_bundle_of_more_than_one_listing_page(deploy_env, fake_cli, lambda_context):
+    put(deploy_env, {f"dags/ws/dep/repo-a/dag_{number:04}.py": b"x" for number in range(1001)})
+    fake_cli.install(SUCCESS)
+
+    assert app.handler(state_after_upload(), lambda_context)["files"] == 1001
+    assert len(fake_cli.calls[0]["files"]) == 1001
+
+
+def test_unsafe_keys_are_refused_before_anything_is_written(deploy_env, fake_cli, lambda_context, work_root):
+    put(deploy_env, {
+        "dags/ws/dep/repo-a/etl.py": b"ok",
+        "dags/ws/dep/repo-a/../../escape.py": b"outside",
+        "dags/ws/dep/loose.py": b"no repo folder",
+        "dags/ws/dep/repo-b/x": b"a file",
+        "dags/ws/dep/repo-b/x/y.py": b"under that file",
+    })
+    fake_cli.install(SUCCESS)
+
+    with pytest.raises(BundleFailed) as raised:
+        app.handler(state_after_upload(), lambda_context)
+
+    message = str(raised.value)
+    assert message.startswith("3 objects under s3://test-dag-bucket/dags/ws/dep/ cannot be shipped safely")
+    assert "dags/ws/dep/repo-a/../../escape.py: the path escapes its folder with '..'" in message
+    assert "dags/ws/dep/loose.py: not inside a repo folder" in message
+    assert "dags/ws/dep/repo-b/x/y.py: needs repo-b/x as a folder" in message
+    assert fake_cli.calls == []
+    assert list(work_root.iterdir()) == []
+
+
+def test_an_empty_bundle_is_refused_before_the_cli_runs(deploy_env, fake_cli, lambda_context, capsys):
+    put(deploy_env, {"dags/ws/dep2/repo-c/other.py": b"another deployment's"})
+    fake_cli.install(SUCCESS)
+
+    with pytest.raises(EmptyBundleRefused, match=r"dags/ws/dep/ holds no files: deploying it would remove every "
+                                                 r"DAG of Astro deployment dep-id-1\. Send allow_empty_deployment"):
+        app.handler(state_after_upload(), lambda_context)
+
+    assert fake_cli.calls == []
+    assert emitted_metrics(capsys.readouterr().out, deployment="dep")["deploy.success"] == 0
+
+
+def test_a_bundle_without_any_python_file_is_refused(deploy_env, fake_cli, lambda_context):
+    put(deploy_env, {"dags/ws/dep/repo-a/sql/q.sql": b"select 1"})
+    fake_cli.install(SUCCESS)
+
+    with pytest.raises(EmptyBundleRefused, match="holds 1 file but no .py file"):
+        app.handler(state_after_upload(), lambda_context)
+    assert fake_cli.calls == []
+
+
+def test_an_empty_deployment_is_deployed_when_the_request_says_so(deploy_env, fake_cli, lambda_context):
+    fake_cli.install(SUCCESS)
+
+    result = app.handler(state_after_upload(allow_empty=True), lambda_context)
+
+    assert result == {"deployment_id": "dep-id-1", "version": VERSION, "files": 0, "bytes": 0, "repos": []}
+    call = fake_cli.calls[0]
+    assert call["files"] == {}
+    # The CLI's own "No DAGs found" prompt would cancel the deploy the request asked for.
+    assert "show_warnings: false" in call["home_config"]
+
+
+# ---- how the CLI is called ----
+
+
+def test_cli_arguments_environment_and_work_folder(deploy_env, fake_cli, lambda_context, monkeypatch):
+    seed_deployment(deploy_env)
+    monkeypatch.setenv("ASTRO_DOMAIN", "astronomer.example")
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/cert.pem")
+    fake_cli.install(SUCCESS)
+
+    app.handler(state_after_upload(), lambda_context)
+
+    call = fake_cli.calls[0]
+    work = call["cwd"]
+    assert call["argv"] == ["deploy", "dep-id-1", "--dags", "--dags-path", f"{work}/dags", "-f",
+                            "--description", "repo-a abc123 exec-1", "--workspace-id", "ws-id-1"]
+    env = call["env"]
+    assert set(env) - {"LC_CTYPE"} == CLI_VARIABLES | {"ASTRO_DOMAIN", "SSL_CERT_FILE"}
+    assert env["ASTRO_API_TOKEN"] == TOKEN
+    assert env["HOME"] == env["ASTRO_HOME"] == f"{work}/home"
+    assert env["ASTRO_TELEMETRY_DISABLED"] == "1" and env["LANG"] == env["LC_ALL"] == "C.UTF-8"
+    assert env["ASTRO_DOMAIN"] == "astronomer.example" and env["SSL_CERT_FILE"] == "/etc/ssl/cert.pem"
+    assert env["PATH"] == os.environ["PATH"]
+    assert call["stdin"] == ""
+    assert call["project_config"] == ""
+    assert "upgrade_message: false" in call["home_config"]
+
+
+def test_no_workspace_id_flag_without_a_configured_workspace_and_no_commit(deploy_env, fake_cli, lambda_context):
+    put(deploy_env, {"dags/ws/no-workspace-id/repo-a/etl.py": b"x"})
+    fake_cli.install(SUCCESS)
+
+    app.handler(state_after_upload(deployment="no-workspace-id", commit=None), lambda_context)
+
+    argv = fake_cli.calls[0]["argv"]
+    assert "--workspace-id" not in argv
+    assert argv[1] == "dep-id-3" and argv[-2:] == ["--description", "repo-a exec-1"]
+
+
+def test_every_invocation_works_in_a_fresh_folder_removed_afterwards(deploy_env, fake_cli, lambda_context,
+                                                                     work_root):
+    seed_deployment(deploy_env)
+    fake_cli.install("Path(os.environ['HOME'], 'leftover').write_text('x')\n" + SUCCESS)
+
+    app.handler(state_after_upload(), lambda_context)
+    app.handler(state_after_upload(), lambda_context)
+
+    first, second = (call["cwd"] for call in fake_cli.calls)
+    assert first != second
+    assert Path(first).parent == Path(second).parent == work_root
+    assert list(work_root.iterdir()) == []
+
+
+def test_unknown_deployment_fails_before_the_cli_runs(deploy_env, fake_cli, lambda_context, work_root):
+    put(deploy_env, {"dags/ws/unknown/repo-a/etl.py": b"x"})
+    fake_cli.install(SUCCESS)
+
+    with pytest.raises(AstroConfigError, match=r"workspace 'ws', deployment 'unknown'.*astroDeployments.*cdk\.json"):
+        app.handler(state_after_upload(deployment="unknown"), lambda_context)
+    assert fake_cli.calls == []
+    assert list(work_root.iterdir()) == []
+
+
+def test_an_unreadable_token_fails_before_the_cli_runs(deploy_env, fake_cli, lambda_context, monkeypatch):
+    seed_deployment(deploy_env)
+    monkeypatch.setenv("ASTRO_TOKEN_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gone-AbCdEf")
+    fake_cli.install(SUCCESS)
+
+    with pytest.raises(AstroConfigError, match="the Astro API token cannot be read from the secret arn:aws"):
+        app.handler(state_after_upload(), lambda_context)
+    assert fake_cli.calls == []
+
+
+def test_the_token_is_read_once_and_cached(deploy_env, fake_cli, lambda_context):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+    app.handler(state_after_upload(), lambda_context)
+    client("secretsmanager").put_secret_value(SecretId="astro-token", SecretString="rotated")
+
+    app.handler(state_after_upload(), lambda_context)
+
+    assert [call["env"]["ASTRO_API_TOKEN"] for call in fake_cli.calls] == [TOKEN, TOKEN]
+
+
+# ---- what the CLI's outcomes mean ----
+
+CLI_OUTCOMES = {
+    "canceled on an empty folder, exit 0": (
+        'print("Warning: No DAGs found. This will delete any existing DAGs. Are you sure you want to deploy?")\n'
+        'print("Canceling deploy...")',
+        AstroDeployFailed, r"exited 0 without its success line, so nothing was deployed to dep-id-1: it found no "
+                           r"DAG file and canceled the deploy",
+    ),
+    "invalid workspace id, exit 0": (
+        'print("Invalid workspace id ws-id-1 was provided through the --workspace-id flag")',
+        AstroDeployFailed, r"nothing was deployed to dep-id-1: the workspaceId configured for ws/dep does not own "
+                           r"Astro deployment dep-id-1: fix astroDeployments in cdk.json",
+    ),
+    "success line but a failing exit code": (
+        SUCCESS + "\nsys.exit(1)", AstroDeployFailed, r"astro deploy exited 1 without deploying to dep-id-1",
+    ),
+    "expired token, exit 1": (
+        'print("Error: API Token is expired", file=sys.stderr); sys.exit(1)',
+        AstroDeployFailed, r"the Astro API token is invalid or expired: put a valid Deployment or Workspace API "
+                           r"token in the secret arn:aws:secretsmanager:",
+    ),
+    "malformed token, exit 1": (
+        'print("Error: API Token is invalid or malformed", file=sys.stderr); sys.exit(1)',
+        AstroDeployFailed, r"the Astro API token is invalid or expired",
+    ),
+    "DAG-only deploys disabled, exit 1": (
+        "print(\"Error: DAG-only deploys are not enabled for this Deployment. Run 'astro deployment update "
+        "dep-id-1 --dag-deploy enable' to enable DAG-only deploys\", file=sys.stderr); sys.exit(1)",
+        AstroDeployFailed, r"DAG-only deploys are disabled on Astro deployment dep-id-1: enable them",
+    ),
+    "unwritable home, exit 1": (
+        'print("Error creating default config in home dir: mkdir /home/sbx_user1051: read-only file system")\n'
+        'print("Error: failed to find a valid workspace", file=sys.stderr); sys.exit(1)',
+        AstroDeployFailed, r"the astro CLI could not write its home folder",
+    ),
+    "an error that says nothing about the network": (
+        'print("Error: something unexpected", file=sys.stderr); sys.exit(2)',
+        AstroDeployFailed, r"astro deploy exited 2 without deploying to dep-id-1",
+    ),
+    "503 from Astro": (
+        'print("Error: failed to create deploy: 503 Service Unavailable", file=sys.stderr); sys.exit(1)',
+        AstroUnavailable, r"on a network or server error talking to Astro",
+    ),
+    "network error": (
+        'print("Error: Post \\"https://api.astronomer.io/v1\\": dial tcp: lookup api.astronomer.io: i/o timeout",'
+        " file=sys.stderr); sys.exit(1)",
+        AstroUnavailable, r"on a network or server error talking to Astro",
+    ),
+}
+
+
+@pytest.mark.parametrize(("behaviour", "error", "message"), CLI_OUTCOMES.values(), ids=CLI_OUTCOMES.keys())
+def test_cli_outcomes(deploy_env, fake_cli, lambda_context, capsys, behaviour, error, message):
+    seed_deployment(deploy_env)
+    fake_cli.install(behaviour)
+
+    with pytest.raises(AstroDeployFailed) as raised:
+        app.handler(state_after_upload(), lambda_context)
+
+    assert raised.type is error
+    assert raised.match(message)
+    assert "Last lines of the astro CLI output (redacted):" in str(raised.value)
+    assert emitted_metrics(capsys.readouterr().out, deployment="dep")["deploy.success"] == 0
+
+
+def test_the_cli_output_carried_by_an_error_is_its_last_lines(deploy_env, fake_cli, lambda_context):
+    seed_deployment(deploy_env)
+    fake_cli.install("for number in range(100):\n    print(f'line {number}')\nsys.exit(1)")
+
+    with pytest.raises(AstroDeployFailed) as raised:
+        app.handler(state_after_upload(), lambda_context)
+
+    tail = str(raised.value).split("(redacted):\n", 1)[1]
+    assert tail.splitlines() == [f"line {number}" for number in range(80, 100)]
+
+
+def process_is_gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_hanging_cli_is_killed_with_its_children_before_the_deadline(deploy_env, fake_cli, tmp_path):
+    seed_deployment(deploy_env)
+    child_pid_file = tmp_path / "child.pid"
+    fake_cli.install(
+        "import subprocess, time\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        f"Path({str(child_pid_file)!r}).write_text(str(child.pid))\n"
+        "print('Initiating DAG deploy for: dep-id-1', flush=True)\n"
+        "time.sleep(60)"
+    )
+    # 32 s before the deadline leaves the CLI 2 s after the 30 s margin.
+    context = FakeLambdaContext(remaining_ms=32_000)
+    started = time.monotonic()
+
+    with pytest.raises(AstroDeployFailed) as raised:
+        app.handler(state_after_upload(), context)
+
+    assert time.monotonic() - started < 15
+    assert raised.type is AstroDeployFailed
+    assert raised.match(r"did not finish within 2 s and was killed before the Lambda's deadline; the deploy may "
+                        r"or may not have reached Astro")
+    assert "Initiating DAG deploy for: dep-id-1" in str(raised.value)
+    child_pid = int(child_pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while not process_is_gone(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_is_gone(child_pid)
+
+
+def test_too_little_time_left_fails_without_running_the_cli(deploy_env, fake_cli):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+
+    with pytest.raises(AstroDeployFailed, match="too little to run astro deploy: raise deployTimeoutSeconds"):
+        app.handler(state_after_upload(), FakeLambdaContext(remaining_ms=20_000))
+    assert fake_cli.calls == []
+
+
+def test_a_missing_cli_executable(deploy_env, lambda_context, monkeypatch, tmp_path):
+    seed_deployment(deploy_env)
+    monkeypatch.setenv("ASTRO_CLI", str(tmp_path / "nowhere" / "astro"))
+
+    with pytest.raises(AstroDeployFailed, match=r"the astro CLI '.*nowhere/astro' was not found: the image installs "
+                                                r"it at /usr/local/bin/astro; check the ASTRO_CLI setting"):
+        app.handler(state_after_upload(), lambda_context)
+
+
+def test_an_unwritable_tmp_fails_before_the_cli_runs(deploy_env, fake_cli, lambda_context, monkeypatch, tmp_path):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder / "tmp"))
+
+    with pytest.raises(AstroDeployFailed, match="the astro CLI's work folder cannot be made in .*: Not a directory; "
+                                                "the deploy function needs a writable /tmp"):
+        app.handler(state_after_upload(), lambda_context)
+    assert fake_cli.calls == []
+
+
+# ---- the token never leaks ----
+
+
+@pytest.mark.parametrize("token", [TOKEN, "plain-secret-value-123"], ids=["jwt", "not-a-jwt"])
+def test_a_token_echoed_by_the_cli_is_redacted_from_errors_and_logs(deploy_env, fake_cli, lambda_context,
+                                                                    log_output, capsys, token):
+    client("secretsmanager").put_secret_value(SecretId="astro-token", SecretString=token)
+    seed_deployment(deploy_env)
+    fake_cli.install(
+        "token = os.environ['ASTRO_API_TOKEN']\n"
+        "print(f'debug: token={token}')\n"
+        "print(f'Authorization: Bearer {token}', file=sys.stderr)\n"
+        "sys.exit(1)"
+    )
+
+    with pytest.raises(AstroDeployFailed) as raised:
+        app.handler(state_after_upload(), lambda_context)
+
+    message = str(raised.value)
+    assert token not in message
+    assert "debug: token=[REDACTED]" in message and "Authorization: Bearer [REDACTED]" in message
+    assert token not in log_output.getvalue() and token not in capsys.readouterr().out
+
+
+def test_a_token_echoed_on_success_stays_out_of_logs_output_and_metrics(deploy_env, fake_cli, lambda_context,
+                                                                        log_output, capsys):
+    seed_deployment(deploy_env)
+    fake_cli.install("print('using ' + os.environ['ASTRO_API_TOKEN'])\n" + SUCCESS)
+
+    result = app.handler(state_after_upload(), lambda_context)
+
+    logs = log_output.getvalue()
+    assert "using [REDACTED]" in logs and "Successfully uploaded DAGs with version" in logs
+    assert TOKEN not in logs and TOKEN not in json.dumps(result) and TOKEN not in capsys.readouterr().out
+
+
+def test_redaction_covers_the_token_any_jwt_and_bearer_values():
+    text = "a secret-1 b eyJabcdef.eyJghijkl.sig c Bearer opaque-value d"
+    assert redact(text, ["secret-1"]) == "a [REDACTED] b [REDACTED] c Bearer [REDACTED] d"
+
+
+# ---- metrics ----
+
+
+def test_metrics_of_a_deploy(deploy_env, fake_cli, lambda_context, capsys):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+
+    app.handler(state_after_upload(), lambda_context)
+
+    metrics = emitted_metrics(capsys.readouterr().out, workspace="ws", deployment="dep", repo="repo-a")
+    assert metrics["deploy.success"] == 1 and metrics["deploy.files"] == 3 and metrics["deploy.bytes"] == 42
+    assert metrics["deploy.time"] > 0
+
+
+# ---- the project's stand-in for the astro CLI ----
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch) -> Path:
+    """The stand-in's state folder; ASTRO_CLI names its wrapper."""
+    state = tmp_path / "astro-state"
+    monkeypatch.setenv("ASTRO_CLI", str(write_standin_wrapper(tmp_path / "bin", state)))
+    return state
+
+
+def test_standin_end_to_end_replaces_the_deployments_dags(deploy_env, standin, lambda_context):
+    seed_deployment(deploy_env)
+    configure_deployment(standin, "dep-id-1", "ws-id-1")
+
+    first = app.handler(state_after_upload(), lambda_context)
+    assert last_bundle(standin, "dep-id-1") == ["repo-a/etl.py", "repo-a/sql/q.sql", "repo-b/pkg/helper.py"]
+
+    deploy_env.delete_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-b/pkg/helper.py")
+    second = app.handler(state_after_upload(), lambda_context)
+
+    assert last_bundle(standin, "dep-id-1") == ["repo-a/etl.py", "repo-a/sql/q.sql"]
+    assert first["version"] != second["version"] and second["repos"] == ["repo-a"]
+    assert [(entry["deployment_id"], entry["files"], entry["outcome"]) for entry in read_invocations(standin)] == [
+        ("dep-id-1", 3, "deployed"), ("dep-id-1", 2, "deployed")]
+
+
+def test_standin_end_to_end_empties_a_deployment_on_request(deploy_env, standin, lambda_context):
+    seed_deployment(deploy_env)
+    app.handler(state_after_upload(), lambda_context)
+    for key in ("dags/ws/dep/repo-a/etl.py", "dags/ws/dep/repo-a/sql/q.sql", "dags/ws/dep/repo-b/pkg/helper.py",
+                "dags/ws/dep/repo-b/"):
+        deploy_env.delete_object(Bucket=DAG_BUCKET, Key=key)
+
+    assert app.handler(state_after_upload(allow_empty=True), lambda_context)["files"] == 0
+    assert last_bundle(standin, "dep-id-1") == []
+
+
+def test_standin_end_to_end_workspace_mismatch_is_not_a_deploy(deploy_env, standin, lambda_context):
+    seed_deployment(deploy_env)
+    configure_deployment(standin, "dep-id-1", "another-workspace")
+
+    with pytest.raises(AstroDeployFailed, match="does not own Astro deployment dep-id-1"):
+        app.handler(state_after_upload(), lambda_context)
+    assert last_bundle(standin, "dep-id-1") == []
+
+
+def run_standin(wrapper: Path, cwd: Path, *args: str, token: str | None = "token") -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ["PATH"], "HOME": str(cwd / "home")}
+    if token:
+        env["ASTRO_API_TOKEN"] = token
+    return subprocess.run([str(wrapper), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=30)
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A working directory the real CLI accepts, with a dags folder holding one DAG file."""
+    folder = tmp_path / "project"
+    (folder / ".astro").mkdir(parents=True)
+    (folder / ".astro" / "config.yaml").write_text("")
+    (folder / "dags" / "repo-a").mkdir(parents=True)
+    (folder / "dags" / "repo-a" / "etl.py").write_text("dag")
+    return folder
+
+
+def test_standin_prints_the_success_line_with_the_version_in_bold(tmp_path, project):
+    state = tmp_path / "state"
+    wrapper = write_standin_wrapper(tmp_path / "bin", state)
+
+    run = run_standin(wrapper, project, "deploy", "dep-1", "--dags", "--dags-path", "dags", "-f")
+
+    assert run.returncode == 0, run.stderr
+    assert "Successfully uploaded DAGs with version \x1b[1m" in run.stdout
+    assert last_bundle(state, "dep-1") == ["repo-a/etl.py"]
+
+
+def test_standin_cancels_a_bundle_without_dags_even_with_force(tmp_path, project):
+    state = tmp_path / "state"
+    wrapper = write_standin_wrapper(tmp_path / "bin", state)
+    (project / "dags" / "repo-a" / "etl.py").rename(project / "dags" / "repo-a" / "etl.txt")
+
+    run = run_standin(wrapper, project, "deploy", "dep-1", "--dags", "-f")
+
+    assert run.returncode == 0
+    assert "No DAGs found" in run.stdout and "Canceling deploy..." in run.stdout
+    assert "Successfully" not in run.stdout and last_bundle(state, "dep-1") == []
+    assert read_invocations(state)[0]["outcome"] == "canceled"
+
+
+def test_standin_takes_a_deployment_name_for_its_id(tmp_path, project):
+    state = tmp_path / "state"
+    wrapper = write_standin_wrapper(tmp_path / "bin", state)
+
+    assert run_standin(wrapper, project, "deploy", "-n", "named", "--dags").returncode == 0
+    assert last_bundle(state, "named") == ["repo-a/etl.py"]
+
+
+STANDIN_REFUSALS = {
+    "no deployment": (["deploy", "--dags", "-f"], "no Deployment given"),
+    "image with dags": (["deploy", "dep-1", "--dags", "--image"], "cannot use both --dags and --image"),
+    "parse": (["deploy", "dep-1", "--dags", "--parse"], "cannot run --parse or --pytest"),
+    "pytest": (["deploy", "dep-1", "--dags", "--pytest"], "cannot run --parse or --pytest"),
+    "image deploy": (["deploy", "dep-1", "-f"], "deploys DAGs only"),
+    "bad wait time": (["deploy", "dep-1", "--dags", "--wait", "--wait-time", "soon"], "invalid duration"),
+    "unknown flag": (["deploy", "dep-1", "--dags", "--deployment-id", "x"], "unrecognized arguments"),
+    "other command": (["workspace", "switch", "ws"], "invalid choice"),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), STANDIN_REFUSALS.values(), ids=STANDIN_REFUSALS.keys())
+def test_standin_refuses_what_the_real_cli_refuses(tmp_path, project, args, message):
+    state = tmp_path / "state"
+    run = run_standin(write_standin_wrapper(tmp_path / "bin", state), project, *args)
+
+    assert run.returncode == 1
+    assert run.stderr.startswith("Error: ") and message in run.stderr
+    assert read_invocations(state) == []
+
+
+def test_standin_requires_a_token_and_a_project_folder(tmp_path, project):
+    wrapper = write_standin_wrapper(tmp_path / "bin", tmp_path / "state")
+
+    without_token = run_standin(wrapper, project, "deploy", "dep-1", "--dags", token=None)
+    outside_project = run_standin(wrapper, project / "dags", "deploy", "dep-1", "--dags")
+
+    assert without_token.returncode == 1 and "set ASTRO_API_TOKEN" in without_token.stderr
+    assert outside_project.returncode == 1 and "this is not an Astro project directory" in outside_project.stderr
+
+
+def overlapping(invocations: list[dict]) -> bool:
+    spans = sorted((entry["start"], entry["end"]) for entry in invocations)
+    return any(later_start < earlier_end for (_, earlier_end), (later_start, _) in zip(spans, spans[1:]))
+
+
+def test_standin_log_shows_whether_deploys_of_a_deployment_overlapped(tmp_path, project):
+    state = tmp_path / "state"
+    wrapper = write_standin_wrapper(tmp_path / "bin", state, upload_seconds=0.5)
+    deploy = ("deploy", "dep-1", "--dags", "-f")
+
+    run_standin(wrapper, project, *deploy)
+    run_standin(wrapper, project, *deploy)
+    assert not overlapping(read_invocations(state))
+
+    runs = []
+    threads = [threading.Thread(target=lambda: runs.append(run_standin(wrapper, project, *deploy)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [run.returncode for run in runs] == [0, 0]
+    assert len(read_invocations(state)) == 4 and overlapping(read_invocations(state))

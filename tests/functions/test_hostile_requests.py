@@ -1,0 +1,129 @@
+"""Hostile input: whatever JSON arrives, Parse raises InvalidRequest or plans files inside the repo's prefix."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from testkit import DAG_BUCKET, SOURCE_BUCKET
+
+from parse import app
+from parse.planning import build_plan, validate_request
+from shared.errors import InvalidRequest
+from shared.paths import repo_prefix
+
+ALLOWED = frozenset({SOURCE_BUCKET})
+TARGETS = json.dumps({"*/*": {"deploymentId": "d"}})
+DAG = b"from airflow import DAG\nDAG('d')\n"
+
+ESCAPES = ["..", ".", "", "/", "a/../..", "../x.py", "/etc/passwd", "a//b.py", "a\\..\\b.py", "%2e%2e/x.py",
+           "\uff0e\uff0e/x.py", "..\u2215x.py", "x\x00.py", "x\n.py", "\u202e.py", "a" * 600 + ".py", "CON.py",
+           " lead.py", "x.py ", "~/.ssh/id.py", "dags/../../other-repo/x.py"]
+hostile_text = st.one_of(st.sampled_from(ESCAPES), st.text(max_size=80))
+
+
+def mostly(valid: st.SearchStrategy, hostile: st.SearchStrategy) -> st.SearchStrategy:
+    """Valid three times in four, so that one hostile field at a time is tried inside a valid request."""
+    return st.sampled_from([True, True, True, False]).flatmap(lambda valid_now: valid if valid_now else hostile)
+
+
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), hostile_text)
+anything = st.recursive(
+    json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=10,
+)
+segment = mostly(st.sampled_from(["ws", "dep", "repo-a", "a.b_c-1"]), st.one_of(hostile_text, anything))
+relative_path = mostly(st.sampled_from(["etl.py", "pipelines/etl.py", "a/b/c.py", ".airflowignore"]),
+                       st.one_of(hostile_text, anything))
+uri = mostly(
+    st.just(f"s3://{SOURCE_BUCKET}/src/etl.py"),
+    st.one_of(
+        st.builds(lambda key: f"s3://{SOURCE_BUCKET}/{key}", hostile_text),
+        st.builds(lambda bucket, key: f"s3://{bucket}/{key}", hostile_text, hostile_text),
+        hostile_text,
+        anything,
+    ),
+)
+dag_entry = mostly(
+    st.fixed_dictionaries({"dag_id": segment, "dag_file": uri, "path": relative_path}),
+    st.fixed_dictionaries({"dag_id": anything, "dag_file": uri}, optional={"path": anything, "extra": anything}),
+)
+dependency_entry = st.fixed_dictionaries({"source": uri}, optional={"path": relative_path})
+request_like = st.fixed_dictionaries(
+    {
+        "astroWorkspace": segment,
+        "astroDeployment": segment,
+        "repo": segment,
+        "body": mostly(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "dags": mostly(st.lists(dag_entry, max_size=4, unique_by=lambda entry: str(entry.get("path"))),
+                                   anything),
+                    "dependencies": st.lists(dependency_entry, max_size=2),
+                    "source_prefix": mostly(st.just(f"s3://{SOURCE_BUCKET}/src/"), uri),
+                    "allow_empty_deployment": mostly(st.booleans(), anything),
+                },
+            ),
+            anything,
+        ),
+    },
+    optional={"commit": mostly(st.just("0123abcd"), st.one_of(hostile_text, anything))},
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(request_like, anything))
+def test_the_model_accepts_only_paths_inside_the_prefix(raw):
+    try:
+        request = validate_request(raw, ALLOWED)
+    except InvalidRequest as refused:
+        event("refused")
+        assert refused.problems and all(isinstance(problem, str) and problem for problem in refused.problems)
+        return
+    event("accepted")
+    prefix = repo_prefix(request.workspace, request.deployment, request.repo)
+    for entry in [*request.body.dags, *request.body.dependencies]:
+        key = prefix + entry.target_path
+        assert key.startswith(prefix) and ".." not in key.split("/") and "//" not in key
+        assert all(0x20 <= ord(char) < 0x7F for char in key)
+
+
+@pytest.fixture
+def parse_env(buckets, monkeypatch):
+    buckets.put_object(Bucket=SOURCE_BUCKET, Key="src/etl.py", Body=DAG)
+    for name, value in {"DAG_BUCKET": DAG_BUCKET, "SOURCE_BUCKETS": SOURCE_BUCKET, "ASTRO_TARGETS": TARGETS}.items():
+        monkeypatch.setenv(name, value)
+    return buckets
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=request_like)
+def test_the_parse_handler_raises_nothing_but_invalid_request(parse_env, lambda_context, raw):
+    try:
+        summary = app.handler({"request": raw, "execution": "exec-h"}, lambda_context)
+    except InvalidRequest:
+        event("refused")
+        return
+    event("planned")
+    assert summary["prefix"] == repo_prefix(summary["workspace"], summary["deployment"], summary["repo"])
+    keys = [item["Key"] for item in parse_env.list_objects_v2(Bucket=DAG_BUCKET).get("Contents", [])]
+    assert keys == ["plans/exec-h.json"], "Parse may write its plan and nothing else"
+
+
+def test_a_request_near_the_step_functions_input_limit(parse_env):
+    dags = [{"dag_id": f"d{number}", "dag_file": f"s3://{SOURCE_BUCKET}/src/etl.py", "path": f"p/{number:05}.py"}
+            for number in range(2500)]
+    raw = {"astroWorkspace": "ws", "astroDeployment": "dep", "repo": "r", "body": {"dags": dags}}
+    assert 200_000 < len(json.dumps(raw)) < 262_144
+
+    plan, warnings = build_plan(raw, "exec-big", ALLOWED, TARGETS)
+
+    assert len(plan.files) == 2500 and len(warnings) == 2500
+
+
+def test_too_many_entries_are_refused(parse_env):
+    dags = [{"dag_id": "d", "dag_file": f"s3://{SOURCE_BUCKET}/src/etl.py", "path": f"{n}.py"} for n in range(5001)]
+    with pytest.raises(InvalidRequest, match="at most 5000 items"):
+        validate_request({"astroWorkspace": "ws", "astroDeployment": "dep", "repo": "r", "body": {"dags": dags}},
+                         ALLOWED)

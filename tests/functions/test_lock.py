@@ -1,0 +1,85 @@
+"""AcquireLock: one execution per deployment; a vanished holder blocks only until its lease ends."""
+
+import pytest
+from testkit import emitted_metrics
+
+from lock import app
+from shared import locking
+from shared.aws import client
+from shared.errors import LockWaitExpired
+from shared.locking import acquire, current_holder, release
+
+TABLE = "locks"
+
+
+@pytest.fixture
+def table(aws):
+    client("dynamodb").create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "lock_key", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "lock_key", "KeyType": "HASH"}],
+    )
+    return TABLE
+
+
+def test_first_comer_gets_the_lock_and_others_wait(table):
+    first = acquire(table, "ws/dep", "exec-a", lease_seconds=600, max_wait_seconds=900)
+    second = acquire(table, "ws/dep", "exec-b", lease_seconds=600, max_wait_seconds=900)
+
+    assert first.acquired and first.holder == "exec-a"
+    assert not second.acquired and second.holder == "exec-a" and second.wait_seconds == 5
+    assert acquire(table, "ws/other", "exec-b", 600, 900).acquired
+
+
+def test_waits_grow_and_are_bounded(table, monkeypatch):
+    acquire(table, "ws/dep", "exec-a", 600, 10_000)
+    state = None
+    waits = []
+    for _ in range(12):
+        state = acquire(table, "ws/dep", "exec-b", 600, 10_000, previous=state)
+        waits.append(state.wait_seconds)
+    assert waits[:4] == [5, 7, 11, 16] and max(waits) == 60 and state.attempt == 12
+
+
+def test_gives_up_after_the_longest_wait(table, monkeypatch):
+    acquire(table, "ws/dep", "exec-a", 3600, 900)
+    state = acquire(table, "ws/dep", "exec-b", 3600, 900)
+    monkeypatch.setattr(locking.time, "time", lambda: state.waiting_since + 901)
+    with pytest.raises(LockWaitExpired, match="locked by execution exec-a"):
+        acquire(table, "ws/dep", "exec-b", 3600, 900, previous=state)
+
+
+def test_an_expired_lease_is_taken_over(table, monkeypatch):
+    acquire(table, "ws/dep", "exec-stopped", lease_seconds=60, max_wait_seconds=900)
+    now = locking.time.time()
+    monkeypatch.setattr(locking.time, "time", lambda: now + 61)
+    assert acquire(table, "ws/dep", "exec-b", 60, 900).acquired
+    assert current_holder(table, "ws/dep") == "exec-b"
+
+
+def test_a_retried_acquire_by_the_holder_succeeds(table):
+    acquire(table, "ws/dep", "exec-a", 600, 900)
+    assert acquire(table, "ws/dep", "exec-a", 600, 900).acquired
+
+
+def test_only_the_holder_releases(table):
+    acquire(table, "ws/dep", "exec-a", 600, 900)
+    assert release(table, "ws/dep", "exec-b") is False
+    assert release(table, "ws/dep", "exec-a") is True
+    assert current_holder(table, "ws/dep") is None
+
+
+def test_handler_loops_through_the_state(table, monkeypatch, lambda_context, capsys):
+    monkeypatch.setenv("LOCK_TABLE", TABLE)
+    monkeypatch.setenv("LOCK_LEASE_SECONDS", "600")
+    monkeypatch.setenv("LOCK_MAX_WAIT_SECONDS", "900")
+    acquire(table, "ws/dep", "exec-a", 600, 900)
+    state = {"workspace": "ws", "deployment": "dep", "repo": "repo-b", "execution": "exec-b"}
+
+    waiting = app.handler(state, lambda_context)
+    release(table, "ws/dep", "exec-a")
+    acquired = app.handler({**state, "lock": waiting}, lambda_context)
+
+    assert waiting["acquired"] is False and waiting["holder"] == "exec-a"
+    assert acquired["acquired"] is True and acquired["attempt"] == 2
+    assert "lock.wait" in emitted_metrics(capsys.readouterr().out, repo="repo-b")

@@ -1,0 +1,235 @@
+"""Parse: every problem of a request is found and reported together, before anything changes."""
+
+import json
+
+import pytest
+
+from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics
+from parse import app
+from parse.planning import build_plan
+from shared.errors import InvalidRequest
+from shared.plan_store import load_plan
+
+TARGETS = json.dumps({"*/*": {"deploymentId": "dep-{deployment}"}})
+ALLOWED = frozenset({SOURCE_BUCKET})
+DAG_CODE = """
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+with DAG(dag_id="{dag_id}", schedule=None) as dag:
+    EmptyOperator(task_id="start")
+"""
+DECORATED_DAG_CODE = """
+from airflow.decorators import dag, task
+
+@dag(schedule="@daily")
+def nightly_report():
+    @task
+    def build():
+        return 1
+    build()
+
+nightly_report()
+"""
+
+
+def put(s3, key: str, body: str, bucket: str = SOURCE_BUCKET) -> str:
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+    return f"s3://{bucket}/{key}"
+
+
+def request(dags=(), dependencies=(), **body_fields) -> dict:
+    return {
+        "astroWorkspace": "analytics",
+        "astroDeployment": "production",
+        "repo": "repo-a",
+        "commit": "0123abcd",
+        "body": {"dags": list(dags), "dependencies": list(dependencies), **body_fields},
+    }
+
+
+def problems_of(raw: object) -> list[str]:
+    with pytest.raises(InvalidRequest) as raised:
+        build_plan(raw, "exec-1", ALLOWED, TARGETS)
+    return raised.value.problems
+
+
+def test_plans_dags_and_dependencies_with_their_paths(buckets):
+    etl = put(buckets, "build/repo-a/etl.py", DAG_CODE.format(dag_id="etl"))
+    helper = put(buckets, "build/repo-a/include/helpers.py", "def helper():\n    return 1\n")
+    sql = put(buckets, "build/repo-a/sql/report.sql", "select 1")
+
+    plan, warnings = build_plan(
+        request(
+            dags=[{"dag_id": "etl", "dag_file": etl, "path": "pipelines/etl.py"}],
+            dependencies=[{"source": helper, "path": "include/helpers.py"}, {"source": sql}],
+        ),
+        "exec-1",
+        ALLOWED,
+        TARGETS,
+    )
+
+    assert warnings == []
+    assert plan.prefix == "dags/analytics/production/repo-a/"
+    by_path = {entry.path: entry for entry in plan.files}
+    assert sorted(by_path) == ["include/helpers.py", "pipelines/etl.py", "report.sql"]
+    assert by_path["pipelines/etl.py"].kind == "dag"
+    assert by_path["pipelines/etl.py"].dag_ids == ["etl"]
+    assert by_path["include/helpers.py"].kind == "dependency"
+    assert by_path["report.sql"].size == len("select 1")
+    assert all(entry.etag.startswith('"') for entry in plan.files)
+
+
+def test_dag_path_defaults_to_the_file_name(buckets):
+    source = put(buckets, "deep/folder/nightly.py", DECORATED_DAG_CODE)
+    plan, _ = build_plan(request(dags=[{"dag_id": "nightly_report", "dag_file": source}]), "e", ALLOWED, TARGETS)
+    assert [(entry.path, entry.dag_ids) for entry in plan.files] == [("nightly.py", ["nightly_report"])]
+
+
+def test_source_prefix_takes_the_whole_tree_and_finds_the_dags(buckets):
+    put(buckets, "build/repo-a/sha1/dags/etl.py", DAG_CODE.format(dag_id="etl"))
+    put(buckets, "build/repo-a/sha1/include/helpers.py", "X = 1\n")
+    put(buckets, "build/repo-a/sha1/sql/q.sql", "select 1")
+    put(buckets, "build/repo-a/sha10/other.py", DAG_CODE.format(dag_id="other"))
+
+    plan, _ = build_plan(
+        request(source_prefix=f"s3://{SOURCE_BUCKET}/build/repo-a/sha1"), "exec-1", ALLOWED, TARGETS
+    )
+
+    kinds = {entry.path: entry.kind for entry in plan.files}
+    assert kinds == {"dags/etl.py": "dag", "include/helpers.py": "dependency", "sql/q.sql": "dependency"}
+
+
+def test_empty_request_means_the_repo_has_no_dags(buckets):
+    plan, _ = build_plan(request(), "exec-1", ALLOWED, TARGETS)
+    assert plan.files == []
+
+
+def test_format_problems_are_all_reported_at_once(buckets):
+    raw = request(
+        dags=[
+            {"dag_id": "bad id!", "dag_file": f"s3://{SOURCE_BUCKET}/a.py"},
+            {"dag_id": "ok", "dag_file": "s3://not-allowed-bucket/b.py"},
+            {"dag_id": "ok2", "dag_file": f"s3://{SOURCE_BUCKET}/c.py", "path": "../escape.py"},
+            {"dag_id": "ok3", "dag_file": f"s3://{SOURCE_BUCKET}/d.txt"},
+            {"dag_id": 7, "dag_file": f"s3://{SOURCE_BUCKET}/e.py"},
+        ],
+    )
+    raw["astroWorkspace"] = "../other"
+    raw["repo"] = "a/b"
+
+    problems = problems_of(raw)
+
+    text = "\n".join(problems)
+    for expected in (
+        "astroWorkspace",
+        "repo",
+        "body.dags[0].dag_id",
+        "not-allowed-bucket",
+        "body.dags[2].path: the path escapes its folder",
+        "d.txt' is not a .py file",
+        "body.dags[4].dag_id",
+    ):
+        assert expected in text
+    assert len(problems) == 7
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [None, [], "text", 3, {}, {"astroWorkspace": "a"}, {**request(), "body": []}, {**request(), "extra": 1}],
+)
+def test_wrong_shapes_are_invalid_requests(buckets, raw):
+    assert problems_of(raw)
+
+
+def test_duplicate_targets_are_refused(buckets):
+    first = put(buckets, "x/etl.py", DAG_CODE.format(dag_id="etl"))
+    second = put(buckets, "y/etl.py", DAG_CODE.format(dag_id="etl2"))
+    problems = problems_of(
+        request(dags=[{"dag_id": "etl", "dag_file": first}, {"dag_id": "etl2", "dag_file": second}])
+    )
+    assert problems == ["body: several files target the same path: etl.py"]
+
+
+def test_source_problems_are_all_reported_before_anything_is_written(buckets):
+    missing = f"s3://{SOURCE_BUCKET}/missing.py"
+    broken = put(buckets, "broken.py", "def broken(:\n")
+    no_dag = put(buckets, "plain.py", "VALUE = 1\n")
+    missing_sql = f"s3://{SOURCE_BUCKET}/missing.sql"
+
+    problems = problems_of(
+        request(
+            dags=[
+                {"dag_id": "a", "dag_file": missing},
+                {"dag_id": "b", "dag_file": broken},
+                {"dag_id": "c", "dag_file": no_dag},
+            ],
+            dependencies=[{"source": missing_sql}],
+        )
+    )
+
+    text = "\n".join(problems)
+    assert "missing.py: cannot read" in text and "does not exist" in text
+    assert "broken.py: does not compile" in text and "line 1" in text
+    assert "plain.py: declared as a DAG file but defines no DAG" in text
+    assert "missing.sql: cannot read" in text
+    assert len(problems) == 4
+    assert buckets.list_objects_v2(Bucket=DAG_BUCKET).get("KeyCount") == 0
+
+
+def test_errors_python_only_raises_at_compile_time_are_found(buckets):
+    source = put(buckets, "bad.py", "from airflow import DAG\nDAG('x')\nreturn 1\n")
+    problems = problems_of(request(dags=[{"dag_id": "x", "dag_file": source}]))
+    assert "'return' outside function" in problems[0]
+
+
+def test_a_dag_id_that_is_not_literal_is_a_warning(buckets):
+    source = put(buckets, "computed.py", "from airflow import DAG\nname = 'x' + 'y'\nDAG(dag_id=name)\n")
+    plan, warnings = build_plan(request(dags=[{"dag_id": "xy", "dag_file": source}]), "e", ALLOWED, TARGETS)
+    assert len(plan.files) == 1
+    assert warnings and "'xy' is not defined literally" in warnings[0]
+
+
+def test_an_unconfigured_deployment_is_refused_before_anything_happens(buckets):
+    problems = problems_of_with_targets(request(), json.dumps({"analytics/staging": {"deploymentId": "d1"}}))
+    assert "no Astro deployment is configured for workspace 'analytics', deployment 'production'" in problems[0]
+    assert "cdk.json" in problems[0]
+
+
+def problems_of_with_targets(raw: dict, targets: str) -> list[str]:
+    with pytest.raises(InvalidRequest) as raised:
+        build_plan(raw, "exec-1", ALLOWED, targets)
+    return raised.value.problems
+
+
+@pytest.fixture
+def parse_env(monkeypatch, buckets):
+    monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
+    monkeypatch.setenv("SOURCE_BUCKETS", f"{SOURCE_BUCKET},another-bucket")
+    monkeypatch.setenv("ASTRO_TARGETS", TARGETS)
+    return buckets
+
+
+def test_handler_stores_the_plan_and_returns_a_small_summary(parse_env, lambda_context, capsys):
+    dags = []
+    for number in range(30):
+        dags.append({"dag_id": f"dag_{number}", "dag_file": put(parse_env, f"b/d{number}.py",
+                                                                DAG_CODE.format(dag_id=f"dag_{number}"))})
+
+    summary = app.handler({"request": request(dags=dags), "execution": "exec-42"}, lambda_context)
+
+    assert summary["files"] == 30 and summary["dag_count"] == 30
+    assert len(summary["dag_ids"]) == 21 and summary["dag_ids"][-1].startswith("... and 10 more")
+    assert summary["plan"] == f"s3://{DAG_BUCKET}/plans/exec-42.json"
+    assert summary["prefix"] == "dags/analytics/production/repo-a/"
+    assert len(load_plan(DAG_BUCKET, "exec-42").files) == 30
+    metrics = emitted_metrics(capsys.readouterr().out, repo="repo-a")
+    assert metrics["parse.success"] == 1 and metrics["parse.files"] == 30 and metrics["parse.time"] > 0
+
+
+def test_handler_reports_failure_in_metrics_and_raises_invalid_request(parse_env, lambda_context, capsys):
+    raw = request(dags=[{"dag_id": "x", "dag_file": "s3://elsewhere/x.py"}])
+    with pytest.raises(InvalidRequest):
+        app.handler({"request": raw, "execution": "exec-43"}, lambda_context)
+    assert emitted_metrics(capsys.readouterr().out, repo="repo-a")["parse.success"] == 0
+    assert parse_env.list_objects_v2(Bucket=DAG_BUCKET).get("KeyCount") == 0
