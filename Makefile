@@ -4,7 +4,8 @@ PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CDK_CLI := node_modules/.bin/cdk
 CHECKOV := .tools/checkov/bin/checkov
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# jsii's banner about this machine's Node 20 (past end of life, still working) buries the output.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install demo test synth deploy bench clean
 
@@ -29,14 +30,18 @@ $(CHECKOV):
 	.tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 
 test: install $(CHECKOV)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -n 2
 
 synth: install
 	$(PYTHON) -m cdk.app
-	@echo "template: cdk.out/$$($(PYTHON) -c 'import json; print(json.load(open("cdk.json"))["context"]["stackName"])').template.json"
+	@ls cdk.out/*.template.json
 
 deploy: install $(CDK_CLI)
 	$(CDK_CLI) deploy --require-approval broadening
 
+bench: install
+	$(PYTHON) -m astro_dag_deploy.bench
+
 clean:
-	rm -rf $(VENV) node_modules cdk.out .local
+	rm -rf $(VENV) .tools node_modules cdk.out .local

@@ -110,13 +110,13 @@ class LocalDeploymentsApi:
 
     def _watch(self, arn: str) -> None:
         from astro_dag_deploy.local.executions import watch_execution
-        from astro_dag_deploy.local.report import readable_cause
+        from shared.notification import readable_cause
 
         def watch() -> None:
             # The printer tells each state and the outcome; the cause and notifications are told here.
             result = watch_execution(self.world, arn, self.progress)
             if result.status != "SUCCEEDED":
-                self.progress.line(f"{result.name}  cause: {readable_cause(result.cause) or '(none)'}")
+                self.progress.line(f"{result.name}  cause: {readable_cause(result.cause)}")
             for note in result.notifications:
                 self.progress.line(f"{result.name}  notification sent: {note.subject}")
 

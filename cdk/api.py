@@ -1,30 +1,32 @@
-"""POST /deployments: an IAM-signed request, validated against the request model, starts one execution.
+"""The deployments API, IAM-signed requests only.
 
-An AwsIntegration calls states:StartExecution itself: API Gateway's Step Functions integrations call
-StartSyncExecution, which only EXPRESS machines accept.
+POST /deployments: a request, validated against the request model, starts one execution. An AwsIntegration calls
+states:StartExecution itself: API Gateway's Step Functions integrations call StartSyncExecution, which only EXPRESS
+machines accept.
+GET /deployments/{executionName}: the status function (cdk/status.py) tells how that execution is doing.
 """
 
 import json
 
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk.config import StackSettings
 from cdk.nag import suppress
+from shared.execution_names import COMMIT_LENGTH, REPO_LENGTH
 from shared.models import api_json_schema
 
 RESOURCE = "deployments"
+EXECUTION_NAME = "executionName"
 MODEL_NAME = "DeployRequest"
 JSON = "application/json"
 # CI jobs call once per push: a handful per second is plenty, and caps what a leaked credential can start.
 THROTTLING_RATE_LIMIT = 10
 THROTTLING_BURST_LIMIT = 20
-# Step Functions allows 80 characters: 30 (repo) + 1 + 8 (commit) + 1 + 36 (request ID, a UUID) = 76.
-NAME_REPO_LENGTH = 30
-NAME_COMMIT_LENGTH = 8
 
 # $util.escapeJavaScript escapes ' as \', which JSON refuses: the replaceAll undoes exactly that.
 _JSON_ESCAPED_BODY = """$util.escapeJavaScript($input.json('$')).replaceAll("\\\\'", "'")"""
@@ -32,26 +34,35 @@ _JSON_ESCAPED_BODY = """$util.escapeJavaScript($input.json('$')).replaceAll("\\\
 _JSON_ESCAPED_MESSAGE = """$!util.escapeJavaScript($input.path('$.message')).replaceAll("\\\\'", "'")"""
 
 # The execution name says which repo and commit it deploys and which API request started it (unique, and
-# findable in the access logs). Only [A-Za-z0-9_-] reach it, so the name is valid whatever Step Functions
-# accepts. Formal references (${repo}): VTL identifiers may contain "-", "$repo-" would be another variable.
+# findable in the access logs): shared.execution_names' rule, with API Gateway's request ID as the unique part.
+# Only [A-Za-z0-9_-] reach it, so the name is valid whatever Step Functions accepts, and within its MAX_LENGTH:
+# the request ID is a UUID (36 characters). Formal references (${repo}): VTL identifiers may contain "-",
+# "$repo-" would be another variable.
 EXECUTION_NAME_TEMPLATE = f"""#set($repo = "$input.path('$.repo')")
 #set($repo = $repo.replaceAll("[^A-Za-z0-9_-]", "-"))
-#if($repo.length() > {NAME_REPO_LENGTH})#set($repo = $repo.substring(0, {NAME_REPO_LENGTH}))#end
+#if($repo.length() > {REPO_LENGTH})#set($repo = $repo.substring(0, {REPO_LENGTH}))#end
 #set($commit = "$!input.path('$.commit')")
 #set($commit = $commit.replaceAll("[^A-Za-z0-9]", ""))
-#if($commit.length() > {NAME_COMMIT_LENGTH})#set($commit = $commit.substring(0, {NAME_COMMIT_LENGTH}))#end
+#if($commit.length() > {COMMIT_LENGTH})#set($commit = $commit.substring(0, {COMMIT_LENGTH}))#end
 #if($commit == "")#set($name = "${{repo}}-$context.requestId")
 #else#set($name = "${{repo}}-${{commit}}-$context.requestId")#end
 """
 
-# StartExecution answers {"executionArn", "startDate"}; the name is the ARN's last field.
-STARTED_TEMPLATE = """#set($arn = "$input.path('$.executionArn')")
+# StartExecution answers {"executionArn", "startDate"}; the name is the ARN's last field. It needs no escaping in
+# the status URL: names hold only [A-Za-z0-9_-] (EXECUTION_NAME_TEMPLATE).
+STARTED_TEMPLATE = f"""#set($arn = "$input.path('$.executionArn')")
 #set($nameStart = $arn.lastIndexOf(':') + 1)
-{"executionArn": "$arn", "name": "$arn.substring($nameStart)"}"""
+#set($name = $arn.substring($nameStart))
+{{
+  "executionArn": "$arn",
+  "name": "$name",
+  "statusUrl": "https://$context.domainName/$context.stage/{RESOURCE}/$name"
+}}"""
 
 # Step Functions reports client errors as HTTP 400 with {"__type": "<namespace>#<Error>", "message"}.
 REFUSED_TEMPLATE = f"""#set($type = "$input.path('$.__type')")
-#set($error = $type.substring($type.lastIndexOf('#') + 1))
+#set($errorStart = $type.lastIndexOf('#') + 1)
+#set($error = $type.substring($errorStart))
 #if($error == "ExecutionAlreadyExists")#set($context.responseOverride.status = 409)#end
 {{"error": "$error", "message": "{_JSON_ESCAPED_MESSAGE}"}}"""
 
@@ -94,7 +105,12 @@ def _access_log_format() -> apigw.AccessLogFormat:
 
 class DeploymentsApi(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, settings: StackSettings, state_machine: sfn.IStateMachine
+        self,
+        scope: Construct,
+        construct_id: str,
+        settings: StackSettings,
+        state_machine: sfn.IStateMachine,
+        status_function: lambda_.IFunction,
     ):
         super().__init__(scope, construct_id)
 
@@ -103,7 +119,7 @@ class DeploymentsApi(Construct):
             self,
             "RestApi",
             rest_api_name=settings.stack_name,
-            description="Starts astro-dag-deploy executions",
+            description="Starts astro-dag-deploy executions and tells how they are doing",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Execution logging needs the account's API Gateway CloudWatch role.
             cloud_watch_role=True,
@@ -126,9 +142,9 @@ class DeploymentsApi(Construct):
             schema=apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT),
         )
         model.node.default_child.add_property_override("Schema", api_json_schema())
-        # Parameters too (the method declares none): cdk-nag wants a validator that checks both.
+        # POST's body against its model, GET's path parameter (cdk-nag wants a validator that checks both).
         validator = self.api.add_request_validator(
-            "BodyValidator", validate_request_body=True, validate_request_parameters=True
+            "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
         self.api.add_gateway_response(
             "BadRequestBody",
@@ -158,7 +174,8 @@ class DeploymentsApi(Construct):
                 ],
             ),
         )
-        self.method = self.api.root.add_resource(RESOURCE).add_method(
+        deployments = self.api.root.add_resource(RESOURCE)
+        self.start_method = deployments.add_method(
             "POST",
             integration,
             authorization_type=apigw.AuthorizationType.IAM,
@@ -166,12 +183,22 @@ class DeploymentsApi(Construct):
             request_models={JSON: model},
             method_responses=[apigw.MethodResponse(status_code=code) for code in ("202", "400", "409", "502")],
         )
-        suppress(
-            self.method,
-            "COG4",
-            "The callers are CI jobs holding IAM credentials: the method is authorized with AWS_IAM (SigV4), there "
-            "are no Cognito users.",
+        self.status_method = deployments.add_resource(f"{{{EXECUTION_NAME}}}").add_method(
+            "GET",
+            # The console's test invocations skip IAM authorization: only the deployed stage may invoke it.
+            apigw.LambdaIntegration(status_function, proxy=True, allow_test_invoke=False),
+            authorization_type=apigw.AuthorizationType.IAM,
+            request_validator=validator,
+            request_parameters={f"method.request.path.{EXECUTION_NAME}": True},
+            method_responses=[apigw.MethodResponse(status_code=code) for code in ("200", "400", "404")],
         )
+        for method in (self.start_method, self.status_method):
+            suppress(
+                method,
+                "COG4",
+                "The callers are CI jobs holding IAM credentials: the method is authorized with AWS_IAM (SigV4), "
+                "there are no Cognito users.",
+            )
         suppress(
             self.api.deployment_stage,
             "APIG3",

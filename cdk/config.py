@@ -124,7 +124,7 @@ class StackSettings:
     astro_deployments: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     astro_token_secret_arn: str | None = None
     powertools_version: str = "3.37.0"
-    execution_timeout_minutes: int = 30
+    execution_timeout_minutes: int = 45
     deploy_timeout_seconds: int = 600
     log_retention_days: int = 30
     noncurrent_version_days: int = 30

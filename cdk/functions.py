@@ -1,4 +1,5 @@
-"""The step functions and the recovery function, each with its own role allowed only what it does."""
+"""The step functions and the recovery function, each with its own role allowed only what it does; and how a zip
+function is built, which the status function (cdk/status.py) shares."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,71 @@ def asset_exclude(*folders: str) -> list[str]:
     return ["*", *(f"!{folder}" for folder in folders), "**/__pycache__", "**/*.pyc"]
 
 
+def zip_function(
+    scope: Construct,
+    step: ZipStep,
+    variables: dict[str, str],
+    *,
+    settings: StackSettings,
+    layer: lambda_.ILayerVersion,
+    **options,
+) -> lambda_.Function:
+    """A zip function carrying only <step.folder>/ and shared/, traced, with its own role and log group."""
+    log_group = _log_group(scope, step.construct_id, settings)
+    function = lambda_.Function(
+        scope,
+        f"{step.construct_id}Function",
+        description=step.description,
+        code=lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR), exclude=asset_exclude(step.folder, SHARED_FOLDER), ignore_mode=IgnoreMode.DOCKER
+        ),
+        handler=step.handler,
+        runtime=RUNTIME,
+        architecture=lambda_.Architecture.X86_64,
+        layers=[layer],
+        memory_size=step.memory_mb,
+        timeout=step.timeout,
+        environment=_environment(variables),
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        role=_role(scope, step.construct_id, log_group),
+        **options,
+    )
+    _suppress_tracing_wildcard(function)
+    suppress(
+        function,
+        "L1",
+        "python3.12 is the zip functions' contract: the public powertools layer is read for python3.12, the "
+        "version the tests run.",
+    )
+    return function
+
+
+def _log_group(scope: Construct, construct_id: str, settings: StackSettings) -> logs.LogGroup:
+    return logs.LogGroup(scope, f"{construct_id}Logs", retention=settings.log_retention)
+
+
+def _role(scope: Construct, construct_id: str, log_group: logs.ILogGroup) -> iam.Role:
+    # An own role instead of the default one: AWSLambdaBasicExecutionRole would let it write to every log group.
+    role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    log_group.grant_write(role)
+    return role
+
+
+def _environment(variables: dict[str, str]) -> dict[str, str]:
+    return {"POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE, "POWERTOOLS_LOG_LEVEL": "INFO", **variables}
+
+
+def _suppress_tracing_wildcard(function: lambda_.Function) -> None:
+    suppress(
+        function.role,
+        "IAM5",
+        "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions: active tracing "
+        "needs Resource *.",
+        ["Resource::*"],
+    )
+
+
 class PipelineFunctions(Construct):
     def __init__(
         self,
@@ -98,7 +164,8 @@ class PipelineFunctions(Construct):
     ):
         super().__init__(scope, construct_id)
         self._settings = settings
-        self._powertools = lambda_.LayerVersion.from_layer_version_arn(
+        # The status function (cdk/status.py) runs on it too.
+        self.powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
             # Read at deploy time: the layer of exactly the powertools version the tests run.
@@ -229,50 +296,11 @@ class PipelineFunctions(Construct):
         )
         return secret
 
-    def _log_group(self, construct_id: str) -> logs.LogGroup:
-        return logs.LogGroup(self, f"{construct_id}Logs", retention=self._settings.log_retention)
-
-    def _role(self, construct_id: str, log_group: logs.ILogGroup) -> iam.Role:
-        # An own role instead of the default one: AWSLambdaBasicExecutionRole would let it write to every log group.
-        role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        log_group.grant_write(role)
-        return role
-
-    def _environment(self, variables: dict[str, str]) -> dict[str, str]:
-        return {"POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE, "POWERTOOLS_LOG_LEVEL": "INFO", **variables}
-
     def _zip_function(self, step: ZipStep, variables: dict[str, str], **options) -> lambda_.Function:
-        log_group = self._log_group(step.construct_id)
-        function = lambda_.Function(
-            self,
-            f"{step.construct_id}Function",
-            description=step.description,
-            code=lambda_.Code.from_asset(
-                str(FUNCTIONS_DIR), exclude=asset_exclude(step.folder, SHARED_FOLDER), ignore_mode=IgnoreMode.DOCKER
-            ),
-            handler=step.handler,
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
-            layers=[self._powertools],
-            memory_size=step.memory_mb,
-            timeout=step.timeout,
-            environment=self._environment(variables),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            role=self._role(step.construct_id, log_group),
-            **options,
-        )
-        self._suppress_tracing_wildcard(function)
-        suppress(
-            function,
-            "L1",
-            "python3.12 is the zip functions' contract: the public powertools layer is read for python3.12, the "
-            "version the tests run.",
-        )
-        return function
+        return zip_function(self, step, variables, settings=self._settings, layer=self.powertools, **options)
 
     def _deploy_function(self, variables: dict[str, str]) -> lambda_.DockerImageFunction:
-        log_group = self._log_group("Deploy")
+        log_group = _log_group(self, "Deploy", self._settings)
         function = lambda_.DockerImageFunction(
             self,
             "DeployFunction",
@@ -289,22 +317,13 @@ class PipelineFunctions(Construct):
             memory_size=DEPLOY_MEMORY_MB,
             ephemeral_storage_size=DEPLOY_EPHEMERAL_STORAGE,
             timeout=Duration.seconds(self._settings.deploy_timeout_seconds),
-            environment=self._environment(variables),
+            environment=_environment(variables),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
-            role=self._role("Deploy", log_group),
+            role=_role(self, "Deploy", log_group),
         )
-        self._suppress_tracing_wildcard(function)
+        _suppress_tracing_wildcard(function)
         return function
-
-    def _suppress_tracing_wildcard(self, function: lambda_.Function) -> None:
-        suppress(
-            function.role,
-            "IAM5",
-            "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions: active tracing "
-            "needs Resource *.",
-            ["Resource::*"],
-        )
 
     def _bucket_arn(self, bucket_name: str, object_pattern: str | None = None) -> str:
         resource = bucket_name if object_pattern is None else f"{bucket_name}/{object_pattern}"

@@ -188,7 +188,8 @@ class PipelineMonitoring(Construct):
                     "Api5xx",
                     api.metric_server_error(period=PERIOD, statistic="Sum"),
                     settings.api_5xx,
-                    "POST /deployments answered 5xx: CI jobs could not start deploys. See the API's access logs.",
+                    "The deployments API answered 5xx: CI jobs could not start deploys or read their status. See the "
+                    "API's access logs.",
                 )
             )
         if settings.failed_deploys:

@@ -10,6 +10,7 @@ from cdk.monitoring import PipelineMonitoring
 from cdk.notifications import FailureNotifications
 from cdk.recovery import ExecutionRecovery
 from cdk.state_machine import DeployStateMachine
+from cdk.status import DeploymentStatus
 from cdk.storage import DagStorage
 
 
@@ -30,7 +31,8 @@ class AstroDagDeployStack(Stack):
             self.functions.recover,
             self.functions.recovery_dead_letters,
         )
-        self.api = DeploymentsApi(self, "Api", settings, self.pipeline.state_machine)
+        self.status = DeploymentStatus(self, "Status", settings, self.pipeline.state_machine, self.functions.powertools)
+        self.api = DeploymentsApi(self, "Api", settings, self.pipeline.state_machine, self.status.function)
         self.monitoring = PipelineMonitoring(
             self,
             "Monitoring",
@@ -42,7 +44,13 @@ class AstroDagDeployStack(Stack):
         )
 
         # Operators and CI read these; the local mode finds the resources' logical IDs through their Refs.
-        CfnOutput(self, "DeploymentsUrl", value=self.api.api.url_for_path(self.api.method.resource.path))
+        CfnOutput(self, "DeploymentsUrl", value=self.api.api.url_for_path(self.api.start_method.resource.path))
+        CfnOutput(
+            self,
+            "DeploymentStatusUrl",
+            value=self.api.api.url_for_path(self.api.status_method.resource.path),
+            description="GET it with {executionName} replaced by the name POST answered (its statusUrl)",
+        )
         CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
         CfnOutput(self, "DagBucketName", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "LockTableName", value=self.storage.lock_table.table_name)

@@ -3,9 +3,68 @@
 import json
 from dataclasses import dataclass
 
+from shared.errors import AstroDeployFailed, AstroUnavailable
+
 REGION = "eu-west-1"
 DAG_BUCKET = "test-dag-bucket"
 SOURCE_BUCKET = "test-ci-artifacts"
+
+VERSION = "2024-05-01T10:20:30.1234567Z"
+SUCCESS = (
+    f'print("\\nSuccessfully uploaded DAGs with version \\x1b[1m{VERSION}\\x1b[0m to Astro. Navigate to the '
+    'Airflow UI to confirm that your deploy was successful. The Airflow UI takes about 1 minute to update.")'
+)
+
+# What the real astro CLI does in each situation (Python run by a stand-in executable), the error the deploy step
+# raises for it, and what its message says (for Astro deployment dep-id-1 of ws/dep, as the unit tests configure).
+CLI_OUTCOMES = {
+    "canceled on an empty folder, exit 0": (
+        'print("Warning: No DAGs found. This will delete any existing DAGs. Are you sure you want to deploy?")\n'
+        'print("Canceling deploy...")',
+        AstroDeployFailed, r"exited 0 without its success line, so nothing was deployed to dep-id-1: it found no "
+                           r"DAG file and canceled the deploy",
+    ),
+    "invalid workspace id, exit 0": (
+        'print("Invalid workspace id ws-id-1 was provided through the --workspace-id flag")',
+        AstroDeployFailed, r"nothing was deployed to dep-id-1: the workspaceId configured for ws/dep does not own "
+                           r"Astro deployment dep-id-1: fix astroDeployments in cdk.json",
+    ),
+    "success line but a failing exit code": (
+        SUCCESS + "\nsys.exit(1)", AstroDeployFailed, r"astro deploy exited 1 without deploying to dep-id-1",
+    ),
+    "expired token, exit 1": (
+        'print("Error: API Token is expired", file=sys.stderr); sys.exit(1)',
+        AstroDeployFailed, r"the Astro API token is invalid or expired: put a valid Deployment or Workspace API "
+                           r"token in the secret arn:aws:secretsmanager:",
+    ),
+    "malformed token, exit 1": (
+        'print("Error: API Token is invalid or malformed", file=sys.stderr); sys.exit(1)',
+        AstroDeployFailed, r"the Astro API token is invalid or expired",
+    ),
+    "DAG-only deploys disabled, exit 1": (
+        "print(\"Error: DAG-only deploys are not enabled for this Deployment. Run 'astro deployment update "
+        "dep-id-1 --dag-deploy enable' to enable DAG-only deploys\", file=sys.stderr); sys.exit(1)",
+        AstroDeployFailed, r"DAG-only deploys are disabled on Astro deployment dep-id-1: enable them",
+    ),
+    "unwritable home, exit 1": (
+        'print("Error creating default config in home dir: mkdir /home/sbx_user1051: read-only file system")\n'
+        'print("Error: failed to find a valid workspace", file=sys.stderr); sys.exit(1)',
+        AstroDeployFailed, r"the astro CLI could not write its home folder",
+    ),
+    "an error that says nothing about the network": (
+        'print("Error: something unexpected", file=sys.stderr); sys.exit(2)',
+        AstroDeployFailed, r"astro deploy exited 2 without deploying to dep-id-1",
+    ),
+    "503 from Astro": (
+        'print("Error: failed to create deploy: 503 Service Unavailable", file=sys.stderr); sys.exit(1)',
+        AstroUnavailable, r"on a network or server error talking to Astro",
+    ),
+    "network error": (
+        'print("Error: Post \\"https://api.astronomer.io/v1\\": dial tcp: lookup api.astronomer.io: i/o timeout",'
+        " file=sys.stderr); sys.exit(1)",
+        AstroUnavailable, r"on a network or server error talking to Astro",
+    ),
+}
 
 
 @dataclass

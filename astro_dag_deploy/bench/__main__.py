@@ -5,7 +5,6 @@ Progress goes to stderr; stdout gets the table, then the JSON summary as its las
 
 import argparse
 import json
-import os
 import sys
 
 from astro_dag_deploy.bench.report import render, summary, write_results
@@ -51,8 +50,6 @@ def _progress(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # The local mode synthesizes the CDK app: jsii warns about Node versions otherwise.
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     results = run_benchmark(args.sizes, args.runs, _progress)
     table = render(results)
     print(table)

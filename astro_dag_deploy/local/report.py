@@ -1,7 +1,8 @@
 """What a local run reports: one JSON document for machines, a short summary for people."""
 
-import json
 from typing import TextIO
+
+from shared.notification import readable_cause
 
 from astro_dag_deploy.local.scenario import Outcome
 from astro_dag_deploy.local.world import LocalWorld
@@ -32,18 +33,6 @@ def json_report(world: LocalWorld, outcomes: list[Outcome]) -> dict:
     }
 
 
-def readable_cause(cause: str | None) -> str:
-    """A Lambda error's cause is its JSON error document: its message is what a person needs."""
-    if not cause:
-        return ""
-    try:
-        decoded = json.loads(cause)
-    except ValueError:
-        decoded = None
-    text = decoded.get("errorMessage", cause) if isinstance(decoded, dict) else cause
-    return text if len(text) <= CAUSE_SHOWN else text[:CAUSE_SHOWN] + "..."
-
-
 def print_summary(outcomes: list[Outcome], report: dict, stream: TextIO) -> None:
     print("\nSummary", file=stream)
     for outcome in outcomes:
@@ -55,7 +44,7 @@ def print_summary(outcomes: list[Outcome], report: dict, stream: TextIO) -> None
         if result.status != "SUCCEEDED":
             print(f"    failed at: {result.failed_state or '?'}", file=stream)
             print(f"    error: {result.error or '?'}", file=stream)
-            print(f"    cause: {readable_cause(result.cause) or '?'}", file=stream)
+            print(f"    cause: {readable_cause(result.cause, CAUSE_SHOWN)}", file=stream)
         for note in result.notifications:
             print(f"    notification sent: {note.subject}", file=stream)
         if not result.notifications and result.status != "SUCCEEDED":

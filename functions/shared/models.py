@@ -42,10 +42,10 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return match[1], match[2]
 
 
-def _check_allowed_bucket(uri: str, info: ValidationInfo) -> str:
+def _check_allowed_bucket(uri: str | None, info: ValidationInfo) -> str | None:
     # The allow-list is deployment configuration, handed in as validation context by the Parse step.
     allowed = (info.context or {}).get("source_buckets")
-    if allowed is not None:
+    if allowed is not None and uri is not None:
         bucket, _ = split_s3_uri(uri)
         if bucket not in allowed:
             raise ValueError(f"bucket {bucket!r} is not an allowed source (allowed: {', '.join(sorted(allowed))})")

@@ -36,7 +36,7 @@ def _text(value: object, limit: int = 64) -> str | None:
     return _UNPRINTABLE.sub("?", value)[:limit]
 
 
-def readable_cause(cause: str | None) -> str:
+def readable_cause(cause: str | None, limit: int = CAUSE_LIMIT) -> str:
     if not cause:
         return "(no cause given)"
     try:
@@ -45,7 +45,7 @@ def readable_cause(cause: str | None) -> str:
         cause = decoded.get("errorMessage", cause) if isinstance(decoded, dict) else cause
     except ValueError:
         pass
-    return cause if len(cause) <= CAUSE_LIMIT else cause[:CAUSE_LIMIT] + f"... ({len(cause) - CAUSE_LIMIT} more characters)"
+    return cause if len(cause) <= limit else cause[:limit] + f"... ({len(cause) - limit} more characters)"
 
 
 def console_url(execution_arn: str) -> str:

@@ -1,7 +1,6 @@
 """The stack, synthesized once per session (jsii takes seconds), and helpers to read its template."""
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,10 +8,7 @@ from typing import Any
 
 import pytest
 
-# jsii prints a Node end-of-life banner on every synth otherwise.
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-
-from aws_cdk import App  # noqa: E402
+from aws_cdk import App
 
 from cdk.app import build_stack  # noqa: E402
 from cdk.stack import AstroDagDeployStack  # noqa: E402
@@ -100,10 +96,10 @@ class SynthesizedStack:
     def role_id(self, function_id: str) -> str:
         return self.properties(function_id)["Role"]["Fn::GetAtt"][0]
 
-    def statements(self, role_id: str) -> list[dict]:
-        """Every statement of the policies attached to the role, rendered."""
+    def statements(self, role_id: str, *, rendered: bool = True) -> list[dict]:
+        """Every statement of the policies attached to the role, rendered or as the template holds them."""
         return [
-            render(statement)
+            render(statement) if rendered else statement
             for policy in self.of_type("AWS::IAM::Policy").values()
             if {"Ref": role_id} in policy["Properties"]["Roles"]
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]

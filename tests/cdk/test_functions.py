@@ -15,6 +15,7 @@ ZIP_HANDLERS = {
     "rollback.app.restore_handler": "rollback",
     "notify.app.handler": "notify",
     "rollback.app.recover_handler": "rollback",
+    "status.app.handler": "status",
 }
 DEPLOY_COMMAND = "deploy.app.handler"
 COMMON_ENVIRONMENT = {"POWERTOOLS_METRICS_NAMESPACE": "AstroDagDeploy", "POWERTOOLS_LOG_LEVEL": "INFO"}
@@ -36,6 +37,7 @@ def refs(synthesized) -> dict[str, str]:
         "table": "LockTableName",
         "topic": "FailureTopicArn",
         "secret": "AstroTokenSecretArn",
+        "machine": "StateMachineArn",
     }
     return {name: f"<{synthesized.output_ref(output)}>" for name, output in outputs.items()}
 
@@ -90,6 +92,12 @@ def test_deploy_is_an_image_function_sized_for_bundles(synthesized):
     assert function["Timeout"] == synthesized.context["deployTimeoutSeconds"]
 
 
+def test_the_status_function_is_sized_for_one_api_request(synthesized):
+    function = synthesized.properties(synthesized.function_id("status.app.handler"))
+    assert function["MemorySize"] == 256
+    assert function["Timeout"] == 30
+
+
 def test_environments_are_exactly_the_contract(synthesized, refs):
     targets = synthesized.context["astroDeployments"]
     execution_timeout_seconds = synthesized.context["executionTimeoutMinutes"] * 60
@@ -115,6 +123,8 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
             "LOCK_TABLE": refs["table"],
             "TOPIC_ARN": refs["topic"],
         },
+        # The status API reads this machine's executions.
+        "status.app.handler": {"STATE_MACHINE_ARN": refs["machine"]},
         DEPLOY_COMMAND: {
             "DAG_BUCKET": refs["bucket"],
             "ASTRO_TARGETS": targets,

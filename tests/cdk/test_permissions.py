@@ -1,5 +1,7 @@
 """Least privilege: each role holds exactly the statements its step needs, scoped to prefixes, the secret, the topic."""
 
+from typing import Any
+
 import pytest
 
 # Actions AWS offers no resource-level permissions for; the only ones allowed on "*".
@@ -17,13 +19,39 @@ WILDCARD_ONLY_ACTIONS = {
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 }
+RECOVER_HANDLER = "rollback.app.recover_handler"
+STATUS_HANDLER = "status.app.handler"
 TRACING = {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Effect": "Allow", "Resource": "*"}
 DAGS_PREFIX_ONLY = {"StringLike": {"s3:prefix": ["dags/*"]}}
 RESTORING = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
+# Values for the references of a deployed stack, to read ARNs that CloudFormation computes.
+PARTITION, REGION, ACCOUNT = "aws", "eu-west-1", "123456789012"
+MACHINE_ARN = f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:stateMachine:PipelineStateMachine-AbC123"
 
 
 def allow(action, resource, **extra) -> dict:
     return {"Action": action, "Effect": "Allow", "Resource": resource, **extra}
+
+
+def evaluate(value: Any, references: dict[str, str]) -> Any:
+    """What CloudFormation makes of a template value (Ref, Fn::Join, Fn::Select, Fn::Split), given the references."""
+    if isinstance(value, list):
+        return [evaluate(item, references) for item in value]
+    if not isinstance(value, dict):
+        return value
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        return references[argument]
+    if function == "Fn::Join":
+        separator, parts = argument
+        return separator.join(evaluate(parts, references))
+    if function == "Fn::Select":
+        index, items = argument
+        return evaluate(items, references)[index]
+    if function == "Fn::Split":
+        separator, text = argument
+        return evaluate(text, references).split(separator)
+    raise AssertionError(f"cannot evaluate {function}")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +115,7 @@ def test_rollback_reads_restore_points_and_rewrites_only_under_dags(synthesized,
 def test_recover_restores_frees_the_lock_and_publishes_only_to_its_topic(synthesized, ids):
     key_id = synthesized.properties(ids["topic"])["KmsMasterKeyId"]["Fn::GetAtt"][0]
     queue_id = synthesized.output_ref("RecoveryDeadLettersUrl")
-    assert function_statements(synthesized, "rollback.app.recover_handler") == [
+    assert function_statements(synthesized, RECOVER_HANDLER) == [
         allow("sqs:SendMessage", f"<{queue_id}.Arn>"),
         *restoring_statements(ids["bucket"]),
         allow("dynamodb:DeleteItem", f"<{ids['table']}.Arn>"),
@@ -128,6 +156,28 @@ def test_notify_publishes_only_to_its_topic(synthesized, ids):
     ]
 
 
+def test_status_only_reads_this_machines_executions(synthesized, ids):
+    function_id = synthesized.function_id(STATUS_HANDLER)
+    role_id = synthesized.role_id(function_id)
+    log_group = synthesized.properties(function_id)["LoggingConfig"]["LogGroup"]["Ref"]
+    logging, tracing, reading = synthesized.statements(role_id, rendered=False)
+    assert synthesized.render([logging, tracing]) == [
+        allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"<{log_group}.Arn>"),
+        TRACING,
+    ]
+    assert reading["Action"] == ["states:DescribeExecution", "states:GetExecutionHistory"]
+    references = {
+        "AWS::Partition": PARTITION,
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        ids["machine"]: MACHINE_ARN,
+    }
+    # Execution names are known only at run time: any execution of this machine, and of no other.
+    assert evaluate(reading["Resource"], references) == (
+        f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:execution:PipelineStateMachine-AbC123:*"
+    )
+
+
 def test_function_roles_trust_lambda_and_carry_no_other_policies(synthesized):
     for function_id in synthesized.of_type("AWS::Lambda::Function"):
         role = synthesized.properties(synthesized.role_id(function_id))
@@ -146,8 +196,8 @@ def test_the_state_machine_may_invoke_only_its_tasks_functions_and_delete_only_l
         for resource in statement["Resource"]
     }
     functions = set(synthesized.of_type("AWS::Lambda::Function"))
-    # Recover runs on EventBridge's events, never from the machine.
-    tasks = functions - {synthesized.function_id("rollback.app.recover_handler")}
+    # Recover runs on EventBridge's events and Status on API requests, never from the machine.
+    tasks = functions - {synthesized.function_id(handler) for handler in (RECOVER_HANDLER, STATUS_HANDLER)}
     assert len(tasks) == 8
     assert invoked == {f"<{function_id}.Arn>{suffix}" for function_id in tasks for suffix in ("", ":*")}
     dynamodb = [statement for statement in statements if "dynamodb:" in str(statement["Action"])]

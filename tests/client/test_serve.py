@@ -50,7 +50,7 @@ class Served:
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
     log = folder / "serve.log"
-    environment = {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
+    environment = dict(os.environ)
     with open(log, "w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-c", SERVE, "serve", "--port", "0", "--out", str(folder / "out")],

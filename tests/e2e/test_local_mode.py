@@ -1,7 +1,6 @@
 """The local mode end to end: the synthesized state machine on moto, our handlers, the astro stand-in."""
 
 import json
-import os
 import shutil
 import stat
 import subprocess
@@ -159,7 +158,6 @@ def test_the_cli_json_report_is_alone_on_stdout_and_the_exit_code_follows_expect
     completed = subprocess.run(
         [command, "local", str(scenario), "--out", str(out), "--json"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        env={**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"},
     )
 
     assert completed.returncode == 1, completed.stderr[-3000:]

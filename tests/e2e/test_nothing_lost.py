@@ -8,11 +8,9 @@ import stat
 import time
 from pathlib import Path
 
-import pytest
 from botocore.exceptions import ClientError
 
 from astro_dag_deploy.astro_standin import read_invocations
-from astro_dag_deploy.local.executions import watch_execution
 from astro_dag_deploy.local.project import EXAMPLES_DIR
 from astro_dag_deploy.local.scenario import Scenario, run_scenario
 from astro_dag_deploy.local.world import LocalWorld

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from testkit import DAG_BUCKET, FakeLambdaContext, emitted_metrics
+from testkit import CLI_OUTCOMES, DAG_BUCKET, SUCCESS, VERSION, FakeLambdaContext, emitted_metrics
 
 from astro_dag_deploy.astro_standin import configure_deployment, last_bundle, read_invocations, write_standin_wrapper
 from deploy import app
@@ -25,17 +25,11 @@ from shared.aws import client
 from shared.errors import (
     AstroConfigError,
     AstroDeployFailed,
-    AstroUnavailable,
     BundleFailed,
     EmptyBundleRefused,
 )
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0LXRva2VuIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
-VERSION = "2024-05-01T10:20:30.1234567Z"
-SUCCESS = (
-    f'print("\\nSuccessfully uploaded DAGs with version \\x1b[1m{VERSION}\\x1b[0m to Astro. Navigate to the '
-    'Airflow UI to confirm that your deploy was successful. The Airflow UI takes about 1 minute to update.")'
-)
 TARGETS = {
     "ws/dep": {"deploymentId": "dep-id-1", "workspaceId": "ws-id-1"},
     "ws/dep2": {"deploymentId": "dep-id-2", "workspaceId": "ws-id-1"},
@@ -318,55 +312,6 @@ def test_the_token_is_read_once_and_cached(deploy_env, fake_cli, lambda_context)
 
 
 # ---- what the CLI's outcomes mean ----
-
-CLI_OUTCOMES = {
-    "canceled on an empty folder, exit 0": (
-        'print("Warning: No DAGs found. This will delete any existing DAGs. Are you sure you want to deploy?")\n'
-        'print("Canceling deploy...")',
-        AstroDeployFailed, r"exited 0 without its success line, so nothing was deployed to dep-id-1: it found no "
-                           r"DAG file and canceled the deploy",
-    ),
-    "invalid workspace id, exit 0": (
-        'print("Invalid workspace id ws-id-1 was provided through the --workspace-id flag")',
-        AstroDeployFailed, r"nothing was deployed to dep-id-1: the workspaceId configured for ws/dep does not own "
-                           r"Astro deployment dep-id-1: fix astroDeployments in cdk.json",
-    ),
-    "success line but a failing exit code": (
-        SUCCESS + "\nsys.exit(1)", AstroDeployFailed, r"astro deploy exited 1 without deploying to dep-id-1",
-    ),
-    "expired token, exit 1": (
-        'print("Error: API Token is expired", file=sys.stderr); sys.exit(1)',
-        AstroDeployFailed, r"the Astro API token is invalid or expired: put a valid Deployment or Workspace API "
-                           r"token in the secret arn:aws:secretsmanager:",
-    ),
-    "malformed token, exit 1": (
-        'print("Error: API Token is invalid or malformed", file=sys.stderr); sys.exit(1)',
-        AstroDeployFailed, r"the Astro API token is invalid or expired",
-    ),
-    "DAG-only deploys disabled, exit 1": (
-        "print(\"Error: DAG-only deploys are not enabled for this Deployment. Run 'astro deployment update "
-        "dep-id-1 --dag-deploy enable' to enable DAG-only deploys\", file=sys.stderr); sys.exit(1)",
-        AstroDeployFailed, r"DAG-only deploys are disabled on Astro deployment dep-id-1: enable them",
-    ),
-    "unwritable home, exit 1": (
-        'print("Error creating default config in home dir: mkdir /home/sbx_user1051: read-only file system")\n'
-        'print("Error: failed to find a valid workspace", file=sys.stderr); sys.exit(1)',
-        AstroDeployFailed, r"the astro CLI could not write its home folder",
-    ),
-    "an error that says nothing about the network": (
-        'print("Error: something unexpected", file=sys.stderr); sys.exit(2)',
-        AstroDeployFailed, r"astro deploy exited 2 without deploying to dep-id-1",
-    ),
-    "503 from Astro": (
-        'print("Error: failed to create deploy: 503 Service Unavailable", file=sys.stderr); sys.exit(1)',
-        AstroUnavailable, r"on a network or server error talking to Astro",
-    ),
-    "network error": (
-        'print("Error: Post \\"https://api.astronomer.io/v1\\": dial tcp: lookup api.astronomer.io: i/o timeout",'
-        " file=sys.stderr); sys.exit(1)",
-        AstroUnavailable, r"on a network or server error talking to Astro",
-    ),
-}
 
 
 @pytest.mark.parametrize(("behaviour", "error", "message"), CLI_OUTCOMES.values(), ids=CLI_OUTCOMES.keys())

@@ -100,6 +100,13 @@ def test_source_prefix_takes_the_whole_tree_and_finds_the_dags(buckets):
     assert kinds == {"dags/etl.py": "dag", "include/helpers.py": "dependency", "sql/q.sql": "dependency"}
 
 
+def test_nulls_mean_the_defaults(buckets):
+    raw = request(source_prefix=None)
+    raw["commit"] = None
+    plan, _ = build_plan(raw, "exec-1", ALLOWED, TARGETS)
+    assert plan.files == [] and plan.commit is None
+
+
 def test_empty_request_means_the_repo_has_no_dags(buckets):
     plan, _ = build_plan(request(), "exec-1", ALLOWED, TARGETS)
     assert plan.files == []

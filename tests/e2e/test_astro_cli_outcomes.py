@@ -1,0 +1,63 @@
+"""Every behaviour of the real astro CLI, through the local mode: only a real deploy counts as one.
+
+The same CLI behaviours as the deploy step's unit tests (testkit.CLI_OUTCOMES), here run by the real state machine:
+the execution fails at Deploy with the step's error, the repo prefix is rolled back, and a notification names
+repo, deployment and error -- without the Astro token, which a careless CLI may echo.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from testkit import CLI_OUTCOMES
+
+from astro_dag_deploy.local.project import EXAMPLES_DIR
+from astro_dag_deploy.local.scenario import Scenario, run_scenario
+from astro_dag_deploy.local.world import LOCAL_ASTRO_TOKEN, LocalWorld
+
+REPO = "marketing_etl"
+
+
+def fake_astro(folder: Path, behaviour: str) -> Path:
+    script = folder / "astro"
+    script.write_text(f"#!{sys.executable}\nimport os, sys\n{behaviour}\n")
+    script.chmod(0o755)
+    return script
+
+
+def deploy_example(world: LocalWorld):
+    scenario = Scenario.from_document(
+        {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": REPO,
+                       "dags_dir": REPO, "expect": "FAILED"}]},
+        EXAMPLES_DIR,
+    )
+    [outcome] = run_scenario(world, scenario)
+    return outcome.result
+
+
+@pytest.mark.parametrize(("behaviour", "error", "message"), CLI_OUTCOMES.values(), ids=CLI_OUTCOMES.keys())
+def test_a_cli_outcome_that_is_not_a_deploy_fails_the_execution(tmp_path, monkeypatch, behaviour, error, message):
+    # AstroUnavailable is retried with waits of 30 s and more: the retries run, their waits do not.
+    monkeypatch.setattr(retrier_decl.time, "sleep", lambda seconds: None)
+    with LocalWorld(tmp_path / "out", astro_cli=fake_astro(tmp_path, behaviour)) as world:
+        result = deploy_example(world)
+
+        assert (result.status, result.failed_state, result.error) == ("FAILED", "Deploy", error.__name__)
+        assert "Last lines of the astro CLI output (redacted)" in result.cause
+        [notification] = result.notifications
+        assert f"{REPO} -> analytics/production at Deploy" in notification.subject
+        assert f"Error: {error.__name__}" in notification.message
+        assert world.dag_keys(f"dags/analytics/production/{REPO}/") == []
+
+
+def test_a_token_the_cli_echoes_reaches_no_output(tmp_path, capfd):
+    echoing = 'print("using token", os.environ["ASTRO_API_TOKEN"]); sys.exit(1)'
+    with LocalWorld(tmp_path / "out", astro_cli=fake_astro(tmp_path, echoing)) as world:
+        result = deploy_example(world)
+        notifications = world.notifications()
+
+    assert result.error == "AstroDeployFailed" and "using token" in result.cause
+    captured = capfd.readouterr()
+    for text in (result.cause, notifications[0].message, captured.out, captured.err):
+        assert LOCAL_ASTRO_TOKEN not in text
