@@ -10,23 +10,18 @@ contract; an `event` is the execution input exactly as given.
 """
 
 import json
-import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.dag_source import inspect_dag_source
+from shared.execution_names import execution_name
 
 from astro_dag_deploy.local.executions import ExecutionResult, ProgressListener, watch_execution
 from astro_dag_deploy.local.world import LocalWorld
+from astro_dag_deploy.requests import deploy_request, upload_folder
 
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-SKIPPED_DIRS = {"__pycache__"}
-SKIPPED_SUFFIXES = (".pyc",)
-UPLOAD_WORKERS = 16
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 class ScenarioError(ValueError):
@@ -105,61 +100,16 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def tree_files(folder: Path) -> list[str]:
-    """Every file under the folder as a relative POSIX path, without Python's bytecode caches."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(name for name in dirs if name not in SKIPPED_DIRS)
-        relative_root = Path(root).relative_to(folder)
-        found += [
-            (relative_root / name).as_posix()
-            for name in sorted(files)
-            if not name.endswith(SKIPPED_SUFFIXES)
-        ]
-    return found
-
-
-def _dag_id(source: bytes, relative: str) -> str | None:
-    """The DAG id a file defines (its first literal one, else the file's stem), or None if it defines no DAG."""
-    try:
-        found = inspect_dag_source(source, relative)
-    except (SyntaxError, ValueError):
-        # Sent as a plain file: Parse compiles every .py file and reports this one by name.
-        return None
-    if not found.defines_dag:
-        return None
-    return found.dag_ids[0] if found.dag_ids else Path(relative).stem
-
-
 def upload_dags_dir(s3, bucket: str, request: ScenarioRequest, run_id: str) -> dict:
     """Upload the folder to s3://<bucket>/<repo>/<run>/ and return the request a CI job would send for it."""
     assert request.dags_dir is not None and request.repo is not None
-    dags_dir, prefix = request.dags_dir, f"{request.repo}/{run_id}/"
-
-    def upload(relative: str) -> tuple[str, str | None]:
-        body = (dags_dir / relative).read_bytes()
-        s3.put_object(Bucket=bucket, Key=prefix + relative, Body=body)
-        return relative, _dag_id(body, relative) if relative.endswith(".py") else None
-
-    with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
-        uploaded = list(pool.map(upload, tree_files(dags_dir)))
-    dags, dependencies = [], []
-    for relative, dag_id in uploaded:
-        uri = f"s3://{bucket}/{prefix}{relative}"
-        if dag_id is None:
-            dependencies.append({"source": uri, "path": relative})
-        else:
-            dags.append({"dag_id": dag_id, "dag_file": uri, "path": relative})
-    names = {"astroWorkspace": request.workspace, "astroDeployment": request.deployment, "repo": request.repo}
-    if request.commit:
-        names["commit"] = request.commit
-    return {**names, "body": {"dags": dags, "dependencies": dependencies}}
-
-
-def execution_name(label: str | None, run_id: str) -> str:
-    """Unique (the run id) and traceable (the repo) within Step Functions' 80-character limit."""
-    stem = _NAME_UNSAFE.sub("-", label or "event").strip("-")[: 79 - len(run_id)] or "event"
-    return f"{stem}-{run_id}"
+    prefix = f"{request.repo}/{run_id}"
+    files = upload_folder(
+        request.dags_dir, lambda path, content: s3.put_object(Bucket=bucket, Key=f"{prefix}/{path}", Body=content)
+    )
+    return deploy_request(
+        request.workspace, request.deployment, request.repo, request.commit, files, f"s3://{bucket}/{prefix}"
+    )
 
 
 @dataclass
@@ -178,7 +128,7 @@ def _prepare(world: LocalWorld, request: ScenarioRequest) -> tuple[str, Any]:
         execution_input = request.event
     else:
         execution_input = upload_dags_dir(world.client("s3"), world.artifacts_bucket, request, run_id)
-    return execution_name(request.repo, run_id), execution_input
+    return execution_name(request.repo or "event", request.commit, run_id), execution_input
 
 
 def run_scenario(world: LocalWorld, scenario: Scenario, listener: ProgressListener | None = None) -> list[Outcome]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from astro_dag_deploy.cli import main
 from astro_dag_deploy.local.project import DEFAULT_SCENARIO, EXAMPLES_DIR
-from astro_dag_deploy.local.scenario import Outcome, Scenario, run_scenario, tree_files
+from astro_dag_deploy.local.scenario import Outcome, Scenario, run_scenario
+from astro_dag_deploy.requests import folder_files
 from astro_dag_deploy.local.world import LocalWorld
 
 DEPLOYMENT_ID = "local-production"  # what the local mode maps analytics/production to
@@ -40,7 +41,7 @@ def example_request(repo: str, dags_dir: str | Path | None = None, **extra) -> d
 
 
 def example_files(repo: str, folder: Path | None = None) -> set[str]:
-    return {f"{repo}/{path}" for path in tree_files(folder or EXAMPLES_DIR / repo)}
+    return {f"{repo}/{path}" for path in folder_files(folder or EXAMPLES_DIR / repo)}
 
 
 def dag_versions(world: LocalWorld) -> list[tuple[str, str, bool]]:

@@ -7,7 +7,8 @@ import pytest
 from moto import mock_aws
 
 from astro_dag_deploy.local.project import EXAMPLES_DIR
-from astro_dag_deploy.local.scenario import Scenario, ScenarioError, execution_name, tree_files, upload_dags_dir
+from astro_dag_deploy.local.scenario import Scenario, ScenarioError, upload_dags_dir
+from astro_dag_deploy.requests import folder_files
 
 BUCKET = "local-artifacts"
 
@@ -71,7 +72,7 @@ def test_the_examples_are_two_repos_of_one_deployment_with_helpers_and_sql():
     assert {(request.workspace, request.deployment) for request in scenario.requests} == {("analytics", "production")}
     assert len({request.repo for request in scenario.requests}) == 2
     for request in scenario.requests:
-        files = tree_files(request.dags_dir)
+        files = folder_files(request.dags_dir)
         assert any(path.endswith(".sql") for path in files)
         assert any("/" in path and path.endswith(".py") for path in files), "a helper module in a subfolder"
 
@@ -107,10 +108,3 @@ def test_an_event_request_takes_its_names_from_the_event(tmp_path):
     request = Scenario.from_document({"requests": [{"event": event, "expect": "FAILED"}]}, tmp_path).requests[0]
     assert (request.workspace, request.deployment, request.repo, request.event) == ("ws", "dep", "r", event)
     assert json.dumps(request.event) == json.dumps(event)
-
-
-def test_execution_names_are_traceable_and_within_the_limit():
-    assert execution_name("marketing_etl", "20250101T000000-1") == "marketing_etl-20250101T000000-1"
-    assert execution_name("a repo/with [odd] chars", "r-2") == "a-repo-with-odd-chars-r-2"
-    assert execution_name(None, "r-3") == "event-r-3"
-    assert len(execution_name("x" * 200, "20250101T000000-99")) == 80
