@@ -37,8 +37,9 @@ synth: install
 	$(PYTHON) -m cdk.app
 	@ls cdk.out/*.template.json
 
+# cdk.json runs `python -m cdk.app`: the virtualenv's python, with the project installed.
 deploy: install $(CDK_CLI)
-	$(CDK_CLI) deploy --require-approval broadening
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK_CLI) deploy --require-approval broadening
 
 bench: install
 	$(PYTHON) -m astro_dag_deploy.bench

@@ -1,9 +1,16 @@
 """Names and stand-ins the tests share (importable, unlike conftest.py)."""
 
 import json
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from shared.errors import AstroDeployFailed, AstroUnavailable
+
+from astro_dag_deploy.local.executions import ExecutionResult
+from astro_dag_deploy.local.project import EXAMPLES_DIR
+from astro_dag_deploy.local.scenario import Scenario, run_scenario
+from astro_dag_deploy.local.world import LocalWorld
 
 REGION = "eu-west-1"
 DAG_BUCKET = "test-dag-bucket"
@@ -94,3 +101,22 @@ def emitted_metrics(output: str, **dimensions: str) -> dict[str, float]:
             value = document[definition["Name"]]
             metrics[definition["Name"]] = value[0] if isinstance(value, list) else value
     return metrics
+
+
+def fake_astro(folder: Path, behaviour: str) -> Path:
+    """An `astro` executable in `folder` that runs the given Python (os and sys imported)."""
+    script = folder / "astro"
+    script.write_text(f"#!{sys.executable}\nimport os, sys\n{behaviour}\n")
+    script.chmod(0o755)
+    return script
+
+
+def deploy_example(world: LocalWorld, repo: str = "marketing_etl", expect: str = "FAILED") -> ExecutionResult:
+    """Deploy one of the example repos to analytics/production through the local world; return how it ended."""
+    scenario = Scenario.from_document(
+        {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
+                       "dags_dir": repo, "expect": expect}]},
+        EXAMPLES_DIR,
+    )
+    [outcome] = run_scenario(world, scenario)
+    return outcome.result

@@ -5,35 +5,13 @@ the execution fails at Deploy with the step's error, the repo prefix is rolled b
 repo, deployment and error -- without the Astro token, which a careless CLI may echo.
 """
 
-import sys
-from pathlib import Path
-
 import pytest
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from testkit import CLI_OUTCOMES
+from testkit import CLI_OUTCOMES, deploy_example, fake_astro
 
-from astro_dag_deploy.local.project import EXAMPLES_DIR
-from astro_dag_deploy.local.scenario import Scenario, run_scenario
 from astro_dag_deploy.local.world import LOCAL_ASTRO_TOKEN, LocalWorld
 
 REPO = "marketing_etl"
-
-
-def fake_astro(folder: Path, behaviour: str) -> Path:
-    script = folder / "astro"
-    script.write_text(f"#!{sys.executable}\nimport os, sys\n{behaviour}\n")
-    script.chmod(0o755)
-    return script
-
-
-def deploy_example(world: LocalWorld):
-    scenario = Scenario.from_document(
-        {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": REPO,
-                       "dags_dir": REPO, "expect": "FAILED"}]},
-        EXAMPLES_DIR,
-    )
-    [outcome] = run_scenario(world, scenario)
-    return outcome.result
 
 
 @pytest.mark.parametrize(("behaviour", "error", "message"), CLI_OUTCOMES.values(), ids=CLI_OUTCOMES.keys())

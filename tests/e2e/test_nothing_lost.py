@@ -4,9 +4,7 @@ After every fault the repo's prefix is byte-for-byte what it was, the deployment
 notification says what happened and what was rolled back.
 """
 
-import stat
 import time
-from pathlib import Path
 
 from botocore.exceptions import ClientError
 
@@ -14,6 +12,7 @@ from astro_dag_deploy.astro_standin import read_invocations
 from astro_dag_deploy.local.project import EXAMPLES_DIR
 from astro_dag_deploy.local.scenario import Scenario, run_scenario
 from astro_dag_deploy.local.world import LocalWorld
+from testkit import deploy_example, fake_astro
 
 REPO = "marketing_etl"
 PREFIX = f"dags/analytics/production/{REPO}/"
@@ -44,28 +43,12 @@ def lock_items(world: LocalWorld) -> list[dict]:
     return world.client("dynamodb").scan(TableName=world.environment["LOCK_TABLE"])["Items"]
 
 
-def deploy_examples(world: LocalWorld, expect: str = "FAILED"):
-    scenario = Scenario.from_document(
-        {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": REPO,
-                       "dags_dir": REPO, "expect": expect}]},
-        EXAMPLES_DIR,
-    )
-    [outcome] = run_scenario(world, scenario)
-    return outcome
-
-
 def assert_nothing_lost(world: LocalWorld, before: dict, outcome_notifications) -> str:
     assert prefix_contents(world, "dags/") == before
     assert lock_items(world) == []
     [notification] = outcome_notifications
     assert "holds exactly what it held before this execution" in notification.message
     return notification.message
-
-
-def executable(path: Path, script: str) -> Path:
-    path.write_text(script)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
 
 
 def test_s3_failing_in_the_middle_of_upload_is_rolled_back(tmp_path):
@@ -81,9 +64,8 @@ def test_s3_failing_in_the_middle_of_upload_is_rolled_back(tmp_path):
 
         world.client("s3").meta.events.register("provide-client-params.s3.CopyObject", fail_after_three_source_copies)
 
-        outcome = deploy_examples(world)
+        result = deploy_example(world)
 
-        result = outcome.result
         assert result.status == "FAILED" and result.failed_state == "Upload" and result.error == "UploadFailed"
         assert "Rollback" in result.states and "Deploy" not in result.states
         message = assert_nothing_lost(world, before, result.notifications)
@@ -92,23 +74,23 @@ def test_s3_failing_in_the_middle_of_upload_is_rolled_back(tmp_path):
 
 
 def test_a_failing_cli_is_rolled_back(tmp_path):
-    cli = executable(tmp_path / "astro", "#!/bin/sh\necho 'Error: API Token is expired' >&2\nexit 1\n")
+    cli = fake_astro(tmp_path, 'print("Error: API Token is expired", file=sys.stderr); sys.exit(1)')
     with LocalWorld(tmp_path / "out", astro_cli=cli) as world:
         before = deployed_before(world)
 
-        result = deploy_examples(world).result
+        result = deploy_example(world)
 
         assert (result.failed_state, result.error) == ("Deploy", "AstroDeployFailed")
         assert "API Token is expired" in assert_nothing_lost(world, before, result.notifications)
 
 
 def test_a_cli_hanging_past_its_timeout_is_killed_and_rolled_back(tmp_path):
-    cli = executable(tmp_path / "astro", "#!/bin/sh\necho 'Deploying...'\nexec sleep 300\n")
+    cli = fake_astro(tmp_path, 'print("Deploying...", flush=True); os.execvp("sleep", ["sleep", "300"])')
     # The deploy function's timeout leaves the CLI DEADLINE_MARGIN (30 s) less: 4 s here.
     with LocalWorld(tmp_path / "out", astro_cli=cli, context_overrides={"deployTimeoutSeconds": 34}) as world:
         before = deployed_before(world)
 
-        result = deploy_examples(world).result
+        result = deploy_example(world)
 
         assert (result.failed_state, result.error) == ("Deploy", "AstroDeployFailed")
         assert "killed" in (result.cause or "")
@@ -155,7 +137,8 @@ def test_an_execution_stopped_while_holding_the_lock_is_recovered(tmp_path):
 
 
 def test_two_repos_deploying_to_one_deployment_at_once_both_land(tmp_path):
-    with LocalWorld(tmp_path / "out", standin_upload_seconds=1) as world:
+    # Each deploy takes 3 s: the second execution reaches AcquireLock while the first holds the lock.
+    with LocalWorld(tmp_path / "out", standin_upload_seconds=3) as world:
         outcomes = run_scenario(world, Scenario.from_document(
             {"concurrent": True, "requests": [
                 {"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo, "dags_dir": repo}
