@@ -125,11 +125,27 @@ class DeployRequest(_Strict):
 
 
 def api_json_schema() -> dict[str, Any]:
-    """The request's JSON schema in the draft-04 form API Gateway validates with."""
-    schema = DeployRequest.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
-    schema["definitions"] = schema.pop("$defs", {})
-    schema["$schema"] = "http://json-schema.org/draft-04/schema#"
-    return schema
+    """The request's JSON schema in the draft-04 form API Gateway validates with, every reference inlined.
+
+    API Gateway resolves `$ref` only to other API models by URL, so the nested models are written in place.
+    """
+    schema = DeployRequest.model_json_schema(by_alias=True)
+    definitions = schema.pop("$defs", {})
+    inlined = _inline_references(schema, definitions)
+    inlined["$schema"] = "http://json-schema.org/draft-04/schema#"
+    return inlined
+
+
+def _inline_references(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline_references(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        referenced = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        siblings = {key: value for key, value in node.items() if key != "$ref"}
+        return _inline_references({**referenced, **siblings}, definitions)
+    return {key: _inline_references(value, definitions) for key, value in node.items()}
 
 
 # ---- documents the steps pass each other ----

@@ -7,9 +7,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from testkit import DAG_BUCKET, SOURCE_BUCKET
 
+from jsonschema import Draft4Validator
+
 from parse import app
 from parse.planning import build_plan, validate_request
 from shared.errors import InvalidRequest
+from shared.models import api_json_schema
 from shared.paths import repo_prefix
 
 ALLOWED = frozenset({SOURCE_BUCKET})
@@ -87,6 +90,25 @@ def test_the_model_accepts_only_paths_inside_the_prefix(raw):
         key = prefix + entry.target_path
         assert key.startswith(prefix) and ".." not in key.split("/") and "//" not in key
         assert all(0x20 <= ord(char) < 0x7F for char in key)
+
+
+API_SCHEMA = Draft4Validator(api_json_schema())
+
+
+@settings(max_examples=300, deadline=None)
+@given(request_like)
+def test_what_the_model_accepts_the_api_accepts(raw):
+    """API Gateway validates with the generated schema: it must never refuse a request Parse would take."""
+    try:
+        validate_request(raw, ALLOWED)
+    except InvalidRequest:
+        return
+    API_SCHEMA.validate(raw)
+
+
+def test_the_api_schema_is_self_contained_draft_04():
+    Draft4Validator.check_schema(api_json_schema())
+    assert "$ref" not in str(api_json_schema())
 
 
 @pytest.fixture
