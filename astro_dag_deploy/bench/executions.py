@@ -9,8 +9,9 @@ from pathlib import Path
 from astro_dag_deploy.bench.dag_files import dag_files, write_dag_files
 from astro_dag_deploy.local.executions import execution_history, watch_execution
 from astro_dag_deploy.local.output import stdout_to_file
-from astro_dag_deploy.local.scenario import ScenarioRequest, execution_name, upload_dags_dir
+from astro_dag_deploy.local.scenario import ScenarioRequest, upload_dags_dir
 from astro_dag_deploy.local.world import LocalWorld
+from shared.execution_names import execution_name  # importable once astro_dag_deploy.local is loaded
 
 WORKSPACE, REPO = "bench", "bench_repo"
 
@@ -50,7 +51,7 @@ def measure_executions(runs_by_size: dict[int, int], progress: Callable[[str], N
                 results[size] = []
                 for run in range(1, runs + 1):
                     progress(f"N={size} run {run}/{runs}: a whole execution in the local mode")
-                    name = execution_name(REPO, world.next_run_id())
+                    name = execution_name(REPO, None, world.next_run_id())
                     started = time.perf_counter()
                     arn = world.start_execution(execution_input, name)
                     outcome = watch_execution(world, arn)
