@@ -30,6 +30,7 @@ LAMBDA_TRANSIENT_ERRORS = [
 ]
 # A transient Astro or network failure (functions/shared/errors.py); a retried DAG-only deploy is harmless.
 ASTRO_TRANSIENT_ERRORS = ["AstroUnavailable"]
+ASTRO_RETRY_ATTEMPTS = 3
 # DynamoDB throttling or a fault on its side: the release is idempotent, try again.
 DYNAMODB_TRANSIENT_ERRORS = [
     "DynamoDB.ProvisionedThroughputExceededException",
@@ -116,7 +117,10 @@ class DeployStateMachine(Construct):
         clear_prefix = self._step("ClearPrefix", functions.clear_prefix, rollback, result_path="$.clear")
         upload = self._step("Upload", functions.upload, rollback, result_path="$.upload")
         deploy = self._step("Deploy", functions.deploy, rollback, result_path="$.deploy")
-        deploy.add_retry(errors=ASTRO_TRANSIENT_ERRORS, interval=Duration.seconds(30), max_attempts=3, backoff_rate=2)
+        deploy.add_retry(
+            errors=ASTRO_TRANSIENT_ERRORS, interval=Duration.seconds(30), max_attempts=ASTRO_RETRY_ATTEMPTS,
+            backoff_rate=2,
+        )
         deployed = sfn.Succeed(self, "Deployed")
         release_lock = self._release_lock("ReleaseLock")
         # The lease expired and another execution took the lock: this one has deployed all the same.

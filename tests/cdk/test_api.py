@@ -322,14 +322,19 @@ def _call(receiver: Any, method: str, arguments: list[Any]) -> Any:
     return getattr(receiver, method)(*arguments)
 
 
-@pytest.fixture(scope="module")
-def method(synthesized) -> dict:
+def api_method(synthesized, http_method: str) -> dict:
+    """The properties of the API's only method with this HTTP verb, references rendered."""
     (method_id,) = [
         key
         for key, method in synthesized.of_type("AWS::ApiGateway::Method").items()
-        if method["Properties"]["HttpMethod"] == "POST"
+        if method["Properties"]["HttpMethod"] == http_method
     ]
     return synthesized.render(synthesized.properties(method_id))
+
+
+@pytest.fixture(scope="module")
+def method(synthesized) -> dict:
+    return api_method(synthesized, "POST")
 
 
 @pytest.fixture(scope="module")
@@ -482,12 +487,7 @@ def test_the_stage_is_throttled_traced_and_logs_json(synthesized):
 
 @pytest.fixture(scope="module")
 def status_method(synthesized) -> dict:
-    (method_id,) = [
-        key
-        for key, method in synthesized.of_type("AWS::ApiGateway::Method").items()
-        if method["Properties"]["HttpMethod"] == "GET"
-    ]
-    return synthesized.render(synthesized.properties(method_id))
+    return api_method(synthesized, "GET")
 
 
 def test_get_deployment_status_requires_iam_authorization_and_a_validated_execution_name(synthesized, status_method):

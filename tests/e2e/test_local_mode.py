@@ -10,8 +10,8 @@ from pathlib import Path
 from astro_dag_deploy.cli import main
 from astro_dag_deploy.local.project import DEFAULT_SCENARIO, EXAMPLES_DIR
 from astro_dag_deploy.local.scenario import Outcome, Scenario, run_scenario
-from astro_dag_deploy.requests import folder_files
 from astro_dag_deploy.local.world import LocalWorld
+from astro_dag_deploy.requests import folder_files
 
 DEPLOYMENT_ID = "local-production"  # what the local mode maps analytics/production to
 DEPLOYMENT_PREFIX = "dags/analytics/production/"
