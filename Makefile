@@ -12,9 +12,9 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 install: $(INSTALLED)
 
 # Reinstalled only when the pinned dependencies change.
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml client/pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ./client -e '.[dev]'
 	touch $@
 
 $(CDK_CLI): package.json package-lock.json
@@ -42,7 +42,7 @@ deploy: install $(CDK_CLI)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK_CLI) deploy --require-approval broadening
 
 bench: install
-	$(PYTHON) -m astro_dag_deploy.bench
+	$(PYTHON) -m local_mode.bench
 
 clean:
 	rm -rf $(VENV) .tools node_modules cdk.out .local

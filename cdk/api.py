@@ -17,8 +17,8 @@ from constructs import Construct
 
 from cdk.config import StackSettings
 from cdk.nag import suppress
-from shared.execution_names import COMMIT_LENGTH, REPO_LENGTH
-from shared.models import api_json_schema
+from functions.shared.execution_names import COMMIT_LENGTH, REPO_LENGTH
+from functions.shared.models import api_json_schema
 
 RESOURCE = "deployments"
 EXECUTION_NAME = "executionName"

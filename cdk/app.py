@@ -5,27 +5,17 @@ The local mode calls `synthesize_template` to run the exact template `cdk deploy
 
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from aws_cdk import App, Aspects
+from cdk_nag import AwsSolutionsChecks
+
+from cdk.config import CONTEXT_KEYS, StackSettings
+from cdk.stack import AstroDagDeployStack
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The stack generates the API's request schema from the functions' own model (functions/shared/models.py).
-if str(PROJECT_ROOT / "functions") not in sys.path:
-    sys.path.append(str(PROJECT_ROOT / "functions"))
-
-# jsii warns at every start that Node 20, which this project's machines run, is past its end of life; the CDK
-# still works on it, and the warning buries the output people need to read.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-
-from aws_cdk import App, Aspects  # noqa: E402
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
-
-from cdk.config import CONTEXT_KEYS, StackSettings  # noqa: E402
-from cdk.stack import AstroDagDeployStack  # noqa: E402
-
 CDK_JSON = PROJECT_ROOT / "cdk.json"
 
 

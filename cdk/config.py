@@ -12,8 +12,8 @@ from typing import Any
 
 from aws_cdk import aws_logs as logs
 
-from shared.astro_targets import CONTEXT_KEY as ASTRO_DEPLOYMENTS_KEY
-from shared.paths import SEGMENT_RULE, is_segment
+from functions.shared.astro_targets import CONTEXT_KEY as ASTRO_DEPLOYMENTS_KEY
+from functions.shared.paths import SEGMENT_RULE, is_segment
 
 # CloudWatch Logs accepts only these retention periods.
 RETENTION_DAYS = {

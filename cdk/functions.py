@@ -19,16 +19,18 @@ from constructs import Construct
 
 from cdk.config import StackSettings
 from cdk.nag import attribute_finding, suppress
-from shared.paths import DAGS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
+from functions.shared.paths import DAGS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
 
-FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Every asset is staged from the project root, so that each function imports as `functions.<folder>`.
+FUNCTIONS_PACKAGE = "functions"
 SHARED_FOLDER = "shared"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/{version}"
 METRICS_NAMESPACE = "AstroDagDeploy"
 # Where functions/deploy/Dockerfile installs the astro CLI.
 ASTRO_CLI_PATH = "/usr/local/bin/astro"
-DEPLOY_HANDLER = "deploy.app.handler"
+DEPLOY_HANDLER = "functions.deploy.app.handler"
 DEPLOY_MEMORY_MB = 2048
 # The downloaded dags folder and the bundle.tar / bundle.tar.gz the CLI builds from it, side by side.
 DEPLOY_EPHEMERAL_STORAGE = Size.gibibytes(4)
@@ -53,12 +55,11 @@ class ZipStep:
     construct_id: str
     memory_mb: int
     timeout: Duration
-    entry: str = "handler"  # the function in <folder>/app.py
     purpose: str = ""  # the description's end; by default "<construct_id> step"
 
     @property
     def handler(self) -> str:
-        return f"{self.folder}.app.{self.entry}"
+        return f"{FUNCTIONS_PACKAGE}.{self.folder}.app.handler"
 
     @property
     def description(self) -> str:
@@ -66,25 +67,33 @@ class ZipStep:
 
 
 PARSE = ZipStep("parse", "Parse", 1024, Duration.minutes(5))
-LOCK = ZipStep("lock", "AcquireLock", 256, Duration.minutes(1))
-SNAPSHOT = ZipStep("rollback", "Snapshot", 512, Duration.minutes(5), entry="snapshot_handler")
+LOCK = ZipStep("acquire_lock", "AcquireLock", 256, Duration.minutes(1))
+SNAPSHOT = ZipStep("snapshot", "Snapshot", 512, Duration.minutes(5))
 CLEAR_PREFIX = ZipStep("clear_prefix", "ClearPrefix", 512, Duration.minutes(5))
 UPLOAD = ZipStep("upload", "Upload", 512, Duration.minutes(10))
-ROLLBACK = ZipStep("rollback", "Rollback", 512, Duration.minutes(10), entry="restore_handler")
+ROLLBACK = ZipStep("rollback", "Rollback", 512, Duration.minutes(10))
 NOTIFY = ZipStep("notify", "Notify", 256, Duration.minutes(1))
 RECOVER = ZipStep(
-    "rollback",
+    "recover",
     "Recover",
     512,
     Duration.minutes(10),
-    entry="recover_handler",
     purpose="recovery of stopped and timed-out executions (restore, unlock, notify)",
 )
 
 
 def asset_exclude(*folders: str) -> list[str]:
-    """dockerignore patterns keeping only these top-level folders of functions/, without bytecode."""
-    return ["*", *(f"!{folder}" for folder in folders), "**/__pycache__", "**/*.pyc"]
+    """dockerignore patterns, against the project root, keeping only the `functions` package's `__init__.py` and
+    these folders of it, without bytecode."""
+    return [
+        "*",
+        f"!{FUNCTIONS_PACKAGE}",
+        f"{FUNCTIONS_PACKAGE}/*",
+        f"!{FUNCTIONS_PACKAGE}/__init__.py",
+        *(f"!{FUNCTIONS_PACKAGE}/{folder}" for folder in folders),
+        "**/__pycache__",
+        "**/*.pyc",
+    ]
 
 
 def zip_function(
@@ -96,14 +105,15 @@ def zip_function(
     layer: lambda_.ILayerVersion,
     **options,
 ) -> lambda_.Function:
-    """A zip function carrying only <step.folder>/ and shared/, traced, with its own role and log group."""
+    """A zip function carrying only functions/<step.folder>/ and functions/shared/, traced, with its own role and
+    log group."""
     log_group = _log_group(scope, step.construct_id, settings)
     function = lambda_.Function(
         scope,
         f"{step.construct_id}Function",
         description=step.description,
         code=lambda_.Code.from_asset(
-            str(FUNCTIONS_DIR), exclude=asset_exclude(step.folder, SHARED_FOLDER), ignore_mode=IgnoreMode.DOCKER
+            str(PROJECT_ROOT), exclude=asset_exclude(step.folder, SHARED_FOLDER), ignore_mode=IgnoreMode.DOCKER
         ),
         handler=step.handler,
         runtime=RUNTIME,
@@ -306,8 +316,8 @@ class PipelineFunctions(Construct):
             "DeployFunction",
             description="astro-dag-deploy Deploy step (astro CLI)",
             code=lambda_.DockerImageCode.from_image_asset(
-                str(FUNCTIONS_DIR),
-                file="deploy/Dockerfile",
+                str(PROJECT_ROOT),
+                file=f"{FUNCTIONS_PACKAGE}/deploy/Dockerfile",
                 cmd=[DEPLOY_HANDLER],
                 exclude=asset_exclude("deploy", SHARED_FOLDER),
                 ignore_mode=IgnoreMode.DOCKER,

@@ -7,7 +7,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk.config import StackSettings
-from shared.paths import PLANS_ROOT, RESTORE_POINTS_ROOT
+from functions.shared.paths import PLANS_ROOT, RESTORE_POINTS_ROOT
 
 # A plan or a restore point serves one execution; a month leaves time to investigate a failed run.
 PLAN_RETENTION = Duration.days(30)

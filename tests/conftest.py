@@ -6,7 +6,7 @@ import pytest
 from moto import mock_aws
 from testkit import DAG_BUCKET, REGION, SOURCE_BUCKET, FakeLambdaContext
 
-from shared.aws import client
+from functions.shared.aws import client
 
 # Before anything starts jsii (cdk/app.py sets the same): no Node end-of-life banner in test output.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")

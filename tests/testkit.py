@@ -5,12 +5,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.errors import AstroDeployFailed, AstroUnavailable
+from functions.shared.errors import AstroDeployFailed, AstroUnavailable
 
-from astro_dag_deploy.local.executions import ExecutionResult
-from astro_dag_deploy.local.project import EXAMPLES_DIR
-from astro_dag_deploy.local.scenario import Scenario, run_scenario
-from astro_dag_deploy.local.world import LocalWorld
+from local_mode.executions import ExecutionResult
+from local_mode.project import EXAMPLES_DIR
+from local_mode.scenario import Scenario, run_scenario
+from local_mode.world import LocalWorld
 
 REGION = "eu-west-1"
 DAG_BUCKET = "test-dag-bucket"

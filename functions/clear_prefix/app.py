@@ -7,9 +7,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from clear_prefix.clearing import clear_repo_prefix
-from shared.models import Target
-from shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+from functions.clear_prefix.clearing import clear_repo_prefix
+from functions.shared.models import Target
+from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
 
 logger = step_logger("clear_prefix")
 tracer = Tracer(service="clear_prefix")

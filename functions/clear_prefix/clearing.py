@@ -2,10 +2,10 @@
 
 from pydantic import BaseModel
 
-from shared.aws import client
-from shared.errors import ClearPrefixFailed
-from shared.models import Target
-from shared.paths import repo_prefix
+from functions.shared.aws import client
+from functions.shared.errors import ClearPrefixFailed
+from functions.shared.models import Target
+from functions.shared.paths import repo_prefix
 
 DELETE_BATCH = 1000  # the most keys DeleteObjects takes
 

@@ -7,8 +7,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from deploy.deploying import DeployInput, DeploySettings, deploy_deployment
-from shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+from functions.deploy.deploying import DeployInput, DeploySettings, deploy_deployment
+from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
 
 logger = step_logger("deploy")
 tracer = Tracer(service="deploy")

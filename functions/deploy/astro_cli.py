@@ -14,7 +14,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.errors import AstroDeployFailed, AstroUnavailable
+from functions.shared.errors import AstroDeployFailed, AstroUnavailable
 
 TAIL_LINES = 20
 LINE_LIMIT = 400

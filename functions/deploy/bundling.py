@@ -12,9 +12,9 @@ from pathlib import Path, PurePosixPath
 
 from botocore.exceptions import ClientError
 
-from shared.aws import MAX_WORKERS, client
-from shared.errors import BundleFailed
-from shared.paths import deployment_prefix, is_segment, normalize_relative_path
+from functions.shared.aws import MAX_WORKERS, client
+from functions.shared.errors import BundleFailed
+from functions.shared.paths import deployment_prefix, is_segment, normalize_relative_path
 
 SHOWN_PROBLEMS = 10
 COPY_CHUNK_BYTES = 1024 * 1024

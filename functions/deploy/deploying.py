@@ -16,12 +16,12 @@ from pathlib import Path
 from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel
 
-from deploy.astro_cli import deployed_version, run_cli
-from deploy.bundling import Bundle, gather_bundle
-from shared.astro_targets import AstroTarget, resolve_target
-from shared.errors import AstroConfigError, AstroDeployFailed, EmptyBundleRefused
-from shared.models import Target
-from shared.paths import deployment_prefix
+from functions.deploy.astro_cli import deployed_version, run_cli
+from functions.deploy.bundling import Bundle, gather_bundle
+from functions.shared.astro_targets import AstroTarget, resolve_target
+from functions.shared.errors import AstroConfigError, AstroDeployFailed, EmptyBundleRefused
+from functions.shared.models import Target
+from functions.shared.paths import deployment_prefix
 
 TOKEN_MAX_AGE_SECONDS = 300  # a rotated token is picked up within this time
 # Left between the CLI's timeout and the Lambda's deadline: to kill it, clean up and report the failure.

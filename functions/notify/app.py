@@ -6,9 +6,9 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.notification import FailureEvent, failure_notification
-from shared.aws import client
-from shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+from functions.shared.notification import FailureEvent, failure_notification
+from functions.shared.aws import client
+from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
 
 logger = step_logger("notify")
 tracer = Tracer(service="notify")

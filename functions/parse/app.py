@@ -6,9 +6,9 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parse.planning import build_plan, summarize
-from shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
-from shared.plan_store import save_plan
+from functions.parse.planning import build_plan, summarize
+from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+from functions.shared.plan_store import save_plan
 
 logger = step_logger("parse")
 tracer = Tracer(service="parse")

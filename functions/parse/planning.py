@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from shared.aws import MAX_WORKERS, client
-from shared.dag_source import inspect_dag_source
-from shared.astro_targets import resolve_target
-from shared.errors import AstroConfigError, InvalidRequest
-from shared.models import DeployRequest, Plan, PlannedFile, PlanSummary, split_s3_uri
-from shared.paths import PATH_RULE, normalize_relative_path, repo_prefix
+from functions.shared.aws import MAX_WORKERS, client
+from functions.shared.dag_source import inspect_dag_source
+from functions.shared.astro_targets import resolve_target
+from functions.shared.errors import AstroConfigError, InvalidRequest
+from functions.shared.models import DeployRequest, Plan, PlannedFile, PlanSummary, split_s3_uri
+from functions.shared.paths import PATH_RULE, normalize_relative_path, repo_prefix
 
 MAX_FILES = 10_000
 MAX_PYTHON_BYTES = 5 * 1024 * 1024

@@ -8,7 +8,7 @@ the local mode maps everything with {"*/*": {"deploymentId": "local-{deployment}
 import json
 from dataclasses import dataclass
 
-from shared.errors import AstroConfigError
+from functions.shared.errors import AstroConfigError
 
 CONTEXT_KEY = "astroDeployments"
 

@@ -10,8 +10,8 @@ import time
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from shared.aws import client
-from shared.errors import LockWaitExpired
+from functions.shared.aws import client
+from functions.shared.errors import LockWaitExpired
 
 FIRST_WAIT_SECONDS = 5
 MAX_WAIT_SECONDS = 60

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from shared.paths import PATH_RULE, SEGMENT_RE, SEGMENT_RULE, normalize_relative_path
+from functions.shared.paths import PATH_RULE, SEGMENT_RE, SEGMENT_RULE, normalize_relative_path
 
 MAX_ENTRIES = 5000
 S3_URI_PATTERN = r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([^\x00-\x1f\x7f]{1,1024})$"

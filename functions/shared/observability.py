@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from shared.paths import is_segment
+from functions.shared.paths import is_segment
 
 # Every step's event carries the execution name under this key; logs use it as correlation id.
 CORRELATION_ID_PATH = "execution"

@@ -1,8 +1,8 @@
 """The full plan lives in the DAG bucket; states carry a pointer to it (Step Functions caps payloads at 256 KB)."""
 
-from shared.aws import client
-from shared.models import Plan
-from shared.paths import plan_key
+from functions.shared.aws import client
+from functions.shared.models import Plan
+from functions.shared.paths import plan_key
 
 
 def save_plan(bucket: str, plan: Plan) -> str:

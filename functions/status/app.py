@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotF
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.observability import step_logger
-from status.describing import ExecutionNotFound, InvalidExecutionName, describe_deployment
+from functions.shared.observability import step_logger
+from functions.status.describing import ExecutionNotFound, InvalidExecutionName, describe_deployment
 
 logger = step_logger("status")
 tracer = Tracer(service="status")

@@ -7,9 +7,9 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from shared.aws import client
-from shared.execution_names import execution_name_problem
-from shared.notification import Failure, readable_cause, console_url
+from functions.shared.aws import client
+from functions.shared.execution_names import execution_name_problem
+from functions.shared.notification import Failure, readable_cause, console_url
 
 # One page of the newest events: a deploy's whole history fits in it, lock waits included.
 HISTORY_EVENTS = 1000

@@ -7,10 +7,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.models import Target
-from shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
-from shared.plan_store import load_plan
-from upload.copying import upload_plan
+from functions.shared.models import Target
+from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+from functions.shared.plan_store import load_plan
+from functions.upload.copying import upload_plan
 
 logger = step_logger("upload")
 tracer = Tracer(service="upload")

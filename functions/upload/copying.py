@@ -6,10 +6,10 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from shared.aws import MAX_WORKERS, client
-from shared.errors import UploadFailed
-from shared.models import Plan, PlannedFile
-from shared.paths import repo_prefix
+from functions.shared.aws import MAX_WORKERS, client
+from functions.shared.errors import UploadFailed
+from functions.shared.models import Plan, PlannedFile
+from functions.shared.paths import repo_prefix
 
 
 SOURCE_CHANGED = "the source changed after Parse validated it"

@@ -6,17 +6,17 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from astro_dag_deploy.bench import __main__ as bench_cli
-from astro_dag_deploy.bench.cold_start import zip_function_folders
-from astro_dag_deploy.bench.s3_steps import CLEAR_PREFIX, UPLOAD
-from astro_dag_deploy.bench.suite import BenchResults, run_benchmark
+from local_mode.bench import __main__ as bench_cli
+from local_mode.bench.cold_start import zip_function_folders
+from local_mode.bench.s3_steps import CLEAR_PREFIX, UPLOAD
+from local_mode.bench.suite import BenchResults, run_benchmark
 
 SIZE = 10
 
 
 @pytest.fixture(scope="module")
 def bench_run() -> tuple[int, str, BenchResults]:
-    """`python -m astro_dag_deploy.bench --sizes 10 --runs 1 --no-write`, keeping the results it printed."""
+    """`python -m local_mode.bench --sizes 10 --runs 1 --no-write`, keeping the results it printed."""
     recorded: list[BenchResults] = []
 
     def recording_run(*args) -> BenchResults:

@@ -3,14 +3,14 @@
 import zipfile
 from pathlib import Path
 
-from astro_dag_deploy.bench.cold_start import (
+from local_mode.bench.cold_start import (
     build_asset_zip, installed_closure, lambda_environment, zip_function_folders,
 )
-from astro_dag_deploy.local.project import FUNCTIONS_DIR
+from local_mode.project import FUNCTIONS_DIR
 
 
 def functions_tree(root: Path) -> Path:
-    for relative in ("upload/app.py", "upload/copying.py", "upload/__pycache__/app.cpython-311.pyc",
+    for relative in ("__init__.py", "upload/app.py", "upload/copying.py", "upload/__pycache__/app.cpython-311.pyc",
                      "shared/models.py", "shared/stray.pyc", "parse/app.py", "deploy/app.py", "deploy/Dockerfile"):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text("x = 1\n")
@@ -27,7 +27,8 @@ def test_the_asset_holds_the_step_and_shared_without_bytecode(tmp_path):
     size = build_asset_zip(functions, "upload", tmp_path / "upload.zip")
     assert size == (tmp_path / "upload.zip").stat().st_size > 0
     assert zipfile.ZipFile(tmp_path / "upload.zip").namelist() == [
-        "upload/app.py", "upload/copying.py", "shared/models.py",
+        "functions/__init__.py", "functions/upload/app.py", "functions/upload/copying.py",
+        "functions/shared/models.py",
     ]
 
 
@@ -42,5 +43,5 @@ def test_the_import_runs_with_the_variables_lambda_sets(tmp_path):
     environment = lambda_environment("upload", tmp_path / "task", tmp_path / "packages")
     assert environment["LAMBDA_TASK_ROOT"] == str(tmp_path / "task")
     assert environment["PYTHONPATH"] == str(tmp_path / "packages")
-    assert environment["_HANDLER"] == "upload.app.handler"
+    assert environment["_HANDLER"] == "functions.upload.app.handler"
     assert environment["PYTHONDONTWRITEBYTECODE"] == "1"

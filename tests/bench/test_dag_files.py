@@ -1,7 +1,7 @@
 """The benchmark's DAG files: realistic sizes, valid Python defining their DAG, the same on every run."""
 
-from astro_dag_deploy.bench.dag_files import MAX_BYTES, MIN_BYTES, dag_file, dag_files, write_dag_files
-from shared.dag_source import inspect_dag_source
+from local_mode.bench.dag_files import MAX_BYTES, MIN_BYTES, dag_file, dag_files, write_dag_files
+from functions.shared.dag_source import inspect_dag_source
 
 
 def test_every_file_is_between_2_and_20_kb_and_defines_its_dag():

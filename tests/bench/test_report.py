@@ -1,6 +1,6 @@
 """Where the benchmark's table goes in docs/benchmarks.md."""
 
-from astro_dag_deploy.bench.report import RESULTS_BEGIN, RESULTS_END, write_results
+from local_mode.bench.report import RESULTS_BEGIN, RESULTS_END, write_results
 
 
 def test_only_the_marked_block_is_replaced(tmp_path):

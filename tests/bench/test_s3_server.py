@@ -2,7 +2,7 @@
 
 import pytest
 
-from astro_dag_deploy.bench.s3_server import S3RequestCounter, s3_operation, signing_service
+from local_mode.bench.s3_server import S3RequestCounter, s3_operation, signing_service
 
 SIGNED_FOR_S3 = ("AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/s3/aws4_request, "
                  "SignedHeaders=host;x-amz-date, Signature=abc")

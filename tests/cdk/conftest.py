@@ -10,8 +10,8 @@ import pytest
 
 from aws_cdk import App
 
-from cdk.app import build_stack  # noqa: E402
-from cdk.stack import AstroDagDeployStack  # noqa: E402
+from cdk.app import build_stack
+from cdk.stack import AstroDagDeployStack
 
 # Different from cdk.json's examples and the defaults, so that every value is seen to reach the template.
 TEST_CONTEXT: dict[str, Any] = {

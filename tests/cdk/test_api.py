@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from shared.execution_names import COMMIT_LENGTH, MAX_LENGTH, REPO_LENGTH, execution_name
-from shared.models import api_json_schema
+from functions.shared.execution_names import COMMIT_LENGTH, MAX_LENGTH, REPO_LENGTH, execution_name
+from functions.shared.models import api_json_schema
 
 JSON = "application/json"
-STATUS_HANDLER = "status.app.handler"
+STATUS_HANDLER = "functions.status.app.handler"
 # $context of a request: requestId is a UUID (36 characters).
 CONTEXT = {
     "requestId": "5f0c2a7e-9b1d-4c3e-8a6f-0d2b4e6a8c1f",

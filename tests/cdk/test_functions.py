@@ -5,19 +5,14 @@ from pathlib import Path
 
 import pytest
 
-# Handler -> the folder its asset carries (with shared/); the rollback folder serves three functions.
+# Handler -> the folder of functions/ its asset carries (with shared/): one folder per function.
 ZIP_HANDLERS = {
-    "parse.app.handler": "parse",
-    "lock.app.handler": "lock",
-    "rollback.app.snapshot_handler": "rollback",
-    "clear_prefix.app.handler": "clear_prefix",
-    "upload.app.handler": "upload",
-    "rollback.app.restore_handler": "rollback",
-    "notify.app.handler": "notify",
-    "rollback.app.recover_handler": "rollback",
-    "status.app.handler": "status",
+    f"functions.{folder}.app.handler": folder
+    for folder in (
+        "parse", "acquire_lock", "snapshot", "clear_prefix", "upload", "rollback", "notify", "recover", "status"
+    )
 }
-DEPLOY_COMMAND = "deploy.app.handler"
+DEPLOY_COMMAND = "functions.deploy.app.handler"
 COMMON_ENVIRONMENT = {"POWERTOOLS_METRICS_NAMESPACE": "AstroDagDeploy", "POWERTOOLS_LOG_LEVEL": "INFO"}
 EXISTING_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:astro/api-token-AbC123"
 
@@ -54,19 +49,21 @@ def test_zip_functions_carry_only_their_step_and_shared(synthesized, handler):
     source = synthesized.assets_manifest()["files"][key.removesuffix(".zip")]["source"]
     assert source["packaging"] == "zip"
     files = staged_files(synthesized.directory / source["path"])
-    assert f"{step}/app.py" in files and "shared/models.py" in files
-    assert {name.split("/", 1)[0] for name in files} == {step, "shared"}
+    assert f"functions/{step}/app.py" in files and "functions/shared/models.py" in files
+    assert {name.rsplit("/", 1)[0].split("/")[:2][-1] for name in files} == {"functions", step, "shared"}
+    assert "functions/__init__.py" in files
     assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
 
 
 def test_deploy_image_is_built_from_deploy_and_shared_only(synthesized):
     image_uri = synthesized.properties(synthesized.function_id(DEPLOY_COMMAND))["Code"]["ImageUri"]["Fn::Sub"]
     source = synthesized.assets_manifest()["dockerImages"][image_uri.rsplit(":", 1)[1]]["source"]
-    assert source["dockerFile"] == "deploy/Dockerfile"
+    assert source["dockerFile"] == "functions/deploy/Dockerfile"
     assert source["platform"] == "linux/amd64"
     files = staged_files(synthesized.directory / source["directory"])
-    assert "deploy/Dockerfile" in files and "deploy/app.py" in files and "shared/models.py" in files
-    assert {name.split("/", 1)[0] for name in files} == {"deploy", "shared"}
+    assert {"functions/__init__.py", "functions/deploy/Dockerfile", "functions/deploy/app.py",
+            "functions/shared/models.py"} <= files
+    assert {name.rsplit("/", 1)[0].split("/")[:2][-1] for name in files} == {"functions", "deploy", "shared"}
 
 
 @pytest.mark.parametrize("handler", ZIP_HANDLERS)
@@ -93,7 +90,7 @@ def test_deploy_is_an_image_function_sized_for_bundles(synthesized):
 
 
 def test_the_status_function_is_sized_for_one_api_request(synthesized):
-    function = synthesized.properties(synthesized.function_id("status.app.handler"))
+    function = synthesized.properties(synthesized.function_id("functions.status.app.handler"))
     assert function["MemorySize"] == 256
     assert function["Timeout"] == 30
 
@@ -102,29 +99,29 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
     targets = synthesized.context["astroDeployments"]
     execution_timeout_seconds = synthesized.context["executionTimeoutMinutes"] * 60
     expected = {
-        "parse.app.handler": {
+        "functions.parse.app.handler": {
             "DAG_BUCKET": refs["bucket"],
             "SOURCE_BUCKETS": "ci-artifacts-a,ci-artifacts-b",
             "ASTRO_TARGETS": targets,
         },
-        "lock.app.handler": {
+        "functions.acquire_lock.app.handler": {
             "LOCK_TABLE": refs["table"],
             # A lease outlives the execution holding it: a stopped holder blocks others at most this long.
             "LOCK_LEASE_SECONDS": str(execution_timeout_seconds + 300),
             "LOCK_MAX_WAIT_SECONDS": str(synthesized.context["lockMaxWaitMinutes"] * 60),
         },
-        "rollback.app.snapshot_handler": {"DAG_BUCKET": refs["bucket"]},
-        "clear_prefix.app.handler": {"DAG_BUCKET": refs["bucket"]},
-        "upload.app.handler": {"DAG_BUCKET": refs["bucket"]},
-        "rollback.app.restore_handler": {"DAG_BUCKET": refs["bucket"]},
-        "notify.app.handler": {"TOPIC_ARN": refs["topic"]},
-        "rollback.app.recover_handler": {
+        "functions.snapshot.app.handler": {"DAG_BUCKET": refs["bucket"]},
+        "functions.clear_prefix.app.handler": {"DAG_BUCKET": refs["bucket"]},
+        "functions.upload.app.handler": {"DAG_BUCKET": refs["bucket"]},
+        "functions.rollback.app.handler": {"DAG_BUCKET": refs["bucket"]},
+        "functions.notify.app.handler": {"TOPIC_ARN": refs["topic"]},
+        "functions.recover.app.handler": {
             "DAG_BUCKET": refs["bucket"],
             "LOCK_TABLE": refs["table"],
             "TOPIC_ARN": refs["topic"],
         },
         # The status API reads this machine's executions.
-        "status.app.handler": {"STATE_MACHINE_ARN": refs["machine"]},
+        "functions.status.app.handler": {"STATE_MACHINE_ARN": refs["machine"]},
         DEPLOY_COMMAND: {
             "DAG_BUCKET": refs["bucket"],
             "ASTRO_TARGETS": targets,

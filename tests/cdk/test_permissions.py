@@ -19,8 +19,8 @@ WILDCARD_ONLY_ACTIONS = {
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 }
-RECOVER_HANDLER = "rollback.app.recover_handler"
-STATUS_HANDLER = "status.app.handler"
+RECOVER_HANDLER = "functions.recover.app.handler"
+STATUS_HANDLER = "functions.status.app.handler"
 TRACING = {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Effect": "Allow", "Resource": "*"}
 DAGS_PREFIX_ONLY = {"StringLike": {"s3:prefix": ["dags/*"]}}
 RESTORING = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
@@ -77,7 +77,7 @@ def function_statements(synthesized, handler: str) -> list[dict]:
 
 def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized, ids):
     sources = ["arn:<AWS::Partition>:s3:::ci-artifacts-a", "arn:<AWS::Partition>:s3:::ci-artifacts-b"]
-    assert function_statements(synthesized, "parse.app.handler") == [
+    assert function_statements(synthesized, "functions.parse.app.handler") == [
         allow("s3:ListBucket", sources),
         allow("s3:GetObject", [f"{source}/*" for source in sources]),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/plans/*"),
@@ -86,13 +86,13 @@ def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized
 
 def test_acquire_lock_only_writes_and_reads_lock_items(synthesized, ids):
     # It never deletes: the state machine releases the lock, only while its execution holds it.
-    assert function_statements(synthesized, "lock.app.handler") == [
+    assert function_statements(synthesized, "functions.acquire_lock.app.handler") == [
         allow(["dynamodb:PutItem", "dynamodb:GetItem"], f"<{ids['table']}.Arn>"),
     ]
 
 
 def test_snapshot_lists_versions_under_dags_and_writes_only_restore_points(synthesized, ids):
-    assert function_statements(synthesized, "rollback.app.snapshot_handler") == [
+    assert function_statements(synthesized, "functions.snapshot.app.handler") == [
         allow("s3:ListBucketVersions", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/restore-points/*"),
     ]
@@ -109,7 +109,7 @@ def restoring_statements(bucket_id: str) -> list[dict]:
 
 
 def test_rollback_reads_restore_points_and_rewrites_only_under_dags(synthesized, ids):
-    assert function_statements(synthesized, "rollback.app.restore_handler") == restoring_statements(ids["bucket"])
+    assert function_statements(synthesized, "functions.rollback.app.handler") == restoring_statements(ids["bucket"])
 
 
 def test_recover_restores_frees_the_lock_and_publishes_only_to_its_topic(synthesized, ids):
@@ -125,7 +125,7 @@ def test_recover_restores_frees_the_lock_and_publishes_only_to_its_topic(synthes
 
 
 def test_clear_prefix_lists_and_deletes_only_under_dags(synthesized, ids):
-    assert function_statements(synthesized, "clear_prefix.app.handler") == [
+    assert function_statements(synthesized, "functions.clear_prefix.app.handler") == [
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
         allow("s3:DeleteObject", f"<{ids['bucket']}.Arn>/dags/*"),
     ]
@@ -133,7 +133,7 @@ def test_clear_prefix_lists_and_deletes_only_under_dags(synthesized, ids):
 
 def test_upload_reads_plans_and_sources_and_writes_only_dags(synthesized, ids):
     sources = ["arn:<AWS::Partition>:s3:::ci-artifacts-a/*", "arn:<AWS::Partition>:s3:::ci-artifacts-b/*"]
-    assert function_statements(synthesized, "upload.app.handler") == [
+    assert function_statements(synthesized, "functions.upload.app.handler") == [
         allow("s3:GetObject", f"<{ids['bucket']}.Arn>/plans/*"),
         allow("s3:GetObject", sources),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/dags/*"),
@@ -141,7 +141,7 @@ def test_upload_reads_plans_and_sources_and_writes_only_dags(synthesized, ids):
 
 
 def test_deploy_reads_only_dags_and_its_secret(synthesized, ids):
-    assert function_statements(synthesized, "deploy.app.handler") == [
+    assert function_statements(synthesized, "functions.deploy.app.handler") == [
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
         allow("s3:GetObject", f"<{ids['bucket']}.Arn>/dags/*"),
         allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], f"<{ids['secret']}>"),
@@ -150,7 +150,7 @@ def test_deploy_reads_only_dags_and_its_secret(synthesized, ids):
 
 def test_notify_publishes_only_to_its_topic(synthesized, ids):
     key_id = synthesized.properties(ids["topic"])["KmsMasterKeyId"]["Fn::GetAtt"][0]
-    assert function_statements(synthesized, "notify.app.handler") == [
+    assert function_statements(synthesized, "functions.notify.app.handler") == [
         allow("sns:Publish", f"<{ids['topic']}>"),
         allow(["kms:Decrypt", "kms:GenerateDataKey*"], f"<{key_id}.Arn>"),
     ]

@@ -2,7 +2,7 @@
 
 import pytest
 
-RECOVER = "rollback.app.recover_handler"
+RECOVER = "functions.recover.app.handler"
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,14 @@ ROLLED_BACK = ["Snapshot", "ClearPrefix", "Upload", "Deploy"]
 LAMBDA_TASKS = [*STEPS, "Rollback", "Notify"]
 LOCK_RELEASES = ["ReleaseLock", "Release lock after failure"]
 HANDLERS = {
-    "Parse": "parse.app.handler",
-    "AcquireLock": "lock.app.handler",
-    "Snapshot": "rollback.app.snapshot_handler",
-    "ClearPrefix": "clear_prefix.app.handler",
-    "Upload": "upload.app.handler",
-    "Deploy": "deploy.app.handler",
-    "Rollback": "rollback.app.restore_handler",
-    "Notify": "notify.app.handler",
+    "Parse": "functions.parse.app.handler",
+    "AcquireLock": "functions.acquire_lock.app.handler",
+    "Snapshot": "functions.snapshot.app.handler",
+    "ClearPrefix": "functions.clear_prefix.app.handler",
+    "Upload": "functions.upload.app.handler",
+    "Deploy": "functions.deploy.app.handler",
+    "Rollback": "functions.rollback.app.handler",
+    "Notify": "functions.notify.app.handler",
 }
 RESULT_PATHS = {
     "Parse": "$",

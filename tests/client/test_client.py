@@ -7,7 +7,7 @@ import pytest
 from testkit import SOURCE_BUCKET
 
 from astro_dag_deploy.client import new_states
-from shared.aws import client
+from functions.shared.aws import client
 
 NAME = "repo-a-0123abcd-6f1c"
 STARTED = {"name": NAME, "executionArn": f"arn:aws:states:eu-west-1:123456789012:execution:AstroDagDeploy:{NAME}",

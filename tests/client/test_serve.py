@@ -17,15 +17,15 @@ from pathlib import Path
 import boto3
 import pytest
 
-from astro_dag_deploy.astro_standin import last_bundle
+from local_mode.astro_standin import last_bundle
 from astro_dag_deploy.client import signed_headers
-from astro_dag_deploy.local.project import EXAMPLES_DIR
-from astro_dag_deploy.requests import folder_files
+from local_mode.project import EXAMPLES_DIR
+from local_mode.requests import folder_files
 
 # `serve` run as the console script runs it, through its argparse registration.
 SERVE = """
 import argparse, sys
-from astro_dag_deploy.serve import register_serve_command
+from local_mode.serve import register_serve_command
 parser = argparse.ArgumentParser(prog="astro-dag-deploy")
 register_serve_command(parser.add_subparsers(dest="command", required=True))
 args = parser.parse_args(sys.argv[1:])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from astro_dag_deploy.local.world import LocalWorld
+from local_mode.world import LocalWorld
 
 
 @pytest.fixture

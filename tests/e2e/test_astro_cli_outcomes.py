@@ -9,9 +9,9 @@ import pytest
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from testkit import CLI_OUTCOMES, deploy_example, fake_astro
 
-from astro_dag_deploy.local.world import LOCAL_ASTRO_TOKEN, LocalWorld
+from local_mode.world import LOCAL_ASTRO_TOKEN, LocalWorld
 from cdk.state_machine import ASTRO_RETRY_ATTEMPTS
-from shared.errors import AstroUnavailable
+from functions.shared.errors import AstroUnavailable
 
 REPO = "marketing_etl"
 # The unit tests' messages name their own Astro deployment: here the behaviour and the error are what count.

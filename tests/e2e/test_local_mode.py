@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from astro_dag_deploy.cli import main
-from astro_dag_deploy.local.project import DEFAULT_SCENARIO, EXAMPLES_DIR
-from astro_dag_deploy.local.scenario import Outcome, Scenario, run_scenario
-from astro_dag_deploy.local.world import LocalWorld
-from astro_dag_deploy.requests import folder_files
+from local_mode.project import DEFAULT_SCENARIO, EXAMPLES_DIR
+from local_mode.scenario import Outcome, Scenario, run_scenario
+from local_mode.world import LocalWorld
+from local_mode.requests import folder_files
 
 DEPLOYMENT_ID = "local-production"  # what the local mode maps analytics/production to
 DEPLOYMENT_PREFIX = "dags/analytics/production/"

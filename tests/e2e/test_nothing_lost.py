@@ -8,10 +8,10 @@ import time
 
 from botocore.exceptions import ClientError
 
-from astro_dag_deploy.astro_standin import read_invocations
-from astro_dag_deploy.local.project import EXAMPLES_DIR
-from astro_dag_deploy.local.scenario import Scenario, run_scenario
-from astro_dag_deploy.local.world import LocalWorld
+from local_mode.astro_standin import read_invocations
+from local_mode.project import EXAMPLES_DIR
+from local_mode.scenario import Scenario, run_scenario
+from local_mode.world import LocalWorld
 from testkit import deploy_example, fake_astro
 
 REPO = "marketing_etl"

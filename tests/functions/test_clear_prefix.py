@@ -4,10 +4,10 @@ import pytest
 from botocore.exceptions import ClientError
 from testkit import DAG_BUCKET, emitted_metrics
 
-from clear_prefix import app
-from clear_prefix.clearing import clear_repo_prefix
-from shared.errors import ClearPrefixFailed
-from shared.models import Target
+from functions.clear_prefix import app
+from functions.clear_prefix.clearing import clear_repo_prefix
+from functions.shared.errors import ClearPrefixFailed
+from functions.shared.models import Target
 
 TARGET = Target(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
 

@@ -1,7 +1,7 @@
 """Deploy: every repo of the deployment reaches Astro, and nothing counts as deployed but the CLI's success line.
 
 Each behaviour of the real astro CLI is played by a small executable written into the test's folder; the
-project's own stand-in (astro_dag_deploy/astro_standin.py) runs end to end at the end of the file.
+project's own stand-in (local_mode/astro_standin.py) runs end to end at the end of the file.
 """
 
 import io
@@ -18,11 +18,11 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from testkit import CLI_OUTCOMES, DAG_BUCKET, SUCCESS, VERSION, FakeLambdaContext, emitted_metrics
 
-from astro_dag_deploy.astro_standin import configure_deployment, last_bundle, read_invocations, write_standin_wrapper
-from deploy import app
-from deploy.astro_cli import redact
-from shared.aws import client
-from shared.errors import (
+from local_mode.astro_standin import configure_deployment, last_bundle, read_invocations, write_standin_wrapper
+from functions.deploy import app
+from functions.deploy.astro_cli import redact
+from functions.shared.aws import client
+from functions.shared.errors import (
     AstroConfigError,
     AstroDeployFailed,
     BundleFailed,

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTEXT = ROOT / "functions"
-DOCKERFILE = CONTEXT / "deploy" / "Dockerfile"
+CONTEXT = ROOT  # the image asset is staged from the project root
+DOCKERFILE = CONTEXT / "functions" / "deploy" / "Dockerfile"
 RELEASE_URL = "https://github.com/astronomer/astro-cli/releases/download/v${ASTRO_CLI_VERSION}"
 TARBALL = "astro_${ASTRO_CLI_VERSION}_linux_amd64.tar.gz"
 CHECKSUMS = "astro_${ASTRO_CLI_VERSION}_checksums.txt"
@@ -75,20 +75,23 @@ def test_only_the_handler_and_the_shared_code_are_copied_from_the_context():
     for instruction, arguments in instructions():
         if instruction in ("COPY", "ADD") and not arguments.startswith("--from="):
             sources += arguments.split()[:-1]
-    assert sources and all(source.startswith(("deploy/", "shared/")) for source in sources)
-    assert {"shared/", "deploy/"} <= set(sources)
+    assert sources and all(
+        source == "functions/__init__.py" or source.startswith(("functions/deploy/", "functions/shared/"))
+        for source in sources
+    )
+    assert {"functions/__init__.py", "functions/shared/", "functions/deploy/"} <= set(sources)
     for source in sources:
         assert (CONTEXT / source).exists(), source
 
 
 def test_the_command_is_the_deploy_handler():
-    assert instructions()[-1] == ("CMD", '["deploy.app.handler"]')
+    assert instructions()[-1] == ("CMD", '["functions.deploy.app.handler"]')
 
 
 def test_python_dependencies_are_the_projects_pins():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     project_pins = {re.split(r"[\[=]", pin)[0]: pin for pin in pyproject["project"]["dependencies"]}
-    requirements = [line for line in (CONTEXT / "deploy" / "requirements.txt").read_text().splitlines()
+    requirements = [line for line in (CONTEXT / "functions" / "deploy" / "requirements.txt").read_text().splitlines()
                     if line and not line.startswith("#")]
     assert requirements
     for requirement in requirements:

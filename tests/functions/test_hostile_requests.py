@@ -9,11 +9,11 @@ from testkit import DAG_BUCKET, SOURCE_BUCKET
 
 from jsonschema import Draft4Validator
 
-from parse import app
-from parse.planning import build_plan, validate_request
-from shared.errors import InvalidRequest
-from shared.models import api_json_schema
-from shared.paths import repo_prefix
+from functions.parse import app
+from functions.parse.planning import build_plan, validate_request
+from functions.shared.errors import InvalidRequest
+from functions.shared.models import api_json_schema
+from functions.shared.paths import repo_prefix
 
 ALLOWED = frozenset({SOURCE_BUCKET})
 TARGETS = json.dumps({"*/*": {"deploymentId": "d"}})

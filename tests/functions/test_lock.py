@@ -3,11 +3,11 @@
 import pytest
 from testkit import emitted_metrics
 
-from lock import app
-from shared import locking
-from shared.aws import client
-from shared.errors import LockWaitExpired
-from shared.locking import acquire, current_holder, release
+from functions.acquire_lock import app
+from functions.shared import locking
+from functions.shared.aws import client
+from functions.shared.errors import LockWaitExpired
+from functions.shared.locking import acquire, current_holder, release
 
 TABLE = "locks"
 

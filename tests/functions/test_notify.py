@@ -4,9 +4,9 @@ import json
 
 from testkit import REGION
 
-from notify import app
-from shared.notification import CAUSE_LIMIT, FailureEvent, failure_notification
-from shared.aws import client
+from functions.notify import app
+from functions.shared.notification import CAUSE_LIMIT, FailureEvent, failure_notification
+from functions.shared.aws import client
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:123456789012:execution:AstroDagDeploy:repo-a-1234"
 

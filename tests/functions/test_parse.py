@@ -5,10 +5,10 @@ import json
 import pytest
 
 from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics
-from parse import app
-from parse.planning import build_plan
-from shared.errors import InvalidRequest
-from shared.plan_store import load_plan
+from functions.parse import app
+from functions.parse.planning import build_plan
+from functions.shared.errors import InvalidRequest
+from functions.shared.plan_store import load_plan
 
 TARGETS = json.dumps({"*/*": {"deploymentId": "dep-{deployment}"}})
 ALLOWED = frozenset({SOURCE_BUCKET})

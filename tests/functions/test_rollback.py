@@ -5,14 +5,16 @@ import json
 import pytest
 from testkit import DAG_BUCKET, REGION
 
-from clear_prefix.clearing import clear_repo_prefix
-from rollback import app
-from rollback.recovery import ExecutionEnded, recover_execution
-from rollback.restore_point import restore, save_restore_point
-from shared.aws import client
-from shared.errors import RollbackFailed
-from shared.locking import acquire, current_holder
-from shared.models import Target
+from functions.clear_prefix.clearing import clear_repo_prefix
+from functions.recover import app as recover_app
+from functions.rollback import app as rollback_app
+from functions.snapshot import app as snapshot_app
+from functions.recover.recovery import ExecutionEnded, recover_execution
+from functions.shared.restore_point import restore, save_restore_point
+from functions.shared.aws import client
+from functions.shared.errors import RollbackFailed
+from functions.shared.locking import acquire, current_holder
+from functions.shared.models import Target
 
 TARGET = Target(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
 PREFIX = "dags/ws/dep/repo-a/"
@@ -90,9 +92,9 @@ def test_a_restore_that_cannot_finish_fails_loudly(repo, monkeypatch):
 def test_step_handlers(repo, monkeypatch, lambda_context):
     monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
     state = {**TARGET.model_dump(), "prefix": PREFIX}
-    assert app.snapshot_handler(state, lambda_context)["objects"] == 3
+    assert snapshot_app.handler(state, lambda_context)["objects"] == 3
     half_done_deploy(repo)
-    assert app.restore_handler(state, lambda_context)["status"] == "restored"
+    assert rollback_app.handler(state, lambda_context)["status"] == "restored"
     assert contents(repo)["etl.py"][0] == b"etl v1"
 
 
@@ -158,4 +160,4 @@ def test_a_failed_rollback_after_a_stop_is_reported_loudly(repo, recovery_env, m
 def test_recover_handler_reads_the_eventbridge_event(repo, recovery_env, lambda_context):
     event = {"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
              "detail": stopped().model_dump()}
-    assert app.recover_handler(event, lambda_context)["rollback"]["status"] == "nothing to restore"
+    assert recover_app.handler(event, lambda_context)["rollback"]["status"] == "nothing to restore"

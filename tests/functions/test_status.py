@@ -9,10 +9,10 @@ import pytest
 from moto.core.config import default_user_config
 from testkit import REGION
 
-from shared.aws import client
-from shared.execution_names import execution_name
-from status import app
-from status.describing import (
+from functions.shared.aws import client
+from functions.shared.execution_names import execution_name
+from functions.status import app
+from functions.status.describing import (
     ExecutionNotFound,
     InvalidExecutionName,
     describe_deployment,

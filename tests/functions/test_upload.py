@@ -3,11 +3,11 @@
 import pytest
 from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics
 
-from shared.errors import UploadFailed
-from shared.models import Plan, PlannedFile
-from shared.plan_store import save_plan
-from upload import app
-from upload.copying import upload_plan
+from functions.shared.errors import UploadFailed
+from functions.shared.models import Plan, PlannedFile
+from functions.shared.plan_store import save_plan
+from functions.upload import app
+from functions.upload.copying import upload_plan
 
 
 def planned(s3, key: str, body: bytes, path: str, kind: str = "dependency") -> PlannedFile:

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from astro_dag_deploy.local.executions import ExecutionResult, HistoryReader, mentions
+from local_mode.executions import ExecutionResult, HistoryReader, mentions
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 

@@ -12,8 +12,8 @@ import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 
-from astro_dag_deploy.local.lambda_seam import SEAM_NAME, SeamMoved, check_seam, in_process_lambdas
-from astro_dag_deploy.local.project import PROJECT_ROOT
+from local_mode.lambda_seam import SEAM_NAME, SeamMoved, check_seam, in_process_lambdas
+from local_mode.project import PROJECT_ROOT
 
 PROBE_MODULE = '''
 import threading

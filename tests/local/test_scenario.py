@@ -6,9 +6,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from astro_dag_deploy.local.project import EXAMPLES_DIR
-from astro_dag_deploy.local.scenario import Scenario, ScenarioError, upload_dags_dir
-from astro_dag_deploy.requests import folder_files
+from local_mode.project import EXAMPLES_DIR
+from local_mode.scenario import Scenario, ScenarioError, upload_dags_dir
+from local_mode.requests import folder_files
 
 BUCKET = "local-artifacts"
 

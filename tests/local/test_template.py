@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from astro_dag_deploy.local.template import TokenResolver, UnresolvedReference
+from local_mode.template import TokenResolver, UnresolvedReference
 
 TEMPLATE = {
     "Parameters": {

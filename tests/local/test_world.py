@@ -2,7 +2,7 @@
 
 import pytest
 
-from astro_dag_deploy.local.world import EnvironmentConflict, merged_environment
+from local_mode.world import EnvironmentConflict, merged_environment
 
 
 def test_the_environment_is_the_union_of_the_functions_environments():

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.execution_names import execution_name
+from functions.shared.execution_names import execution_name
 
-from astro_dag_deploy.local.executions import ExecutionResult, ProgressListener, watch_execution
-from astro_dag_deploy.local.world import LocalWorld
-from astro_dag_deploy.requests import deploy_request, upload_folder
+from local_mode.executions import ExecutionResult, ProgressListener, watch_execution
+from local_mode.world import LocalWorld
+from local_mode.requests import deploy_request, upload_folder
 
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 

@@ -27,13 +27,10 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import TypeAdapter, ValidationError
 
-from astro_dag_deploy.local.project import make_functions_importable
-from astro_dag_deploy.requests import deploy_request, upload_folder
-
-make_functions_importable()
-from shared.models import Commit  # noqa: E402 -- functions/ is importable only from here on
-from shared.notification import console_url  # noqa: E402
-from shared.paths import SEGMENT_RULE, is_segment  # noqa: E402
+from functions.shared.models import Commit
+from functions.shared.notification import console_url
+from functions.shared.paths import SEGMENT_RULE, is_segment
+from local_mode.requests import deploy_request, upload_folder
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_ERROR, EXIT_RUNNING = 0, 1, 2, 3
 EXIT_CODES_HELP = ("Exit codes: 0 the deploy SUCCEEDED; 1 it FAILED, TIMED_OUT or was ABORTED; 2 usage, credentials, "

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from astro_dag_deploy.client import register_client_commands
-from astro_dag_deploy.serve import register_serve_command
+from local_mode.serve import register_serve_command
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = Path(".local")
@@ -16,12 +16,12 @@ DEFAULT_OUT = Path(".local")
 
 def run_local(args: argparse.Namespace) -> int:
     # Imported here: the local mode loads moto and jsii, which other commands do not need.
-    from astro_dag_deploy.local.executions import ProgressPrinter
-    from astro_dag_deploy.local.output import stdout_to_file
-    from astro_dag_deploy.local.project import DEFAULT_SCENARIO
-    from astro_dag_deploy.local.report import json_report, print_summary
-    from astro_dag_deploy.local.scenario import Scenario, ScenarioError, run_scenario
-    from astro_dag_deploy.local.world import LocalWorld
+    from local_mode.executions import ProgressPrinter
+    from local_mode.output import stdout_to_file
+    from local_mode.project import DEFAULT_SCENARIO
+    from local_mode.report import json_report, print_summary
+    from local_mode.scenario import Scenario, ScenarioError, run_scenario
+    from local_mode.world import LocalWorld
 
     started = time.monotonic()
     try:

@@ -68,7 +68,7 @@ def write_standin_wrapper(bin_dir: Path, state_dir: Path, upload_seconds: float 
     command = [sys.executable, str(Path(__file__).resolve()), "--standin-state-dir", str(state_dir.resolve()),
                "--standin-upload-seconds", str(upload_seconds)]
     wrapper.write_text(
-        "#!/bin/sh\n# THE LOCAL STAND-IN for the astro CLI (not the real one), see astro_dag_deploy/astro_standin.py\n"
+        "#!/bin/sh\n# THE LOCAL STAND-IN for the astro CLI (not the real one), see local_mode/astro_standin.py\n"
         f'exec {shlex.join(command)} "$@"\n'
     )
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

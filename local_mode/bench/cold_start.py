@@ -25,7 +25,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from astro_dag_deploy.local.project import FUNCTIONS_DIR
+from local_mode.project import FUNCTIONS_DIR
 
 SHARED_FOLDER = "shared"
 SKIPPED_DIRS = {"__pycache__"}
@@ -67,8 +67,9 @@ def zip_function_folders(functions_dir: Path = FUNCTIONS_DIR) -> list[str]:
 
 
 def asset_files(functions_dir: Path, folder: str) -> list[str]:
-    """The files of a zip function's asset, relative to functions/: its folder and shared/, without bytecode."""
-    found = []
+    """The files of a zip function's asset, relative to functions/: the package's __init__.py, its folder and
+    shared/, without bytecode."""
+    found = ["__init__.py"]
     for top in (folder, SHARED_FOLDER):
         for root, dirs, files in os.walk(functions_dir / top):
             dirs[:] = sorted(name for name in dirs if name not in SKIPPED_DIRS)
@@ -84,7 +85,7 @@ def build_asset_zip(functions_dir: Path, folder: str, target: Path) -> int:
     """Write the function's asset zip to `target`; return its size in bytes."""
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as archive:
         for relative in asset_files(functions_dir, folder):
-            archive.write(functions_dir / relative, relative)
+            archive.write(functions_dir / relative, f"{functions_dir.name}/{relative}")
     return target.stat().st_size
 
 
@@ -135,7 +136,7 @@ def lambda_environment(folder: str, task_root: Path, packages: Path) -> dict[str
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-        "_HANDLER": f"{folder}.app.handler",
+        "_HANDLER": f"functions.{folder}.app.handler",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_METRICS_NAMESPACE": "AstroDagDeploy",
@@ -146,15 +147,15 @@ def lambda_environment(folder: str, task_root: Path, packages: Path) -> dict[str
 
 
 def import_milliseconds(folder: str, task_root: Path, packages: Path) -> float:
-    """Import `<folder>.app` in a fresh interpreter whose path is the task root, then the packages (as Lambda's),
+    """Import `functions.<folder>.app` in a fresh interpreter whose path is the task root, then the packages (as Lambda's),
     without this virtualenv's site-packages (-S)."""
     completed = subprocess.run(
-        [sys.executable, "-S", "-c", _IMPORT_PROBE, f"{folder}.app"],
+        [sys.executable, "-S", "-c", _IMPORT_PROBE, f"functions.{folder}.app"],
         cwd=task_root, env=lambda_environment(folder, task_root, packages), capture_output=True, text=True,
         timeout=PROBE_TIMEOUT_SECONDS,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"importing {folder}.app failed: {completed.stderr[-2000:]}")
+        raise RuntimeError(f"importing functions.{folder}.app failed: {completed.stderr[-2000:]}")
     return float(completed.stdout.strip().splitlines()[-1])
 
 

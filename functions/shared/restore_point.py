@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from shared.aws import MAX_WORKERS, client
-from shared.errors import RollbackFailed
-from shared.models import Target
-from shared.paths import repo_prefix, restore_point_key
+from functions.shared.aws import MAX_WORKERS, client
+from functions.shared.errors import RollbackFailed
+from functions.shared.models import Target
+from functions.shared.paths import repo_prefix, restore_point_key
 
 DELETE_BATCH = 1000
 

@@ -5,14 +5,14 @@ import os
 
 from pydantic import BaseModel, ValidationError
 
-from rollback.restore_point import restore
-from shared.aws import client
-from shared.locking import lock_key, release
-from shared.models import DeployRequest, Target
-from shared.notification import FailureEvent, failure_notification
-from shared.observability import step_logger
+from functions.shared.restore_point import restore
+from functions.shared.aws import client
+from functions.shared.locking import lock_key, release
+from functions.shared.models import DeployRequest, Target
+from functions.shared.notification import FailureEvent, failure_notification
+from functions.shared.observability import step_logger
 
-logger = step_logger("rollback")
+logger = step_logger("recover")
 
 
 class ExecutionEnded(BaseModel):

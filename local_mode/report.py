@@ -2,10 +2,10 @@
 
 from typing import TextIO
 
-from shared.notification import readable_cause
+from functions.shared.notification import readable_cause
 
-from astro_dag_deploy.local.scenario import Outcome
-from astro_dag_deploy.local.world import LocalWorld
+from local_mode.scenario import Outcome
+from local_mode.world import LocalWorld
 
 CAUSE_SHOWN = 400
 

@@ -10,10 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from astro_dag_deploy.local.project import make_functions_importable
-
-make_functions_importable()
-from shared.dag_source import inspect_dag_source  # noqa: E402 -- functions/ is importable only from here on
+from functions.shared.dag_source import inspect_dag_source
 
 SKIPPED_DIRS = frozenset({"__pycache__", ".git"})
 SKIPPED_SUFFIXES = (".pyc",)

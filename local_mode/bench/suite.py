@@ -5,11 +5,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from astro_dag_deploy.bench.cold_start import ColdStart, measure_cold_starts
-from astro_dag_deploy.bench.dag_files import dag_files
-from astro_dag_deploy.bench.executions import ExecutionRun, measure_executions
-from astro_dag_deploy.bench.s3_server import CountingS3Server
-from astro_dag_deploy.bench.s3_steps import S3StepBench, StepComparison
+from local_mode.bench.cold_start import ColdStart, measure_cold_starts
+from local_mode.bench.dag_files import dag_files
+from local_mode.bench.executions import ExecutionRun, measure_executions
+from local_mode.bench.s3_server import CountingS3Server
+from local_mode.bench.s3_steps import S3StepBench, StepComparison
 
 DEFAULT_SIZES = (10, 100, 1000)
 DEFAULT_RUNS = 5

@@ -6,7 +6,6 @@ import re
 import threading
 from typing import Any
 
-from astro_dag_deploy.local.project import require_checkout
 
 ARTIFACTS_BUCKET = "local-artifacts"
 # Every workspace/deployment name maps to a local Astro ID: scenarios need no Astro configuration. The token
@@ -30,7 +29,6 @@ def stack_template(context_overrides: dict[str, Any] | None = None) -> dict:
     key = json.dumps(overrides, sort_keys=True)
     with _synth_lock:
         if key not in _templates:
-            require_checkout()
             # Imported on first use: loading the CDK's jsii assemblies alone takes about a second.
             from cdk.app import synthesize_template
 

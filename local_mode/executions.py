@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TextIO
 
-from astro_dag_deploy.local.world import LocalWorld, Notification
+from local_mode.world import LocalWorld, Notification
 
 POLL_SECONDS = 0.05
 _ATTEMPT_EVENTS = {"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"}

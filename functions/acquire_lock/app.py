@@ -6,9 +6,9 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from shared.locking import LockState, acquire, lock_key
-from shared.models import Target
-from shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+from functions.shared.locking import LockState, acquire, lock_key
+from functions.shared.models import Target
+from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
 
 logger = step_logger("lock")
 tracer = Tracer(service="lock")

@@ -23,12 +23,12 @@ from typing import Any
 
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
-from shared.aws import client as step_client
+from functions.shared.aws import client as step_client
 
-from astro_dag_deploy.astro_standin import last_bundle, write_standin_wrapper
-from astro_dag_deploy.local.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
-from astro_dag_deploy.local.lambda_seam import in_process_lambdas
-from astro_dag_deploy.local.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
+from local_mode.astro_standin import last_bundle, write_standin_wrapper
+from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
+from local_mode.lambda_seam import in_process_lambdas
+from local_mode.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
 
 REGION = "us-east-1"
 STACK_NAME = "AstroDagDeploy-local"

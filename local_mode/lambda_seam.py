@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 from moto.awslambda.models import LambdaFunction
 
-from astro_dag_deploy.local.project import make_functions_importable
 
 SEAM_NAME = "_invoke_lambda"
 SEAM_PARAMETERS = ["self", "event"]
@@ -109,7 +108,6 @@ def _invoke_in_process(self: LambdaFunction, event: object = None) -> tuple[str,
 def in_process_lambdas() -> Iterator[None]:
     """Replace moto's Docker invocation by an in-process handler call for the duration of the block."""
     check_seam()
-    make_functions_importable()
     original = getattr(LambdaFunction, SEAM_NAME)
     setattr(LambdaFunction, SEAM_NAME, _invoke_in_process)
     try:

@@ -20,21 +20,19 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from astro_dag_deploy.bench.dag_files import DagFile
-from astro_dag_deploy.bench.s3_server import CountingS3Server
-from astro_dag_deploy.local.lambda_seam import LocalLambdaContext
-from astro_dag_deploy.local.output import stdout_to_file
-from astro_dag_deploy.local.project import make_functions_importable
-from astro_dag_deploy.local.world import environment_variables
+from local_mode.bench.dag_files import DagFile
+from local_mode.bench.s3_server import CountingS3Server
+from local_mode.lambda_seam import LocalLambdaContext
+from local_mode.output import stdout_to_file
+from local_mode.world import environment_variables
 
-make_functions_importable()
-from clear_prefix.app import handler as clear_prefix_handler  # noqa: E402 -- functions/ is importable from here on
-from parse.planning import summarize  # noqa: E402
-from shared.aws import client as step_client  # noqa: E402
-from shared.models import Plan, PlannedFile  # noqa: E402
-from shared.paths import repo_prefix  # noqa: E402
-from shared.plan_store import save_plan  # noqa: E402
-from upload.app import handler as upload_handler  # noqa: E402
+from functions.clear_prefix.app import handler as clear_prefix_handler
+from functions.parse.planning import summarize
+from functions.shared.aws import client as step_client
+from functions.shared.models import Plan, PlannedFile
+from functions.shared.paths import repo_prefix
+from functions.shared.plan_store import save_plan
+from functions.upload.app import handler as upload_handler
 
 REGION = "us-east-1"
 SOURCE_BUCKET = "bench-ci-artifacts"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from astro_dag_deploy.bench.s3_steps import CLEAR_PREFIX, UPLOAD, StepComparison, StepRun
-from astro_dag_deploy.bench.suite import BenchResults
+from local_mode.bench.s3_steps import CLEAR_PREFIX, UPLOAD, StepComparison, StepRun
+from local_mode.bench.suite import BenchResults
 
 RESULTS_BEGIN = "<!-- benchmark results: written by `make bench`; what is between these markers is replaced -->"
 RESULTS_END = "<!-- end of benchmark results -->"
@@ -148,7 +148,7 @@ def render(results: BenchResults, measured_at: datetime | None = None) -> str:
     measured_at = measured_at or datetime.now(timezone.utc)
     sizes = ",".join(str(size) for size in results.sizes)
     lines = [
-        f"Measured {measured_at:%Y-%m-%d %H:%M} UTC by `python -m astro_dag_deploy.bench --sizes {sizes} "
+        f"Measured {measured_at:%Y-%m-%d %H:%M} UTC by `python -m local_mode.bench --sizes {sizes} "
         f"--runs {results.runs}`.",
         "",
         f"- Machine: {machine_line(results)}.",

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from astro_dag_deploy.bench.dag_files import dag_files, write_dag_files
-from astro_dag_deploy.local.executions import execution_history, watch_execution
-from astro_dag_deploy.local.output import stdout_to_file
-from astro_dag_deploy.local.scenario import ScenarioRequest, upload_dags_dir
-from astro_dag_deploy.local.world import LocalWorld
-from shared.execution_names import execution_name  # importable once astro_dag_deploy.local is loaded
+from local_mode.bench.dag_files import dag_files, write_dag_files
+from local_mode.executions import execution_history, watch_execution
+from local_mode.output import stdout_to_file
+from local_mode.scenario import ScenarioRequest, upload_dags_dir
+from local_mode.world import LocalWorld
+from functions.shared.execution_names import execution_name  # importable once local_mode is loaded
 
 WORKSPACE, REPO = "bench", "bench_repo"
 

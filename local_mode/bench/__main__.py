@@ -1,4 +1,4 @@
-"""`python -m astro_dag_deploy.bench [--sizes 10,100,1000] [--runs 5] [--no-write]` (what `make bench` runs).
+"""`python -m local_mode.bench [--sizes 10,100,1000] [--runs 5] [--no-write]` (what `make bench` runs).
 
 Progress goes to stderr; stdout gets the table, then the JSON summary as its last line.
 """
@@ -7,9 +7,9 @@ import argparse
 import json
 import sys
 
-from astro_dag_deploy.bench.report import render, summary, write_results
-from astro_dag_deploy.bench.suite import DEFAULT_RUNS, DEFAULT_SIZES, run_benchmark
-from astro_dag_deploy.local.project import PROJECT_ROOT
+from local_mode.bench.report import render, summary, write_results
+from local_mode.bench.suite import DEFAULT_RUNS, DEFAULT_SIZES, run_benchmark
+from local_mode.project import PROJECT_ROOT
 
 DOCUMENT = PROJECT_ROOT / "docs" / "benchmarks.md"
 
@@ -32,7 +32,7 @@ def _runs(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m astro_dag_deploy.bench",
+        prog="python -m local_mode.bench",
         description="Measure the S3 steps against the AWS CLI on a local moto server, whole local executions "
         "(wall time, state transitions) and each zip function's cold-start proxy.",
     )

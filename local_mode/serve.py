@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
-    from astro_dag_deploy.local.executions import ProgressPrinter
-    from astro_dag_deploy.local.world import LocalWorld
+    from local_mode.executions import ProgressPrinter
+    from local_mode.world import LocalWorld
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -46,20 +46,20 @@ class LocalDeploymentsApi:
     def __init__(self, world: "LocalWorld", base_url: str, progress: "ProgressPrinter"):
         from jsonschema import Draft4Validator
 
-        from astro_dag_deploy.local.lambda_seam import load_handler
-        from shared.models import api_json_schema
+        from local_mode.lambda_seam import load_handler
+        from functions.shared.models import api_json_schema
 
         self.world = world
         self.base_url = base_url
         self.progress = progress
         self._validator = Draft4Validator(api_json_schema())
-        self._status_handler = load_handler("status.app.handler")
+        self._status_handler = load_handler("functions.status.app.handler")
         # One invocation at a time, as in one Lambda container: the resolver and the logger keep per-call state.
         self._status_lock = threading.Lock()
         self._watchers: list[tuple[str, threading.Thread]] = []
 
     def start_deployment(self, body: bytes) -> tuple[int, dict]:
-        from shared.execution_names import execution_name
+        from functions.shared.execution_names import execution_name
 
         try:
             document = json.loads(body)
@@ -78,8 +78,8 @@ class LocalDeploymentsApi:
         return 202, {"name": name, "executionArn": arn, "statusUrl": f"{self.base_url}{DEPLOYMENTS_PATH}/{name}"}
 
     def deployment_status(self, path: str, headers: dict[str, str], source_ip: str) -> tuple[int, str, bytes]:
-        from astro_dag_deploy.local.lambda_seam import LocalLambdaContext
-        from astro_dag_deploy.local.world import ACCOUNT, REGION
+        from local_mode.lambda_seam import LocalLambdaContext
+        from local_mode.world import ACCOUNT, REGION
 
         request_id = str(uuid.uuid4())
         event = {
@@ -109,8 +109,8 @@ class LocalDeploymentsApi:
         return response["statusCode"], content_type, (response.get("body") or "").encode()
 
     def _watch(self, arn: str) -> None:
-        from astro_dag_deploy.local.executions import watch_execution
-        from shared.notification import readable_cause
+        from local_mode.executions import watch_execution
+        from functions.shared.notification import readable_cause
 
         def watch() -> None:
             # The printer tells each state and the outcome; the cause and notifications are told here.
@@ -196,9 +196,9 @@ def _usage_error(message: str) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     # Imported here: the local mode loads moto and jsii, which other commands do not need.
-    from astro_dag_deploy.local.executions import ProgressPrinter
-    from astro_dag_deploy.local.output import stdout_to_file
-    from astro_dag_deploy.local.world import LocalWorld
+    from local_mode.executions import ProgressPrinter
+    from local_mode.output import stdout_to_file
+    from local_mode.world import LocalWorld
 
     started = time.monotonic()
     astro_cli = None
@@ -238,7 +238,7 @@ def _serve(
     """Serve until Ctrl-C (or SIGTERM), then stop what runs while the embedded AWS is still up."""
     from moto.server import ThreadedMotoServer
 
-    from astro_dag_deploy.local.world import REGION, environment_variables
+    from local_mode.world import REGION, environment_variables
 
     # Port 0: the system picks a free one; the banner prints it.
     moto_server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
