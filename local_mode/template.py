@@ -1,9 +1,11 @@
-"""The stack's CloudFormation template, synthesized once per process, and its tokens resolved to local resources."""
+"""The stack's CloudFormation template, synthesized once per process, and its tokens resolved: to local resources
+for the local mode, to placeholders for the infrastructure tests."""
 
 import copy
 import json
 import re
 import threading
+from abc import ABC, abstractmethod
 from typing import Any
 
 
@@ -47,46 +49,15 @@ class UnresolvedReference(LookupError):
 _SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]*)\}")
 
 
-class TokenResolver:
-    """Resolves CloudFormation intrinsics (Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::Split) against
-    the resources registered so far, as CloudFormation would against the deployed ones."""
+class IntrinsicResolver(ABC):
+    """Evaluates CloudFormation intrinsics (Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::Split) as
+    CloudFormation would; subclasses say what a reference and an attribute stand for."""
 
-    def __init__(self, template: dict, account: str, region: str, stack_name: str, partition: str = "aws"):
-        self._parameters = template.get("Parameters", {})
-        self._pseudo = {
-            "AWS::AccountId": account,
-            "AWS::Region": region,
-            "AWS::Partition": partition,
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": stack_name,
-            "AWS::StackId": f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack_name}/local",
-        }
-        self._refs: dict[str, str] = {}
-        self._attributes: dict[str, dict[str, str]] = {}
+    @abstractmethod
+    def ref(self, name: str) -> str: ...
 
-    def register(self, logical_id: str, ref: str, **attributes: str) -> None:
-        self._refs[logical_id] = ref
-        self._attributes[logical_id] = attributes
-
-    def ref(self, name: str) -> str:
-        if name in self._pseudo:
-            return self._pseudo[name]
-        if name in self._refs:
-            return self._refs[name]
-        parameter = self._parameters.get(name)
-        if parameter is not None:
-            if parameter.get("Type", "").startswith("AWS::SSM::Parameter::") or "Default" not in parameter:
-                raise UnresolvedReference(name, "a parameter only a real deployment resolves")
-            return parameter["Default"]
-        raise UnresolvedReference(name)
-
-    def attribute(self, logical_id: str, name: str) -> str:
-        if logical_id not in self._attributes:
-            raise UnresolvedReference(logical_id)
-        try:
-            return self._attributes[logical_id][name]
-        except KeyError:
-            raise UnresolvedReference(f"{logical_id}.{name}", "attribute not provided locally") from None
+    @abstractmethod
+    def attribute(self, logical_id: str, name: str) -> str: ...
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -130,3 +101,56 @@ class TokenResolver:
             return self.ref(name)
 
         return _SUB_VARIABLE.sub(replace, text)
+
+
+class TokenResolver(IntrinsicResolver):
+    """References resolved against the resources registered so far, as CloudFormation would against the deployed
+    ones."""
+
+    def __init__(self, template: dict, account: str, region: str, stack_name: str, partition: str = "aws"):
+        self._parameters = template.get("Parameters", {})
+        self._pseudo = {
+            "AWS::AccountId": account,
+            "AWS::Region": region,
+            "AWS::Partition": partition,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": stack_name,
+            "AWS::StackId": f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack_name}/local",
+        }
+        self._refs: dict[str, str] = {}
+        self._attributes: dict[str, dict[str, str]] = {}
+
+    def register(self, logical_id: str, ref: str, **attributes: str) -> None:
+        self._refs[logical_id] = ref
+        self._attributes[logical_id] = attributes
+
+    def ref(self, name: str) -> str:
+        if name in self._pseudo:
+            return self._pseudo[name]
+        if name in self._refs:
+            return self._refs[name]
+        parameter = self._parameters.get(name)
+        if parameter is not None:
+            if parameter.get("Type", "").startswith("AWS::SSM::Parameter::") or "Default" not in parameter:
+                raise UnresolvedReference(name, "a parameter only a real deployment resolves")
+            return parameter["Default"]
+        raise UnresolvedReference(name)
+
+    def attribute(self, logical_id: str, name: str) -> str:
+        if logical_id not in self._attributes:
+            raise UnresolvedReference(logical_id)
+        try:
+            return self._attributes[logical_id][name]
+        except KeyError:
+            raise UnresolvedReference(f"{logical_id}.{name}", "attribute not provided locally") from None
+
+
+class PlaceholderResolver(IntrinsicResolver):
+    """References written as cdk-nag names them, Ref -> <Id> and Fn::GetAtt -> <Id.Attribute>: the template read
+    without deploying it (values assembled by Fn::Join, such as the state machine's definition, become text)."""
+
+    def ref(self, name: str) -> str:
+        return f"<{name}>"
+
+    def attribute(self, logical_id: str, name: str) -> str:
+        return f"<{logical_id}.{name}>"

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from aws_cdk import App
+from aws_cdk.assertions import Capture, Match, Template
 
 from cdk.app import build_stack
 from cdk.stack import AstroDagDeployStack
+from local_mode.template import PlaceholderResolver
 
 # Different from cdk.json's examples and the defaults, so that every value is seen to reach the template.
 TEST_CONTEXT: dict[str, Any] = {
@@ -35,73 +37,67 @@ TEST_CONTEXT: dict[str, Any] = {
 
 
 def render(value: Any) -> Any:
-    """Template values with tokens written as placeholders: Fn::GetAtt -> <Id.Attr>, Ref -> <Id>, Fn::Join joined."""
-    if isinstance(value, list):
-        return [render(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"Ref"}:
-        return f"<{value['Ref']}>"
-    if set(value) == {"Fn::GetAtt"}:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    if set(value) == {"Fn::Join"}:
-        separator, parts = value["Fn::Join"]
-        return separator.join(render(part) for part in parts)
-    return {key: render(item) for key, item in value.items()}
+    """Template values with references as placeholders (Ref -> <Id>, Fn::GetAtt -> <Id.Attr>) and Fn::Join joined."""
+    return PlaceholderResolver().resolve(value)
 
 
 @dataclass
 class SynthesizedStack:
-    """Test modules reach these helpers through the `synthesized` fixture (`conftest` is not importable by name)."""
+    """Test modules reach these helpers through the `synthesized` fixture (`conftest` is not importable by name).
+
+    `template` is the CDK's assertions view of the stack's template; the helpers find resources through it.
+    """
 
     app: App
     stack: AstroDagDeployStack
     directory: Path
-    template: dict
+    template: Template
     context: dict[str, Any]
 
     render = staticmethod(render)
 
-    @property
-    def resources(self) -> dict[str, dict]:
-        return self.template["Resources"]
+    def resources(self, resource_type: str, properties: dict | None = None) -> dict[str, dict]:
+        """Resources of this type whose properties match (Match.object_like, as has_resource_properties)."""
+        pattern = {"Properties": properties} if properties is not None else None
+        return self.template.find_resources(resource_type, pattern)
 
-    def of_type(self, resource_type: str) -> dict[str, dict]:
-        return {key: value for key, value in self.resources.items() if value["Type"] == resource_type}
-
-    def only(self, resource_type: str) -> tuple[str, dict]:
-        (found,) = self.of_type(resource_type).items()
+    def only(self, resource_type: str, properties: dict | None = None) -> tuple[str, dict]:
+        """The one resource of this type whose properties match, and its logical ID."""
+        (found,) = self.resources(resource_type, properties).items()
         return found
+
+    def has(self, logical_id: str, resource_type: str, properties: dict) -> None:
+        """has_resource_properties for this very resource (and Captures filled from it alone)."""
+        resource = self.resources(resource_type)[logical_id]
+        Template.from_json({"Resources": {logical_id: resource}}).has_resource_properties(resource_type, properties)
 
     def output_ref(self, output: str) -> str:
         """The logical ID an output refers to (how the local mode finds the bucket, topic, secret, machine)."""
-        return self.template["Outputs"][output]["Value"]["Ref"]
+        ref = Capture()
+        self.template.has_output(output, {"Value": {"Ref": ref}})
+        return ref.as_string()
 
     def output_value(self, output: str) -> Any:
-        return render(self.template["Outputs"][output]["Value"])
+        return render(self.template.find_outputs(output)[output]["Value"])
 
     def function_id(self, handler: str) -> str:
         """A function by its Handler (zip) or image command (deploy)."""
-        (found,) = [
-            key
-            for key, function in self.of_type("AWS::Lambda::Function").items()
-            if handler == function["Properties"].get("Handler")
-            or [handler] == function["Properties"].get("ImageConfig", {}).get("Command")
-        ]
+        zip_functions = self.resources("AWS::Lambda::Function", {"Handler": handler})
+        image_functions = self.resources("AWS::Lambda::Function", {"ImageConfig": {"Command": [handler]}})
+        (found,) = [*zip_functions, *image_functions]
         return found
 
-    def properties(self, logical_id: str) -> dict:
-        return self.resources[logical_id]["Properties"]
-
     def role_id(self, function_id: str) -> str:
-        return self.properties(function_id)["Role"]["Fn::GetAtt"][0]
+        role = Capture()
+        self.has(function_id, "AWS::Lambda::Function", {"Role": {"Fn::GetAtt": [role, "Arn"]}})
+        return role.as_string()
 
     def statements(self, role_id: str, *, rendered: bool = True) -> list[dict]:
         """Every statement of the policies attached to the role, rendered or as the template holds them."""
+        policies = self.resources("AWS::IAM::Policy", {"Roles": Match.array_with([{"Ref": role_id}])})
         return [
             render(statement) if rendered else statement
-            for policy in self.of_type("AWS::IAM::Policy").values()
-            if {"Ref": role_id} in policy["Properties"]["Roles"]
+            for policy in policies.values()
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         ]
 
@@ -113,9 +109,8 @@ def synthesize(directory: Path, **overrides: Any) -> SynthesizedStack:
     context = {**TEST_CONTEXT, **overrides}
     app, stack = build_stack(context, outdir=str(directory))
     assembly = app.synth()
-    template = assembly.get_stack_artifact(stack.artifact_id).template
     return SynthesizedStack(
-        app=app, stack=stack, directory=Path(assembly.directory), template=template, context=context
+        app=app, stack=stack, directory=Path(assembly.directory), template=Template.from_stack(stack), context=context
     )
 
 

@@ -1,24 +1,39 @@
 """POST /deployments: IAM-authorized, validated against the generated model, starting the STANDARD machine.
-GET /deployments/{executionName}: IAM-authorized, proxied to the status function."""
+GET /deployments/{executionName}: IAM-authorized, proxied to the status function.
+
+The mapping templates are rendered by airspeed (a Velocity implementation) with the $input, $util and $context
+objects API Gateway provides.
+"""
 
 import json
 import re
 from typing import Any
+from unittest.mock import patch
 
+import airspeed
 import pytest
+from airspeed.operators import LocalNamespace
+from airspeed.operators import __additional_methods__ as velocity_methods
+from aws_cdk.assertions import Capture, Match
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from functions.shared.execution_names import COMMIT_LENGTH, MAX_LENGTH, REPO_LENGTH, execution_name
+from cdk.api import REFUSED_TEMPLATE, STARTED_TEMPLATE, UNAVAILABLE_TEMPLATE
+from functions.shared.execution_names import (
+    COMMIT_LENGTH,
+    MAX_LENGTH,
+    REPO_LENGTH,
+    execution_name,
+    execution_name_problem,
+)
 from functions.shared.models import api_json_schema
 
 JSON = "application/json"
 STATUS_HANDLER = "functions.status.app.handler"
-# $context of a request: requestId is a UUID (36 characters).
-CONTEXT = {
-    "requestId": "5f0c2a7e-9b1d-4c3e-8a6f-0d2b4e6a8c1f",
-    "domainName": "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
-    "stage": "prod",
-}
-# What $util.escapeJavaScript (Apache Commons Lang 2 StringEscapeUtils.escapeJavaScript) does to a string.
+REQUEST_ID = "5f0c2a7e-9b1d-4c3e-8a6f-0d2b4e6a8c1f"  # $context.requestId is a UUID (36 characters)
+DOMAIN_NAME = "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
+STAGE = "prod"
+# What $util.escapeJavaScript (Apache Commons Lang 2 StringEscapeUtils.escapeJavaScript) does to a character.
 _JS_ESCAPES = {
     "'": "\\'",
     '"': '\\"',
@@ -30,39 +45,21 @@ _JS_ESCAPES = {
     "\f": "\\f",
     "\r": "\\r",
 }
-# $util.escapeJavaScript(...) followed by .replaceAll("<Java regex>", "<replacement>").
-_ESCAPED_EXPRESSION = re.compile(
-    r'\$!?util\.escapeJavaScript\((?P<argument>.+?)\)\.replaceAll\("(?P<regex>.+?)", "(?P<replacement>.*?)"\)'
-)
-
-
-def without_nulls(value):
-    if isinstance(value, dict):
-        return {key: without_nulls(item) for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        return [without_nulls(item) for item in value]
-    return value
+# Character classes of ASCII letters, digits, _ and -, an escaped backslash, a quote: Java and Python read these
+# regexes alike. A replacement without $ or \ is literal text in both.
+_PORTABLE_REGEX = re.compile(r"(?:\[\^?[A-Za-z0-9_-]+\]|\\\\|')+")
 
 
 def escape_javascript(text: str) -> str:
+    # Java strings are UTF-16: a character beyond the BMP is escaped as its two surrogates.
+    units = text.encode("utf-16-be")
     return "".join(
         _JS_ESCAPES.get(char) or (f"\\u{ord(char):04X}" if ord(char) < 32 or ord(char) > 0x7F else char)
-        for char in text
+        for char in (chr(int.from_bytes(units[i : i + 2], "big")) for i in range(0, len(units), 2))
     )
 
 
-def fill_escaped(template: str, values: dict[str, str]) -> str:
-    """Replace each escapeJavaScript(...).replaceAll(...) expression by what API Gateway makes of values[argument]."""
-
-    def evaluate(match: re.Match) -> str:
-        escaped = escape_javascript(values[match["argument"]])
-        # The regex is a Java regex inside a VTL string literal, which keeps backslashes as they are.
-        return re.sub(match["regex"], match["replacement"], escaped)
-
-    return _ESCAPED_EXPRESSION.sub(evaluate, template)
-
-
-class _Input:
+class ApiGatewayInput:
     """$input: the request's body, or the integration's answer."""
 
     def __init__(self, body: dict):
@@ -77,14 +74,12 @@ class _Input:
         return json.dumps(self._body)
 
 
-class _Util:
-    def escapeJavaScript(self, text: str) -> str:  # noqa: N802 (VTL's name)
-        return escape_javascript(text)
+class ApiGatewayUtil:
+    """$util."""
 
-
-# Character classes of ASCII letters, digits, _ and -, an escaped backslash, a quote: Java and Python read these
-# regexes alike. A replacement without $ or \ is literal text in both.
-_PORTABLE_REGEX = re.compile(r"(?:\[\^?[A-Za-z0-9_-]+\]|\\\\|')+")
+    def escapeJavaScript(self, text: str | None) -> str | None:
+        # Commons Lang answers null with null: a quiet reference ($!) then renders "".
+        return None if text is None else escape_javascript(text)
 
 
 def _replace_all(text: str, regex: str, replacement: str) -> str:
@@ -94,284 +89,113 @@ def _replace_all(text: str, regex: str, replacement: str) -> str:
 
 def _substring(text: str, begin: int, end: int | None = None) -> str:
     end = len(text) if end is None else end
-    # Java throws where Python would quietly cut.
+    # Java throws (and API Gateway answers 500) where Python would quietly cut.
     assert 0 <= begin <= end <= len(text), f"substring({begin}, {end}) of {len(text)} characters"
     return text[begin:end]
 
 
-_STRING_METHODS = {
-    "replaceAll": _replace_all,
-    "substring": _substring,
-    "length": len,
-    "lastIndexOf": str.rfind,
-}
-_OPERATORS = {
-    "==": lambda left, right: left == right,
-    ">": lambda left, right: _integers(left, right) and left > right,
-    "+": lambda left, right: _integers(left, right) and left + right,
-}
-# Velocity 1.7 identifiers may hold "-": "$repo-" names the variable "repo-".
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_REFERENCE = re.compile(r"\$!?\{?[A-Za-z_]")
-_DIRECTIVE = re.compile(r"#(set|if|else|end)")
+# java.lang.String methods the templates call, as Java has them: airspeed has no lastIndexOf, and its substring and
+# replaceAll are Python's slice and re.sub, which accept what Java refuses or reads otherwise.
+JAVA_STRING_METHODS = {"lastIndexOf": str.rfind, "substring": _substring, "replaceAll": _replace_all}
 
 
-def _integers(*values: Any) -> bool:
-    assert all(type(value) is int for value in values), values
-    return True
+def render(template: str, body: dict, **context: Any) -> tuple[str, dict]:
+    """The template rendered for this body, and its variables: what it #set, and $context, which #set may change."""
+    api_gateway = {
+        "input": ApiGatewayInput(body),
+        "util": ApiGatewayUtil(),
+        "context": {"requestId": REQUEST_ID, "domainName": DOMAIN_NAME, "stage": STAGE, **context},
+    }
+    # The template's #set variables land here, in front of what API Gateway provides (airspeed's own scoping).
+    variables = LocalNamespace(api_gateway)
+    with patch.dict(velocity_methods[str], JAVA_STRING_METHODS):
+        return airspeed.Template(template).merge(variables), variables
 
 
-class Vtl:
-    """The subset of VTL the API's templates use, evaluated as API Gateway's Velocity would.
-
-    #set($name = expression), #if(condition) #else #end; "interpolated" and 'literal' strings, integers, references
-    ($a, ${a}, $!a) with properties and method calls, and one of == > + between two operands; $input.path('$.key'),
-    $input.json('$'), $util.escapeJavaScript, $context.<key>, and the String methods above. Anything else fails the
-    test rather than being skipped. Whitespace stays as written (Velocity drops some newlines; JSON ignores them).
-    """
-
-    def __init__(self, input_body: dict, context: dict[str, str]):
-        self.variables: dict[str, Any] = {"input": _Input(input_body), "util": _Util(), "context": context}
-
-    def render(self, template: str) -> str:
-        output: list[str] = []
-        open_ifs: list[tuple[bool, bool]] = []  # per #if: (the enclosing block runs, a branch was taken)
-        active = True
-        for kind, argument in _segments(template):
-            if kind == "text" and active:
-                output.append(self.interpolate(argument))
-            elif kind == "set" and active:
-                self._set(argument)
-            elif kind == "if":
-                taken = active and self._condition(argument)
-                open_ifs.append((active, taken))
-                active = taken
-            elif kind == "else":
-                enclosing, taken = open_ifs[-1]
-                active = enclosing and not taken
-            elif kind == "end":
-                active, _ = open_ifs.pop()
-        assert not open_ifs, "#if without #end"
-        return "".join(output)
-
-    def interpolate(self, text: str) -> str:
-        """Text with its references replaced; an unset one stays as written, or is "" when quiet ($!)."""
-        output, position = [], 0
-        while (start := text.find("$", position)) != -1:
-            output.append(text[position:start])
-            if not _REFERENCE.match(text, start):
-                output.append("$")
-                position = start + 1
-                continue
-            expression = _Expression(self, text, start)
-            value, quiet = expression.reference()
-            written = text[start : expression.position]
-            output.append(("" if quiet else written) if value is None else str(value))
-            position = expression.position
-        output.append(text[position:])
-        return "".join(output)
-
-    def _set(self, argument: str) -> None:
-        expression = _Expression(self, argument)
-        expression.expect("$")
-        name = expression.identifier()
-        expression.expect("=")
-        value = expression.value()
-        expression.expect_end()
-        # Velocity versions differ on #set to null: the templates never do it.
-        assert value is not None, f"#set({argument}) sets null"
-        self.variables[name] = value
-
-    def _condition(self, argument: str) -> bool:
-        expression = _Expression(self, argument)
-        value = expression.value()
-        expression.expect_end()
-        assert isinstance(value, bool), f"#if({argument}) is not a comparison"
-        return value
-
-
-def _segments(template: str):
-    """("text", text) and (directive, its parenthesized argument) in template order."""
-    position = 0
-    while position < len(template):
-        start = template.find("#", position)
-        if start == -1:
-            yield "text", template[position:]
-            return
-        if start > position:
-            yield "text", template[position:start]
-        directive = _DIRECTIVE.match(template, start)
-        assert directive, f"unsupported directive: {template[start : start + 20]!r}"
-        position = directive.end()
-        if directive[1] in ("set", "if"):
-            end = _closing_parenthesis(template, position)
-            yield directive[1], template[position + 1 : end]
-            position = end + 1
-        else:
-            yield directive[1], ""
-
-
-def _closing_parenthesis(text: str, start: int) -> int:
-    assert text[start] == "(", text[start : start + 20]
-    depth, position = 0, start
-    while position < len(text):
-        character = text[position]
-        if character in "\"'":
-            position = text.index(character, position + 1)
-        elif character == "(":
-            depth += 1
-        elif character == ")":
-            depth -= 1
-            if depth == 0:
-                return position
-        position += 1
-    raise AssertionError(f"unclosed parenthesis: {text[start : start + 40]!r}")
-
-
-class _Expression:
-    def __init__(self, vtl: Vtl, text: str, position: int = 0):
-        self.vtl, self.text, self.position = vtl, text, position
-
-    def value(self) -> Any:
-        left = self.operand()
-        self._skip_spaces()
-        for operator, apply in _OPERATORS.items():
-            if self._take(operator):
-                return apply(left, self.operand())
-        return left
-
-    def operand(self) -> Any:
-        self._skip_spaces()
-        character = self.text[self.position]
-        if character == '"':
-            return self.vtl.interpolate(self._quoted('"'))
-        if character == "'":
-            return self._quoted("'")
-        if digits := re.match(r"\d+", self.text[self.position :]):
-            self.position += len(digits[0])
-            return int(digits[0])
-        assert _REFERENCE.match(self.text, self.position), f"unsupported operand: {self.text[self.position :]!r}"
-        return self.reference()[0]
-
-    def reference(self) -> tuple[Any, bool]:
-        """The value of $a, ${a}, $!a, $a.property or $a.method(arguments)..., and whether it is quiet."""
-        self.expect("$")
-        quiet = self._take("!")
-        formal = self._take("{")
-        value = self.vtl.variables.get(self.identifier())
-        if formal:
-            self.expect("}")
-            return value, quiet
-        while self.text.startswith(".", self.position) and _IDENTIFIER.match(self.text, self.position + 1):
-            self.position += 1
-            member = self.identifier()
-            if self._take("("):
-                value = _call(value, member, self._arguments())
-            else:
-                value = value[member]
-        return value, quiet
-
-    def identifier(self) -> str:
-        name = _IDENTIFIER.match(self.text, self.position)
-        assert name, f"no identifier at {self.text[self.position :]!r}"
-        self.position = name.end()
-        return name[0]
-
-    def expect(self, token: str) -> None:
-        self._skip_spaces()
-        assert self._take(token), f"expected {token!r} at {self.text[self.position :]!r}"
-
-    def expect_end(self) -> None:
-        self._skip_spaces()
-        assert self.position == len(self.text), f"unsupported: {self.text[self.position :]!r}"
-
-    def _arguments(self) -> list[Any]:
-        arguments: list[Any] = []
-        self._skip_spaces()
-        while not self._take(")"):
-            if arguments:
-                self.expect(",")
-            arguments.append(self.value())
-            self._skip_spaces()
-        return arguments
-
-    def _quoted(self, quote: str) -> str:
-        end = self.text.index(quote, self.position + 1)
-        content = self.text[self.position + 1 : end]
-        self.position = end + 1
-        return content
-
-    def _take(self, token: str) -> bool:
-        if self.text.startswith(token, self.position):
-            self.position += len(token)
-            return True
-        return False
-
-    def _skip_spaces(self) -> None:
-        while self.position < len(self.text) and self.text[self.position] == " ":
-            self.position += 1
-
-
-def _call(receiver: Any, method: str, arguments: list[Any]) -> Any:
-    if receiver is None:  # a method of null is null, as in Velocity
-        return None
-    if isinstance(receiver, str):
-        assert method in _STRING_METHODS, f"unsupported String method {method}"
-        return _STRING_METHODS[method](receiver, *arguments)
-    assert isinstance(receiver, (_Input, _Util)) and not method.startswith("_"), (receiver, method)
-    return getattr(receiver, method)(*arguments)
-
-
-def api_method(synthesized, http_method: str) -> dict:
-    """The properties of the API's only method with this HTTP verb, references rendered."""
-    (method_id,) = [
-        key
-        for key, method in synthesized.of_type("AWS::ApiGateway::Method").items()
-        if method["Properties"]["HttpMethod"] == http_method
-    ]
-    return synthesized.render(synthesized.properties(method_id))
+def without_nulls(value):
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
 
 
 @pytest.fixture(scope="module")
-def method(synthesized) -> dict:
-    return api_method(synthesized, "POST")
+def deployments_id(synthesized) -> str:
+    return synthesized.only("AWS::ApiGateway::Resource", {"PathPart": "deployments"})[0]
 
 
 @pytest.fixture(scope="module")
-def integration(method) -> dict:
-    return method["Integration"]
+def validator_id(synthesized) -> str:
+    synthesized.template.resource_count_is("AWS::ApiGateway::RequestValidator", 1)
+    return synthesized.only("AWS::ApiGateway::RequestValidator")[0]
 
 
 @pytest.fixture(scope="module")
-def request_template(integration) -> str:
-    return integration["RequestTemplates"][JSON]
+def request_template(synthesized) -> str:
+    """The POST integration's request template, the state machine's ARN as a placeholder."""
+    _, method = synthesized.only("AWS::ApiGateway::Method", {"HttpMethod": "POST"})
+    return synthesized.render(method["Properties"]["Integration"]["RequestTemplates"][JSON])
 
 
-def test_post_deployments_requires_iam_authorization(synthesized, method):
-    assert method["AuthorizationType"] == "AWS_IAM"
-    resource_id = method["ResourceId"].strip("<>")
-    assert synthesized.properties(resource_id)["PathPart"] == "deployments"
+def start_execution(request_template: str, body: dict) -> dict:
+    """The StartExecution request API Gateway sends for this body."""
+    rendered, variables = render(request_template, body)
+    request = json.loads(rendered)
+    assert variables["name"] == request["name"]
+    return request
 
 
-def test_the_body_is_validated_against_the_schema_generated_from_the_request_model(synthesized, method):
-    validator = synthesized.properties(method["RequestValidatorId"].strip("<>"))
-    assert validator["ValidateRequestBody"] is True
-    model = synthesized.properties(method["RequestModels"][JSON].strip("<>"))
-    assert model["ContentType"] == JSON
+def test_post_deployments_requires_iam_authorization(synthesized, deployments_id):
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {"HttpMethod": "POST", "AuthorizationType": "AWS_IAM", "ResourceId": {"Ref": deployments_id}},
+    )
+
+
+def test_the_body_is_validated_against_the_schema_generated_from_the_request_model(synthesized, validator_id):
+    model = Capture()
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {"HttpMethod": "POST", "RequestValidatorId": {"Ref": validator_id}, "RequestModels": {JSON: {"Ref": model}}},
+    )
+    synthesized.has(validator_id, "AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True})
     # A template cannot carry JSON null: CDK leaves out the `"default": null` annotations, nothing else.
-    assert model["Schema"] == without_nulls(api_json_schema())
+    synthesized.has(
+        model.as_string(),
+        "AWS::ApiGateway::Model",
+        {"ContentType": JSON, "Schema": Match.exact(without_nulls(api_json_schema()))},
+    )
 
 
-def test_the_integration_starts_an_execution_with_a_role_allowed_only_that(synthesized, integration):
-    assert integration["Type"] == "AWS"
-    assert integration["IntegrationHttpMethod"] == "POST"
-    assert integration["Uri"].endswith(":states:action/StartExecution")
-    # Any other content type is refused (415) rather than passed through unvalidated.
-    assert integration["PassthroughBehavior"] == "NEVER"
-    role_id = integration["Credentials"].removeprefix("<").removesuffix(".Arn>")
-    role = synthesized.properties(role_id)
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
-    assert "ManagedPolicyArns" not in role and "Policies" not in role
+def test_the_integration_starts_an_execution_with_a_role_allowed_only_that(synthesized):
+    role = Capture()
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "POST",
+            "Integration": {
+                "Type": "AWS",
+                "IntegrationHttpMethod": "POST",
+                "Uri": {"Fn::Join": ["", Match.array_with([":states:action/StartExecution"])]},
+                # Any other content type is refused (415) rather than passed through unvalidated.
+                "PassthroughBehavior": "NEVER",
+                "Credentials": {"Fn::GetAtt": [role, "Arn"]},
+            },
+        },
+    )
+    role_id = role.as_string()
+    synthesized.has(
+        role_id,
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [Match.object_like({"Principal": {"Service": "apigateway.amazonaws.com"}})]
+            },
+            "ManagedPolicyArns": Match.absent(),
+            "Policies": Match.absent(),
+        },
+    )
     machine = synthesized.output_ref("StateMachineArn")
     assert synthesized.statements(role_id) == [
         {"Action": "states:StartExecution", "Effect": "Allow", "Resource": f"<{machine}>"}
@@ -383,28 +207,25 @@ def test_the_request_becomes_start_execution_input_unchanged_even_with_quotes(sy
         "astroWorkspace": "analytics",
         "astroDeployment": "prod",
         "repo": "o'brien-dags",
-        "body": {"dags": [{"dag_id": "it's_a \"dag\"", "dag_file": "s3://b/dir/caf\u00e9\\x.py\nnext"}]},
+        "body": {"dags": [{"dag_id": "it's_a \"dag\"", "dag_file": "s3://b/dir/caf\u00e9\\x.py\nnext \U0001f600"}]},
     }
-    json_text = "\n".join(line for line in request_template.splitlines() if not line.startswith("#"))
-    filled = fill_escaped(json_text, {"$input.json('$')": json.dumps(body)}).replace("$name", "a-name")
-    request = json.loads(filled)
+    request = start_execution(request_template, body)
     assert request == {
         "stateMachineArn": f"<{synthesized.output_ref('StateMachineArn')}>",
-        "name": "a-name",
+        "name": execution_name("o'brien-dags", None, REQUEST_ID),
         "input": json.dumps(body),
     }
     assert json.loads(request["input"]) == body
 
 
-def test_the_execution_name_template_cuts_at_the_shared_lengths_and_fits_step_functions(request_template):
-    directives = request_template.split("\n{", 1)[0]
-    assert f"#set($repo = $repo.substring(0, {REPO_LENGTH}))" in directives
-    assert f"#set($commit = $commit.substring(0, {COMMIT_LENGTH}))" in directives
-    # Formal references: "$repo-" would be read as a variable named "repo-".
-    names = re.findall(r'#set\(\$name = "([^"]+)"\)', directives)
-    assert sorted(names) == ["${repo}-$context.requestId", "${repo}-${commit}-$context.requestId"]
+def test_the_execution_name_is_cut_at_the_shared_lengths_and_fits_step_functions(request_template):
+    repo, commit = "a" * 20 + "." + "b" * 43, "0123456789abcdef0123456789abcdef01234567"
+    body = {"astroWorkspace": "analytics", "astroDeployment": "prod", "repo": repo, "commit": commit}
+    name = start_execution(request_template, body)["name"]
+    assert name == f"{'a' * 20}-{'b' * (REPO_LENGTH - 21)}-{commit[:COMMIT_LENGTH]}-{REQUEST_ID}"
+    assert execution_name_problem(name) is None
     # $context.requestId is a UUID: it makes the name unique and finds the request in the access logs.
-    assert REPO_LENGTH + 1 + COMMIT_LENGTH + 1 + len(CONTEXT["requestId"]) <= MAX_LENGTH
+    assert REPO_LENGTH + 1 + COMMIT_LENGTH + 1 + len(REQUEST_ID) <= MAX_LENGTH
 
 
 # Request fields naming an execution: odd characters, the longest repo and commit, commits absent, null, empty, or
@@ -420,108 +241,173 @@ NAMED_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("fields", NAMED_REQUESTS)
-def test_the_execution_name_is_the_shared_rules_with_the_request_id(request_template, fields):
+def assert_named_by_the_shared_rule(request_template: str, fields: dict) -> None:
     body = {"astroWorkspace": "analytics", "astroDeployment": "prod", "body": {"dags": []}, **fields}
-    vtl = Vtl(body, CONTEXT)
-    request = json.loads(vtl.render(request_template))
-    expected = execution_name(fields["repo"], fields.get("commit"), CONTEXT["requestId"])
-    assert vtl.variables["name"] == request["name"] == expected
+    request = start_execution(request_template, body)
+    expected = execution_name(fields["repo"], fields.get("commit"), REQUEST_ID)
+    assert request["name"] == expected
     assert len(expected) <= MAX_LENGTH
     assert json.loads(request["input"]) == body
 
 
-def test_the_202_answer_gives_the_execution_its_name_and_status_url(request_template, integration):
+@pytest.mark.parametrize("fields", NAMED_REQUESTS)
+def test_the_execution_name_is_the_shared_rules_with_the_request_id(request_template, fields):
+    assert_named_by_the_shared_rule(request_template, fields)
+
+
+_SCHEMA = api_json_schema()["properties"]
+# Every repo and commit the request model lets through to the template.
+VALID_FIELDS = st.fixed_dictionaries(
+    {"repo": st.from_regex(_SCHEMA["repo"]["pattern"], fullmatch=True)},
+    optional={
+        "commit": st.none() | st.from_regex(_SCHEMA["commit"]["anyOf"][0]["pattern"], fullmatch=True),
+    },
+)
+
+
+# No deadline: the first example parses the template, and the machine's cores are shared.
+@settings(deadline=None)
+@given(fields=VALID_FIELDS)
+def test_every_valid_request_is_named_by_the_shared_rule(request_template, fields):
+    assert_named_by_the_shared_rule(request_template, fields)
+
+
+def test_the_202_answer_gives_the_execution_its_name_and_status_url(request_template):
     body = {"astroWorkspace": "analytics", "astroDeployment": "prod", "repo": "team.dags", "commit": "0a1b2c3d4e5f"}
-    name = json.loads(Vtl(body, CONTEXT).render(request_template))["name"]
+    name = start_execution(request_template, body)["name"]
     arn = f"arn:aws:states:eu-west-1:123456789012:execution:AstroDagDeploy-Pipeline:{name}"
-    (started,) = [response for response in integration["IntegrationResponses"] if "SelectionPattern" not in response]
-    answer = Vtl({"executionArn": arn, "startDate": 1767225600.0}, CONTEXT).render(started["ResponseTemplates"][JSON])
+    answer, _ = render(STARTED_TEMPLATE, {"executionArn": arn, "startDate": 1767225600.0})
     assert json.loads(answer) == {
         "executionArn": arn,
         "name": name,
-        "statusUrl": f"https://{CONTEXT['domainName']}/{CONTEXT['stage']}/deployments/{name}",
+        "statusUrl": f"https://{DOMAIN_NAME}/{STAGE}/deployments/{name}",
     }
 
 
-def test_responses_map_start_execution_results(integration, method):
-    responses = {response.get("SelectionPattern"): response for response in integration["IntegrationResponses"]}
-    assert {pattern: response["StatusCode"] for pattern, response in responses.items()} == {
-        None: "202",
-        "4\\d{2}": "400",
-        "5\\d{2}": "502",
-    }
-    assert {response["StatusCode"] for response in method["MethodResponses"]} == {"202", "400", "409", "502"}
+def test_responses_map_start_execution_results(synthesized):
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "POST",
+            "Integration": {
+                "IntegrationResponses": [
+                    {"StatusCode": "202", "SelectionPattern": Match.absent(), "ResponseTemplates": {JSON: STARTED_TEMPLATE}},
+                    {"StatusCode": "400", "SelectionPattern": "4\\d{2}", "ResponseTemplates": {JSON: REFUSED_TEMPLATE}},
+                    {
+                        "StatusCode": "502",
+                        "SelectionPattern": "5\\d{2}",
+                        "ResponseTemplates": {JSON: UNAVAILABLE_TEMPLATE},
+                    },
+                ]
+            },
+            "MethodResponses": [{"StatusCode": code} for code in ("202", "400", "409", "502")],
+        },
+    )
 
-    refused = responses["4\\d{2}"]["ResponseTemplates"][JSON]
-    assert '#if($error == "ExecutionAlreadyExists")#set($context.responseOverride.status = 409)#end' in refused
+
+def test_an_execution_that_already_exists_is_answered_409_with_its_message():
     message = "Execution Already Exists: 'arn:aws:states:...:execution:Machine:x'"
-    refused_body = fill_escaped(refused.splitlines()[-1], {"$input.path('$.message')": message})
-    assert json.loads(refused_body.replace("$error", "ExecutionAlreadyExists")) == {
-        "error": "ExecutionAlreadyExists",
-        "message": message,
-    }
+    error = {"__type": "com.amazonaws.swf.service.v2.model#ExecutionAlreadyExists", "message": message}
+    answer, variables = render(REFUSED_TEMPLATE, error, responseOverride={})
+    assert json.loads(answer) == {"error": "ExecutionAlreadyExists", "message": message}
+    assert variables["context"]["responseOverride"] == {"status": 409}
+
+
+def test_other_refusals_keep_their_400_and_name_their_error():
+    error = {"__type": "com.amazonaws.swf.service.v2.model#InvalidName", "message": 'bad "name"'}
+    answer, variables = render(REFUSED_TEMPLATE, error, responseOverride={})
+    assert json.loads(answer) == {"error": "InvalidName", "message": 'bad "name"'}
+    assert variables["context"]["responseOverride"] == {}
+
+
+def test_step_functions_unavailable_is_answered_even_without_a_message():
+    answer, _ = render(UNAVAILABLE_TEMPLATE, {})
+    assert json.loads(answer) == {"error": "StepFunctionsUnavailable", "message": ""}
 
 
 def test_an_invalid_body_is_answered_with_the_validation_errors(synthesized):
-    (_, response) = synthesized.only("AWS::ApiGateway::GatewayResponse")
-    properties = response["Properties"]
-    assert properties["ResponseType"] == "BAD_REQUEST_BODY"
-    assert properties["StatusCode"] == "400"
-    assert "$context.error.validationErrorString" in properties["ResponseTemplates"][JSON]
+    synthesized.template.resource_count_is("AWS::ApiGateway::GatewayResponse", 1)
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::GatewayResponse",
+        {
+            "ResponseType": "BAD_REQUEST_BODY",
+            "StatusCode": "400",
+            "ResponseTemplates": {JSON: Match.string_like_regexp(r"\$context\.error\.validationErrorString")},
+        },
+    )
 
 
 def test_the_stage_is_throttled_traced_and_logs_json(synthesized):
-    (_, stage) = synthesized.only("AWS::ApiGateway::Stage")
-    stage = synthesized.render(stage["Properties"])
-    (settings,) = stage["MethodSettings"]
-    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
-    assert settings["LoggingLevel"] == "INFO"
-    assert settings["DataTraceEnabled"] is False
-    assert stage["TracingEnabled"] is True
-    access_log = json.loads(stage["AccessLogSetting"]["Format"])
-    assert {"requestId", "userArn", "status", "error"} <= set(access_log)
-    (log_group_id,) = re.findall(r"log-group:<(\w+)>", stage["AccessLogSetting"]["DestinationArn"])
-    assert synthesized.resources[log_group_id]["Type"] == "AWS::Logs::LogGroup"
+    rate, burst, log_format, destination = Capture(), Capture(), Capture(), Capture()
+    synthesized.template.resource_count_is("AWS::ApiGateway::Stage", 1)
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "MethodSettings": [
+                {
+                    "ThrottlingRateLimit": rate,
+                    "ThrottlingBurstLimit": burst,
+                    "LoggingLevel": "INFO",
+                    "DataTraceEnabled": False,
+                }
+            ],
+            "TracingEnabled": True,
+            "AccessLogSetting": {"Format": log_format, "DestinationArn": destination},
+        },
+    )
+    assert rate.as_number() > 0 and burst.as_number() > 0
+    assert {"requestId", "userArn", "status", "error"} <= set(json.loads(log_format.as_string()))
+    (log_group_id,) = re.findall(r"log-group:<(\w+)>", synthesized.render(destination.as_object()))
+    assert log_group_id in synthesized.template.find_resources("AWS::Logs::LogGroup")
 
 
 @pytest.fixture(scope="module")
-def status_method(synthesized) -> dict:
-    return api_method(synthesized, "GET")
+def status_resource_id(synthesized, deployments_id) -> str:
+    return synthesized.only(
+        "AWS::ApiGateway::Resource", {"PathPart": "{executionName}", "ParentId": {"Ref": deployments_id}}
+    )[0]
 
 
-def test_get_deployment_status_requires_iam_authorization_and_a_validated_execution_name(synthesized, status_method):
-    assert status_method["AuthorizationType"] == "AWS_IAM"
-    resource = synthesized.properties(status_method["ResourceId"].strip("<>"))
-    assert resource["PathPart"] == "{executionName}"
-    assert synthesized.properties(resource["ParentId"]["Ref"])["PathPart"] == "deployments"
-    assert status_method["RequestParameters"] == {"method.request.path.executionName": True}
-    validator = synthesized.properties(status_method["RequestValidatorId"].strip("<>"))
-    assert validator["ValidateRequestParameters"] is True
-    assert {response["StatusCode"] for response in status_method["MethodResponses"]} == {"200", "400", "404"}
+def test_get_deployment_status_requires_iam_authorization_and_a_validated_execution_name(
+    synthesized, status_resource_id, validator_id
+):
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "GET",
+            "AuthorizationType": "AWS_IAM",
+            "ResourceId": {"Ref": status_resource_id},
+            "RequestParameters": Match.exact({"method.request.path.executionName": True}),
+            "RequestValidatorId": {"Ref": validator_id},
+            "MethodResponses": [{"StatusCode": code} for code in ("200", "400", "404")],
+        },
+    )
+    synthesized.has(validator_id, "AWS::ApiGateway::RequestValidator", {"ValidateRequestParameters": True})
 
 
-def test_get_deployment_status_is_proxied_to_the_status_function(synthesized, status_method):
+def test_get_deployment_status_is_proxied_to_the_status_function(synthesized):
     function_id = synthesized.function_id(STATUS_HANDLER)
-    integration = status_method["Integration"]
-    assert integration["Type"] == "AWS_PROXY"
-    assert integration["IntegrationHttpMethod"] == "POST"
-    assert integration["Uri"] == (
+    uri, api = Capture(), Capture()
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "GET",
+            "RestApiId": {"Ref": api},
+            "Integration": {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": uri},
+        },
+    )
+    assert synthesized.render(uri.as_object()) == (
         "arn:<AWS::Partition>:apigateway:<AWS::Region>:lambda:path/2015-03-31/functions/"
         f"<{function_id}.Arn>/invocations"
     )
     # Only this method of the deployed stage may invoke it: no permission for the console's test invocations.
-    (permission,) = [
-        synthesized.render(permission["Properties"])
-        for permission in synthesized.of_type("AWS::Lambda::Permission").values()
-        if permission["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    ]
+    _, permission = synthesized.only("AWS::Lambda::Permission", {"FunctionName": {"Fn::GetAtt": [function_id, "Arn"]}})
     stage_id, _ = synthesized.only("AWS::ApiGateway::Stage")
-    assert permission == {
+    assert synthesized.render(permission["Properties"]) == {
         "Action": "lambda:InvokeFunction",
         "FunctionName": f"<{function_id}.Arn>",
         "Principal": "apigateway.amazonaws.com",
-        "SourceArn": f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:{status_method['RestApiId']}"
+        "SourceArn": f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<{api.as_string()}>"
         f"/<{stage_id}>/GET/deployments/*",
     }
 

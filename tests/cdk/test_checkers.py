@@ -52,7 +52,7 @@ def run(command: list[str]) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def template_file(synthesized, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("checkers") / "template.json"
-    path.write_text(json.dumps(synthesized.template, indent=1))
+    path.write_text(json.dumps(synthesized.template.to_json(), indent=1))
     return path
 
 

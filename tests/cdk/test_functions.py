@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from aws_cdk.assertions import Capture, Match
 
 # Handler -> the folder of functions/ its asset carries (with shared/): one folder per function.
 ZIP_HANDLERS = {
@@ -22,7 +23,9 @@ def staged_files(directory: Path) -> set[str]:
 
 
 def environment(synthesized, handler: str) -> dict:
-    return synthesized.render(synthesized.properties(synthesized.function_id(handler))["Environment"]["Variables"])
+    variables = Capture()
+    synthesized.has(synthesized.function_id(handler), "AWS::Lambda::Function", {"Environment": {"Variables": variables}})
+    return synthesized.render(variables.as_object())
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +41,16 @@ def refs(synthesized) -> dict[str, str]:
 
 
 def test_every_function_is_one_of_the_known_handlers(synthesized):
-    functions = synthesized.of_type("AWS::Lambda::Function")
+    functions = synthesized.resources("AWS::Lambda::Function")
     assert sorted(synthesized.function_id(handler) for handler in [*ZIP_HANDLERS, DEPLOY_COMMAND]) == sorted(functions)
 
 
 @pytest.mark.parametrize("handler", ZIP_HANDLERS)
 def test_zip_functions_carry_only_their_step_and_shared(synthesized, handler):
     step = ZIP_HANDLERS[handler]
-    key = synthesized.properties(synthesized.function_id(handler))["Code"]["S3Key"]
-    source = synthesized.assets_manifest()["files"][key.removesuffix(".zip")]["source"]
+    key = Capture(Match.string_like_regexp(r"^[0-9a-f]{64}\.zip$"))
+    synthesized.has(synthesized.function_id(handler), "AWS::Lambda::Function", {"Code": {"S3Key": key}})
+    source = synthesized.assets_manifest()["files"][key.as_string().removesuffix(".zip")]["source"]
     assert source["packaging"] == "zip"
     files = staged_files(synthesized.directory / source["path"])
     assert f"functions/{step}/app.py" in files and "functions/shared/models.py" in files
@@ -56,8 +60,11 @@ def test_zip_functions_carry_only_their_step_and_shared(synthesized, handler):
 
 
 def test_deploy_image_is_built_from_deploy_and_shared_only(synthesized):
-    image_uri = synthesized.properties(synthesized.function_id(DEPLOY_COMMAND))["Code"]["ImageUri"]["Fn::Sub"]
-    source = synthesized.assets_manifest()["dockerImages"][image_uri.rsplit(":", 1)[1]]["source"]
+    image_uri = Capture()
+    synthesized.has(
+        synthesized.function_id(DEPLOY_COMMAND), "AWS::Lambda::Function", {"Code": {"ImageUri": {"Fn::Sub": image_uri}}}
+    )
+    source = synthesized.assets_manifest()["dockerImages"][image_uri.as_string().rsplit(":", 1)[1]]["source"]
     assert source["dockerFile"] == "functions/deploy/Dockerfile"
     assert source["platform"] == "linux/amd64"
     files = staged_files(synthesized.directory / source["directory"])
@@ -68,31 +75,45 @@ def test_deploy_image_is_built_from_deploy_and_shared_only(synthesized):
 
 @pytest.mark.parametrize("handler", ZIP_HANDLERS)
 def test_zip_functions_run_python_312_on_x86_with_the_pinned_powertools_layer(synthesized, handler):
-    function = synthesized.properties(synthesized.function_id(handler))
-    assert function["Handler"] == handler
-    assert function["Runtime"] == "python3.12"
-    assert function["Architectures"] == ["x86_64"]
-    (layer,) = function["Layers"]
-    parameter = synthesized.template["Parameters"][layer["Ref"]]
-    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    layer = Capture()
+    synthesized.has(
+        synthesized.function_id(handler),
+        "AWS::Lambda::Function",
+        {"Handler": handler, "Runtime": "python3.12", "Architectures": ["x86_64"], "Layers": [{"Ref": layer}]},
+    )
     version = synthesized.context["powertoolsVersion"]
-    assert parameter["Default"] == f"/aws/service/powertools/python/x86_64/python3.12/{version}"
+    synthesized.template.has_parameter(
+        layer.as_string(),
+        {
+            "Type": "AWS::SSM::Parameter::Value<String>",
+            "Default": f"/aws/service/powertools/python/x86_64/python3.12/{version}",
+        },
+    )
 
 
 def test_deploy_is_an_image_function_sized_for_bundles(synthesized):
-    function = synthesized.properties(synthesized.function_id(DEPLOY_COMMAND))
-    assert function["PackageType"] == "Image"
-    assert function["ImageConfig"] == {"Command": [DEPLOY_COMMAND]}
-    assert function["Architectures"] == ["x86_64"]
-    assert function["MemorySize"] == 2048
-    assert function["EphemeralStorage"]["Size"] >= 2048
-    assert function["Timeout"] == synthesized.context["deployTimeoutSeconds"]
+    storage = Capture()
+    synthesized.has(
+        synthesized.function_id(DEPLOY_COMMAND),
+        "AWS::Lambda::Function",
+        {
+            "PackageType": "Image",
+            "ImageConfig": Match.exact({"Command": [DEPLOY_COMMAND]}),
+            "Architectures": ["x86_64"],
+            "MemorySize": 2048,
+            "EphemeralStorage": {"Size": storage},
+            "Timeout": synthesized.context["deployTimeoutSeconds"],
+        },
+    )
+    assert storage.as_number() >= 2048
 
 
 def test_the_status_function_is_sized_for_one_api_request(synthesized):
-    function = synthesized.properties(synthesized.function_id("functions.status.app.handler"))
-    assert function["MemorySize"] == 256
-    assert function["Timeout"] == 30
+    synthesized.has(
+        synthesized.function_id("functions.status.app.handler"),
+        "AWS::Lambda::Function",
+        {"MemorySize": 256, "Timeout": 30},
+    )
 
 
 def test_environments_are_exactly_the_contract(synthesized, refs):
@@ -138,16 +159,24 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
 
 @pytest.mark.parametrize("handler", [*ZIP_HANDLERS, DEPLOY_COMMAND])
 def test_every_function_is_traced_and_logs_to_its_own_group_with_retention(synthesized, handler):
-    function = synthesized.properties(synthesized.function_id(handler))
-    assert function["TracingConfig"] == {"Mode": "Active"}
-    log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
-    assert synthesized.properties(log_group_id)["RetentionInDays"] == synthesized.context["logRetentionDays"]
+    log_group = Capture()
+    synthesized.has(
+        synthesized.function_id(handler),
+        "AWS::Lambda::Function",
+        {"TracingConfig": Match.exact({"Mode": "Active"}), "LoggingConfig": {"LogGroup": {"Ref": log_group}}},
+    )
+    synthesized.has(
+        log_group.as_string(), "AWS::Logs::LogGroup", {"RetentionInDays": synthesized.context["logRetentionDays"]}
+    )
 
 
 def test_a_new_secret_is_created_for_the_token_when_none_is_configured(synthesized):
-    secret_id, secret = synthesized.only("AWS::SecretsManager::Secret")
-    assert synthesized.output_ref("AstroTokenSecretArn") == secret_id
-    assert "replace" in secret["Properties"]["Description"]
+    synthesized.template.resource_count_is("AWS::SecretsManager::Secret", 1)
+    synthesized.has(
+        synthesized.output_ref("AstroTokenSecretArn"),
+        "AWS::SecretsManager::Secret",
+        {"Description": Match.string_like_regexp("replace")},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +186,7 @@ def with_existing_secret(synthesize_with):
 
 def test_an_existing_secret_is_used_and_is_all_deploy_may_read(with_existing_secret):
     synthesized = with_existing_secret
-    assert not synthesized.of_type("AWS::SecretsManager::Secret")
+    synthesized.template.resource_count_is("AWS::SecretsManager::Secret", 0)
     assert environment(synthesized, DEPLOY_COMMAND)["ASTRO_TOKEN_SECRET_ARN"] == EXISTING_SECRET_ARN
     deploy_role = synthesized.role_id(synthesized.function_id(DEPLOY_COMMAND))
     secret_statements = [

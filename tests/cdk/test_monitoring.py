@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from aws_cdk.assertions import Capture, Match
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 STEP_SCHEMA = "{AstroDagDeploy,workspace,deployment,repo}"
@@ -28,25 +29,24 @@ def published_steps() -> set[str]:
     }
 
 
-def dashboard(synthesized) -> tuple[str, dict]:
-    dashboard_id, resource = synthesized.only("AWS::CloudWatch::Dashboard")
-    return dashboard_id, json.loads(synthesized.render(resource["Properties"]["DashboardBody"]))
+def dashboard_body(synthesized) -> dict:
+    synthesized.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    body = Capture()
+    synthesized.template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardBody": body})
+    return json.loads(synthesized.render(body.as_object()))
 
 
 def graphed(body: dict) -> list[list]:
     return [line for widget in body["widgets"] for line in widget["properties"].get("metrics", [])]
 
 
-def alarms(synthesized) -> dict[str, dict]:
-    return {
-        alarm["Properties"]["AlarmName"]: alarm["Properties"]
-        for alarm in synthesized.of_type("AWS::CloudWatch::Alarm").values()
-    }
+def alarm_names(synthesized) -> set[str]:
+    return {alarm["Properties"]["AlarmName"] for alarm in synthesized.resources("AWS::CloudWatch::Alarm").values()}
 
 
 @pytest.fixture(scope="module")
 def body(synthesized) -> dict:
-    return dashboard(synthesized)[1]
+    return dashboard_body(synthesized)
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,8 @@ def searches(body) -> list[str]:
 
 
 def test_the_dashboard_is_named_after_the_stack_and_its_url_is_an_output(synthesized):
-    dashboard_id, _ = dashboard(synthesized)
     name = synthesized.context["stackName"]
-    assert synthesized.properties(dashboard_id)["DashboardName"] == name
+    synthesized.template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": name})
     assert synthesized.output_value("DashboardUrl").endswith(f"#dashboards/dashboard/{name}")
 
 
@@ -93,55 +92,93 @@ def test_every_search_line_is_labelled_with_its_deployment(body):
 
 def test_the_alarms_watch_failures_timeouts_5xx_deploys_and_recoveries(synthesized):
     thresholds = synthesized.context["alarms"]
-    found = alarms(synthesized)
     prefix = synthesized.context["stackName"]
     machine = [{"Name": "StateMachineArn", "Value": {"Ref": synthesized.output_ref("StateMachineArn")}}]
-    assert set(found) == {
+    assert alarm_names(synthesized) == {
         f"{prefix}-{name}"
         for name in ("FailedExecutions", "TimedOutExecutions", "Api5xx", "FailedDeploys", "RecoveryDeadLetters")
     }
-    failed = found[f"{prefix}-FailedExecutions"]
-    assert (failed["Namespace"], failed["MetricName"]) == ("AWS/States", "ExecutionsFailed")
-    assert failed["Dimensions"] == machine
-    assert (failed["Statistic"], failed["Threshold"]) == ("Sum", thresholds["failedExecutions"])
-    timed_out = found[f"{prefix}-TimedOutExecutions"]
-    assert (timed_out["MetricName"], timed_out["Dimensions"]) == ("ExecutionsTimedOut", machine)
-    assert timed_out["Threshold"] == thresholds["timedOutExecutions"]
-    api = found[f"{prefix}-Api5xx"]
-    assert (api["Namespace"], api["MetricName"]) == ("AWS/ApiGateway", "5XXError")
-    assert api["Threshold"] == thresholds["api5xx"]
-    recoveries = found[f"{prefix}-RecoveryDeadLetters"]
-    assert recoveries["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert synthesized.render(recoveries["Dimensions"]) == [
-        {"Name": "QueueName", "Value": f"<{synthesized.output_ref('RecoveryDeadLettersUrl')}.QueueName>"}
-    ]
-    for alarm in (failed, timed_out, api, recoveries):
-        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    at_or_above = {"ComparisonOperator": "GreaterThanOrEqualToThreshold"}
+    synthesized.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"{prefix}-FailedExecutions",
+            "Namespace": "AWS/States",
+            "MetricName": "ExecutionsFailed",
+            "Dimensions": machine,
+            "Statistic": "Sum",
+            "Threshold": thresholds["failedExecutions"],
+            **at_or_above,
+        },
+    )
+    synthesized.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"{prefix}-TimedOutExecutions",
+            "MetricName": "ExecutionsTimedOut",
+            "Dimensions": machine,
+            "Threshold": thresholds["timedOutExecutions"],
+            **at_or_above,
+        },
+    )
+    synthesized.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"{prefix}-Api5xx",
+            "Namespace": "AWS/ApiGateway",
+            "MetricName": "5XXError",
+            "Threshold": thresholds["api5xx"],
+            **at_or_above,
+        },
+    )
+    queue_id = synthesized.output_ref("RecoveryDeadLettersUrl")
+    synthesized.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"{prefix}-RecoveryDeadLetters",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}],
+            **at_or_above,
+        },
+    )
 
 
 def test_a_failed_deploy_anywhere_raises_the_deploy_alarm(synthesized):
-    deploys = alarms(synthesized)[f"{synthesized.context['stackName']}-FailedDeploys"]
     # deploy.success is 1 or 0 per attempt: the lowest value over every workspace, deployment and repo.
-    (query,) = deploys["Metrics"]
-    assert query["Expression"] == (
-        'SELECT MIN("deploy.success") FROM SCHEMA("AstroDagDeploy", workspace, deployment, repo)'
+    synthesized.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"{synthesized.context['stackName']}-FailedDeploys",
+            "Metrics": [
+                {
+                    "Expression": 'SELECT MIN("deploy.success") FROM SCHEMA("AstroDagDeploy", workspace, deployment, repo)',
+                    "Period": 300,
+                    "ReturnData": True,
+                }
+            ],
+            "ComparisonOperator": "LessThanThreshold",
+            "Threshold": 1,
+        },
     )
-    assert query["Period"] == 300 and query["ReturnData"] is True
-    assert (deploys["ComparisonOperator"], deploys["Threshold"]) == ("LessThanThreshold", 1)
 
 
 def test_every_alarm_notifies_the_failure_topic_and_a_quiet_period_is_fine(synthesized):
-    topic = {"Ref": synthesized.output_ref("FailureTopicArn")}
-    for name, alarm in alarms(synthesized).items():
-        assert alarm["AlarmActions"] == [topic], name
-        assert alarm["TreatMissingData"] == "notBreaching", name
-        assert alarm["EvaluationPeriods"] == 1
-        assert len(alarm["AlarmDescription"]) > 60, name
+    alarms = synthesized.resources("AWS::CloudWatch::Alarm")
+    notifying = synthesized.resources(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmActions": [{"Ref": synthesized.output_ref("FailureTopicArn")}],
+            "TreatMissingData": "notBreaching",
+            "EvaluationPeriods": 1,
+            "AlarmDescription": Match.string_like_regexp(".{61,}"),
+        },
+    )
+    assert set(notifying) == set(alarms)
 
 
 def test_the_dashboard_shows_the_alarms(synthesized, body):
     (status,) = [widget for widget in body["widgets"] if widget["type"] == "alarm"]
-    alarm_ids = synthesized.of_type("AWS::CloudWatch::Alarm")
+    alarm_ids = synthesized.resources("AWS::CloudWatch::Alarm")
     assert sorted(status["properties"]["alarms"]) == sorted(f"<{alarm_id}.Arn>" for alarm_id in alarm_ids)
 
 
@@ -152,7 +189,7 @@ def some_alarms_off(synthesize_with):
 
 def test_false_turns_one_alarm_off(some_alarms_off):
     prefix = some_alarms_off.context["stackName"]
-    assert set(alarms(some_alarms_off)) == {
+    assert alarm_names(some_alarms_off) == {
         f"{prefix}-TimedOutExecutions",
         f"{prefix}-Api5xx",
         f"{prefix}-RecoveryDeadLetters",
@@ -160,7 +197,7 @@ def test_false_turns_one_alarm_off(some_alarms_off):
 
 
 def test_without_alarms_the_dashboard_remains(without_alarms):
-    assert not without_alarms.of_type("AWS::CloudWatch::Alarm")
-    _, body = dashboard(without_alarms)
+    without_alarms.template.resource_count_is("AWS::CloudWatch::Alarm", 0)
+    body = dashboard_body(without_alarms)
     assert not [widget for widget in body["widgets"] if widget["type"] == "alarm"]
     assert any(line[0] == "AWS/States" for line in graphed(body))

@@ -19,7 +19,7 @@ SUPPRESSED_RULES = {
 def suppressions(synthesized) -> list[dict]:
     return [
         suppression
-        for resource in synthesized.resources.values()
+        for resource in synthesized.template.to_json()["Resources"].values()
         for suppression in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
     ]
 

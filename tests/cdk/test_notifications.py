@@ -1,49 +1,62 @@
 """The failure topic."""
 
+import pytest
+from aws_cdk.assertions import Capture, Match
 
 ALARMS = {"Service": "cloudwatch.amazonaws.com"}
 
 
 def topic_policy(synthesized) -> list[dict]:
-    topic_id = synthesized.output_ref("FailureTopicArn")
-    (policy,) = [
-        policy["Properties"]["PolicyDocument"]["Statement"]
-        for policy in synthesized.of_type("AWS::SNS::TopicPolicy").values()
-        if policy["Properties"]["Topics"] == [{"Ref": topic_id}]
-    ]
-    return [synthesized.render(statement) for statement in policy]
+    _, policy = synthesized.only(
+        "AWS::SNS::TopicPolicy", {"Topics": [{"Ref": synthesized.output_ref("FailureTopicArn")}]}
+    )
+    return synthesized.render(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def key_id(synthesized) -> str:
+    key = Capture()
+    synthesized.has(
+        synthesized.output_ref("FailureTopicArn"), "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key, "Arn"]}}
+    )
+    return key.as_string()
 
 
 def key_policy(synthesized) -> list[dict]:
-    key_id = synthesized.properties(synthesized.output_ref("FailureTopicArn"))["KmsMasterKeyId"]["Fn::GetAtt"][0]
-    return [synthesized.render(statement) for statement in synthesized.properties(key_id)["KeyPolicy"]["Statement"]]
+    statements = Capture()
+    synthesized.has(key_id(synthesized), "AWS::KMS::Key", {"KeyPolicy": {"Statement": statements}})
+    return synthesized.render(statements.as_array())
 
 
 def test_the_topic_is_encrypted_with_a_rotated_key_and_tls_only(synthesized):
-    topic_id = synthesized.output_ref("FailureTopicArn")
-    key_id = synthesized.properties(topic_id)["KmsMasterKeyId"]["Fn::GetAtt"][0]
-    assert synthesized.properties(key_id)["EnableKeyRotation"] is True
-    policy = topic_policy(synthesized)
-    assert any(
-        statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        for statement in policy
+    synthesized.has(key_id(synthesized), "AWS::KMS::Key", {"EnableKeyRotation": True})
+    synthesized.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [{"Ref": synthesized.output_ref("FailureTopicArn")}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            },
+        },
     )
 
 
 def test_every_notify_email_is_subscribed(synthesized):
-    topic_id = synthesized.output_ref("FailureTopicArn")
-    subscriptions = [
-        subscription["Properties"] for subscription in synthesized.of_type("AWS::SNS::Subscription").values()
-    ]
-    assert subscriptions == [
-        {"Protocol": "email", "TopicArn": {"Ref": topic_id}, "Endpoint": email}
-        for email in synthesized.context["notifyEmails"]
-    ]
+    emails = synthesized.context["notifyEmails"]
+    synthesized.template.resource_count_is("AWS::SNS::Subscription", len(emails))
+    for email in emails:
+        synthesized.template.has_resource_properties(
+            "AWS::SNS::Subscription",
+            Match.exact(
+                {"Protocol": "email", "TopicArn": {"Ref": synthesized.output_ref("FailureTopicArn")}, "Endpoint": email}
+            ),
+        )
 
 
 def test_email_subscriptions_can_be_turned_off_without_removing_the_addresses(without_alarms):
     assert without_alarms.context["notifyEmails"]
-    assert not without_alarms.of_type("AWS::SNS::Subscription")
+    without_alarms.template.resource_count_is("AWS::SNS::Subscription", 0)
 
 
 def test_this_accounts_alarms_may_publish_to_the_encrypted_topic(synthesized):
@@ -65,6 +78,6 @@ def test_this_accounts_alarms_may_publish_to_the_encrypted_topic(synthesized):
     } in key_policy(synthesized)
 
 
-def test_without_alarms_cloudwatch_gets_no_access_to_the_topic(without_alarms):
-    assert ALARMS not in [statement.get("Principal") for statement in topic_policy(without_alarms)]
-    assert ALARMS not in [statement.get("Principal") for statement in key_policy(without_alarms)]
+@pytest.mark.parametrize("policy", [topic_policy, key_policy])
+def test_without_alarms_cloudwatch_gets_no_access_to_the_topic(without_alarms, policy):
+    assert ALARMS not in [statement.get("Principal") for statement in policy(without_alarms)]

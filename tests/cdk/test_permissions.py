@@ -1,8 +1,9 @@
 """Least privilege: each role holds exactly the statements its step needs, scoped to prefixes, the secret, the topic."""
 
-from typing import Any
-
 import pytest
+from aws_cdk.assertions import Capture, Match
+
+from local_mode.template import TokenResolver
 
 # Actions AWS offers no resource-level permissions for; the only ones allowed on "*".
 WILDCARD_ONLY_ACTIONS = {
@@ -33,27 +34,6 @@ def allow(action, resource, **extra) -> dict:
     return {"Action": action, "Effect": "Allow", "Resource": resource, **extra}
 
 
-def evaluate(value: Any, references: dict[str, str]) -> Any:
-    """What CloudFormation makes of a template value (Ref, Fn::Join, Fn::Select, Fn::Split), given the references."""
-    if isinstance(value, list):
-        return [evaluate(item, references) for item in value]
-    if not isinstance(value, dict):
-        return value
-    ((function, argument),) = value.items()
-    if function == "Ref":
-        return references[argument]
-    if function == "Fn::Join":
-        separator, parts = argument
-        return separator.join(evaluate(parts, references))
-    if function == "Fn::Select":
-        index, items = argument
-        return evaluate(items, references)[index]
-    if function == "Fn::Split":
-        separator, text = argument
-        return evaluate(text, references).split(separator)
-    raise AssertionError(f"cannot evaluate {function}")
-
-
 @pytest.fixture(scope="module")
 def ids(synthesized) -> dict[str, str]:
     return {
@@ -65,9 +45,21 @@ def ids(synthesized) -> dict[str, str]:
     }
 
 
+def log_group_id(synthesized, function_id: str) -> str:
+    log_group = Capture()
+    synthesized.has(function_id, "AWS::Lambda::Function", {"LoggingConfig": {"LogGroup": {"Ref": log_group}}})
+    return log_group.as_string()
+
+
+def topic_key_id(synthesized, topic_id: str) -> str:
+    key = Capture()
+    synthesized.has(topic_id, "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key, "Arn"]}})
+    return key.as_string()
+
+
 def function_statements(synthesized, handler: str) -> list[dict]:
     function_id = synthesized.function_id(handler)
-    log_group = synthesized.properties(function_id)["LoggingConfig"]["LogGroup"]["Ref"]
+    log_group = log_group_id(synthesized, function_id)
     statements = synthesized.statements(synthesized.role_id(function_id))
     # Every function writes its own log group, and nothing else of CloudWatch Logs.
     assert allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"<{log_group}.Arn>") in statements
@@ -113,7 +105,7 @@ def test_rollback_reads_restore_points_and_rewrites_only_under_dags(synthesized,
 
 
 def test_recover_restores_frees_the_lock_and_publishes_only_to_its_topic(synthesized, ids):
-    key_id = synthesized.properties(ids["topic"])["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key_id = topic_key_id(synthesized, ids["topic"])
     queue_id = synthesized.output_ref("RecoveryDeadLettersUrl")
     assert function_statements(synthesized, RECOVER_HANDLER) == [
         allow("sqs:SendMessage", f"<{queue_id}.Arn>"),
@@ -149,7 +141,7 @@ def test_deploy_reads_only_dags_and_its_secret(synthesized, ids):
 
 
 def test_notify_publishes_only_to_its_topic(synthesized, ids):
-    key_id = synthesized.properties(ids["topic"])["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key_id = topic_key_id(synthesized, ids["topic"])
     assert function_statements(synthesized, "functions.notify.app.handler") == [
         allow("sns:Publish", f"<{ids['topic']}>"),
         allow(["kms:Decrypt", "kms:GenerateDataKey*"], f"<{key_id}.Arn>"),
@@ -159,43 +151,45 @@ def test_notify_publishes_only_to_its_topic(synthesized, ids):
 def test_status_only_reads_this_machines_executions(synthesized, ids):
     function_id = synthesized.function_id(STATUS_HANDLER)
     role_id = synthesized.role_id(function_id)
-    log_group = synthesized.properties(function_id)["LoggingConfig"]["LogGroup"]["Ref"]
+    log_group = log_group_id(synthesized, function_id)
     logging, tracing, reading = synthesized.statements(role_id, rendered=False)
     assert synthesized.render([logging, tracing]) == [
         allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"<{log_group}.Arn>"),
         TRACING,
     ]
     assert reading["Action"] == ["states:DescribeExecution", "states:GetExecutionHistory"]
-    references = {
-        "AWS::Partition": PARTITION,
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT,
-        ids["machine"]: MACHINE_ARN,
-    }
+    deployed = TokenResolver({}, account=ACCOUNT, region=REGION, stack_name="AstroDagDeploy", partition=PARTITION)
+    deployed.register(ids["machine"], MACHINE_ARN)
     # Execution names are known only at run time: any execution of this machine, and of no other.
-    assert evaluate(reading["Resource"], references) == (
+    assert deployed.resolve(reading["Resource"]) == (
         f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:execution:PipelineStateMachine-AbC123:*"
     )
 
 
 def test_function_roles_trust_lambda_and_carry_no_other_policies(synthesized):
-    for function_id in synthesized.of_type("AWS::Lambda::Function"):
-        role = synthesized.properties(synthesized.role_id(function_id))
-        (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-        assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
-        assert "ManagedPolicyArns" not in role and "Policies" not in role
+    for function_id in synthesized.resources("AWS::Lambda::Function"):
+        synthesized.has(
+            synthesized.role_id(function_id),
+            "AWS::IAM::Role",
+            {
+                "AssumeRolePolicyDocument": {"Statement": [{"Principal": {"Service": "lambda.amazonaws.com"}}]},
+                "ManagedPolicyArns": Match.absent(),
+                "Policies": Match.absent(),
+            },
+        )
 
 
 def test_the_state_machine_may_invoke_only_its_tasks_functions_and_delete_only_lock_items(synthesized, ids):
-    machine_role = synthesized.properties(ids["machine"])["RoleArn"]["Fn::GetAtt"][0]
-    statements = synthesized.statements(machine_role)
+    machine_role = Capture()
+    synthesized.has(ids["machine"], "AWS::StepFunctions::StateMachine", {"RoleArn": {"Fn::GetAtt": [machine_role, "Arn"]}})
+    statements = synthesized.statements(machine_role.as_string())
     invoked = {
         resource
         for statement in statements
         if statement["Action"] == "lambda:InvokeFunction"
         for resource in statement["Resource"]
     }
-    functions = set(synthesized.of_type("AWS::Lambda::Function"))
+    functions = set(synthesized.resources("AWS::Lambda::Function"))
     # Recover runs on EventBridge's events and Status on API requests, never from the machine.
     tasks = functions - {synthesized.function_id(handler) for handler in (RECOVER_HANDLER, STATUS_HANDLER)}
     assert len(tasks) == 8
@@ -210,7 +204,7 @@ def test_the_state_machine_may_invoke_only_its_tasks_functions_and_delete_only_l
 
 
 def test_star_resources_only_where_aws_offers_nothing_narrower(synthesized):
-    for policy_id, policy in synthesized.of_type("AWS::IAM::Policy").items():
+    for policy_id, policy in synthesized.resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

@@ -1,13 +1,15 @@
 """Stopped and timed-out executions: EventBridge hands them to Recover; what neither can deliver waits in a DLQ."""
 
 import pytest
+from aws_cdk.assertions import Capture, Match
 
 RECOVER = "functions.recover.app.handler"
 
 
 @pytest.fixture(scope="module")
-def rule(synthesized) -> tuple[str, dict]:
-    return synthesized.only("AWS::Events::Rule")
+def rule_id(synthesized) -> str:
+    synthesized.template.resource_count_is("AWS::Events::Rule", 1)
+    return synthesized.only("AWS::Events::Rule")[0]
 
 
 @pytest.fixture(scope="module")
@@ -15,66 +17,81 @@ def queue_id(synthesized) -> str:
     return synthesized.output_ref("RecoveryDeadLettersUrl")
 
 
-def test_the_rule_matches_only_this_machines_executions_that_skip_their_failure_path(synthesized, rule):
-    rule_id, resource = rule
-    properties = resource["Properties"]
+def test_the_rule_matches_only_this_machines_executions_that_skip_their_failure_path(synthesized, rule_id):
     # The local mode finds the rule by this prefix.
     assert rule_id.startswith("RecoveryRule")
-    assert properties["State"] == "ENABLED"
-    assert properties["EventPattern"] == {
-        "source": ["aws.states"],
-        "detail-type": ["Step Functions Execution Status Change"],
-        "detail": {
-            "status": ["ABORTED", "TIMED_OUT"],
-            "stateMachineArn": [{"Ref": synthesized.output_ref("StateMachineArn")}],
+    synthesized.has(
+        rule_id,
+        "AWS::Events::Rule",
+        {
+            "State": "ENABLED",
+            "EventPattern": Match.exact(
+                {
+                    "source": ["aws.states"],
+                    "detail-type": ["Step Functions Execution Status Change"],
+                    "detail": {
+                        "status": ["ABORTED", "TIMED_OUT"],
+                        "stateMachineArn": [{"Ref": synthesized.output_ref("StateMachineArn")}],
+                    },
+                }
+            ),
         },
-    }
+    )
 
 
-def test_the_rule_invokes_recover_with_retries_then_dead_letters_the_event(synthesized, rule, queue_id):
-    rule_id, resource = rule
-    (target,) = synthesized.render(resource["Properties"]["Targets"])
-    assert target["Arn"] == f"<{synthesized.function_id(RECOVER)}.Arn>"
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
-    assert target["DeadLetterConfig"] == {"Arn": f"<{queue_id}.Arn>"}
-    (permission,) = [
-        permission["Properties"]
-        for permission in synthesized.of_type("AWS::Lambda::Permission").values()
-        if permission["Properties"]["Principal"] == "events.amazonaws.com"
-    ]
-    assert synthesized.render(permission) == {
-        "Action": "lambda:InvokeFunction",
-        "FunctionName": f"<{synthesized.function_id(RECOVER)}.Arn>",
-        "Principal": "events.amazonaws.com",
-        "SourceArn": f"<{rule_id}.Arn>",
-    }
+def test_the_rule_invokes_recover_with_retries_then_dead_letters_the_event(synthesized, rule_id, queue_id):
+    function_id = synthesized.function_id(RECOVER)
+    retries = Capture()
+    synthesized.has(
+        rule_id,
+        "AWS::Events::Rule",
+        {
+            "Targets": [
+                {
+                    "Arn": {"Fn::GetAtt": [function_id, "Arn"]},
+                    "RetryPolicy": {"MaximumRetryAttempts": retries},
+                    "DeadLetterConfig": Match.exact({"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}),
+                }
+            ]
+        },
+    )
+    assert retries.as_number() > 0
+    synthesized.template.has_resource_properties(
+        "AWS::Lambda::Permission",
+        Match.exact(
+            {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+                "Principal": "events.amazonaws.com",
+                "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
+            }
+        ),
+    )
+    assert len(synthesized.resources("AWS::Lambda::Permission", {"Principal": "events.amazonaws.com"})) == 1
 
 
 def test_a_recovery_that_keeps_failing_lands_in_the_same_queue(synthesized, queue_id):
     # EventBridge's invocation is asynchronous: Lambda retries a failed recovery, then dead-letters it.
     function_id = synthesized.function_id(RECOVER)
-    function = synthesized.properties(function_id)
-    assert synthesized.render(function["DeadLetterConfig"]) == {"TargetArn": f"<{queue_id}.Arn>"}
-    (config,) = [
-        config["Properties"]
-        for config in synthesized.of_type("AWS::Lambda::EventInvokeConfig").values()
-        if config["Properties"]["FunctionName"] == {"Ref": function_id}
-    ]
-    assert config["MaximumRetryAttempts"] == 2
-    assert config["MaximumEventAgeInSeconds"] >= 3600
+    synthesized.has(
+        function_id,
+        "AWS::Lambda::Function",
+        {"DeadLetterConfig": Match.exact({"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}})},
+    )
+    max_age = Capture()
+    synthesized.template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"FunctionName": {"Ref": function_id}, "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": max_age},
+    )
+    assert max_age.as_number() >= 3600
 
 
 def test_the_dead_letter_queue_keeps_events_two_weeks_encrypted_tls_only_and_writable_only_by_the_rule(
-    synthesized, rule, queue_id
+    synthesized, rule_id, queue_id
 ):
-    queue = synthesized.properties(queue_id)
-    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
-    (policy,) = [
-        policy["Properties"]["PolicyDocument"]["Statement"]
-        for policy in synthesized.of_type("AWS::SQS::QueuePolicy").values()
-        if policy["Properties"]["Queues"] == [{"Ref": queue_id}]
-    ]
-    statements = [synthesized.render(statement) for statement in policy]
+    synthesized.has(queue_id, "AWS::SQS::Queue", {"MessageRetentionPeriod": 14 * 24 * 3600})
+    _, policy = synthesized.only("AWS::SQS::QueuePolicy", {"Queues": [{"Ref": queue_id}]})
+    statements = synthesized.render(policy["Properties"]["PolicyDocument"]["Statement"])
     assert any(
         statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for statement in statements
@@ -82,11 +99,14 @@ def test_the_dead_letter_queue_keeps_events_two_weeks_encrypted_tls_only_and_wri
     (allowed,) = [statement for statement in statements if statement["Effect"] == "Allow"]
     assert allowed["Principal"] == {"Service": "events.amazonaws.com"}
     assert allowed["Action"] == "sqs:SendMessage"
-    assert allowed["Condition"] == {"ArnEquals": {"aws:SourceArn": f"<{rule[0]}.Arn>"}}
+    assert allowed["Condition"] == {"ArnEquals": {"aws:SourceArn": f"<{rule_id}.Arn>"}}
 
 
 def test_every_queue_is_encrypted(synthesized):
     # checkov's CKV_AWS_27 recognizes only KMS keys (.checkov.yaml): SSE-SQS is checked here.
-    for queue_id, queue in synthesized.of_type("AWS::SQS::Queue").items():
-        properties = queue["Properties"]
-        assert properties.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in properties, queue_id
+    queues = synthesized.resources("AWS::SQS::Queue")
+    encrypted = {
+        **synthesized.resources("AWS::SQS::Queue", {"SqsManagedSseEnabled": True}),
+        **synthesized.resources("AWS::SQS::Queue", {"KmsMasterKeyId": Match.any_value()}),
+    }
+    assert set(encrypted) == set(queues)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from aws_cdk.assertions import Capture, Match
 
 # In pipeline order; the status API and the local mode know the states by these names.
 STEPS = ["Parse", "AcquireLock", "Snapshot", "ClearPrefix", "Upload", "Deploy"]
@@ -66,14 +67,16 @@ RELEASE_PARAMETERS = {
 
 
 @pytest.fixture(scope="module")
-def machine(synthesized) -> dict:
-    return synthesized.properties(synthesized.output_ref("StateMachineArn"))
+def machine_id(synthesized) -> str:
+    return synthesized.output_ref("StateMachineArn")
 
 
 @pytest.fixture(scope="module")
-def definition(synthesized, machine) -> dict:
+def definition(synthesized, machine_id) -> dict:
     # The definition is a Fn::Join of text and function ARNs; placeholders stand in for the ARNs.
-    return json.loads(synthesized.render(machine["DefinitionString"]))
+    definition = Capture()
+    synthesized.has(machine_id, "AWS::StepFunctions::StateMachine", {"DefinitionString": definition})
+    return json.loads(synthesized.render(definition.as_object()))
 
 
 @pytest.fixture(scope="module")
@@ -233,8 +236,9 @@ def test_only_transient_errors_are_retried_with_backoff(states):
 
 def test_every_task_has_a_timeout_and_lambda_tasks_one_beyond_their_function(synthesized, states):
     for task, handler in HANDLERS.items():
-        function_timeout = synthesized.properties(synthesized.function_id(handler))["Timeout"]
-        assert states[task]["TimeoutSeconds"] > function_timeout, task
+        function_timeout = Capture()
+        synthesized.has(synthesized.function_id(handler), "AWS::Lambda::Function", {"Timeout": function_timeout})
+        assert states[task]["TimeoutSeconds"] > function_timeout.as_number(), task
     assert [name for name, state in states.items() if state["Type"] == "Task" and "TimeoutSeconds" not in state] == []
 
 
@@ -250,12 +254,21 @@ def test_the_machine_has_a_timeout_and_uses_jsonpath(synthesized, definition):
     assert all(state.get("QueryLanguage", "JSONPath") == "JSONPath" for state in definition["States"].values())
 
 
-def test_standard_type_full_logging_and_tracing(synthesized, machine):
-    assert machine["StateMachineType"] == "STANDARD"
-    logging = machine["LoggingConfiguration"]
-    assert logging["Level"] == "ALL"
-    assert logging["IncludeExecutionData"] is True
-    (destination,) = logging["Destinations"]
-    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
-    assert synthesized.properties(log_group_id)["RetentionInDays"] == synthesized.context["logRetentionDays"]
-    assert machine["TracingConfiguration"] == {"Enabled": True}
+def test_standard_type_full_logging_and_tracing(synthesized, machine_id):
+    log_group = Capture()
+    synthesized.has(
+        machine_id,
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "LoggingConfiguration": {
+                "Level": "ALL",
+                "IncludeExecutionData": True,
+                "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": [log_group, "Arn"]}}}],
+            },
+            "TracingConfiguration": Match.exact({"Enabled": True}),
+        },
+    )
+    synthesized.has(
+        log_group.as_string(), "AWS::Logs::LogGroup", {"RetentionInDays": synthesized.context["logRetentionDays"]}
+    )

@@ -1,6 +1,7 @@
 """The DAG bucket, its access-log bucket, and the table of deployment locks."""
 
 import pytest
+from aws_cdk.assertions import Capture, Match
 
 BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -9,78 +10,87 @@ BLOCK_ALL = {
     "RestrictPublicBuckets": True,
 }
 SSE_S3 = {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+DENY_PLAIN_HTTP = Match.object_like(
+    {"Effect": "Deny", "Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+)
 
 
 @pytest.fixture(scope="module")
-def dag_bucket(synthesized, dag_bucket_id) -> dict:
-    return synthesized.properties(dag_bucket_id)
+def access_logs_bucket_id(synthesized, dag_bucket_id) -> str:
+    logs_bucket = Capture()
+    synthesized.has(
+        dag_bucket_id, "AWS::S3::Bucket", {"LoggingConfiguration": {"DestinationBucketName": {"Ref": logs_bucket}}}
+    )
+    return logs_bucket.as_string()
 
 
-@pytest.fixture(scope="module")
-def access_logs_bucket_id(dag_bucket) -> str:
-    return dag_bucket["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
-
-
-def bucket_policy(synthesized, bucket_id: str) -> list[dict]:
-    (policy,) = [
-        policy["Properties"]["PolicyDocument"]["Statement"]
-        for policy in synthesized.of_type("AWS::S3::BucketPolicy").values()
-        if policy["Properties"]["Bucket"] == {"Ref": bucket_id}
-    ]
-    return policy
-
-
-def denies_plain_http(statements: list[dict]) -> bool:
-    return any(
-        statement["Effect"] == "Deny"
-        and statement["Action"] == "s3:*"
-        and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        for statement in statements
+def assert_denies_plain_http(synthesized, bucket_id: str, *statements) -> None:
+    synthesized.template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {"Bucket": {"Ref": bucket_id}, "PolicyDocument": {"Statement": Match.array_with([DENY_PLAIN_HTTP, *statements])}},
     )
 
 
-def test_the_dag_bucket_is_versioned_private_encrypted_and_tls_only(synthesized, dag_bucket_id, dag_bucket):
-    assert dag_bucket["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert dag_bucket["PublicAccessBlockConfiguration"] == BLOCK_ALL
-    assert dag_bucket["BucketEncryption"] == SSE_S3
-    assert denies_plain_http(bucket_policy(synthesized, dag_bucket_id))
+def test_the_dag_bucket_is_versioned_private_encrypted_and_tls_only(synthesized, dag_bucket_id):
+    synthesized.has(
+        dag_bucket_id,
+        "AWS::S3::Bucket",
+        {
+            "VersioningConfiguration": Match.exact({"Status": "Enabled"}),
+            "PublicAccessBlockConfiguration": Match.exact(BLOCK_ALL),
+            "BucketEncryption": Match.exact(SSE_S3),
+        },
+    )
+    assert_denies_plain_http(synthesized, dag_bucket_id)
 
 
-def test_old_versions_plans_and_restore_points_expire(synthesized, dag_bucket):
-    rules = {rule["Id"]: rule for rule in dag_bucket["LifecycleConfiguration"]["Rules"]}
-    noncurrent = rules["expire-noncurrent-versions"]
+def test_old_versions_plans_and_restore_points_expire(synthesized, dag_bucket_id):
+    rules = Capture()
+    synthesized.has(dag_bucket_id, "AWS::S3::Bucket", {"LifecycleConfiguration": {"Rules": rules}})
+    by_id = {rule["Id"]: rule for rule in rules.as_array()}
+    noncurrent = by_id["expire-noncurrent-versions"]
     assert noncurrent["NoncurrentVersionExpiration"] == {"NoncurrentDays": synthesized.context["noncurrentVersionDays"]}
     assert "Prefix" not in noncurrent
-    plans = rules["expire-plans"]
+    plans = by_id["expire-plans"]
     assert plans["Prefix"] == "plans/"
     assert plans["ExpirationInDays"] == 30
-    restore_points = rules["expire-restore-points"]
+    restore_points = by_id["expire-restore-points"]
     assert restore_points["Prefix"] == "restore-points/"
     assert restore_points["ExpirationInDays"] == 30
-    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    assert all(rule["Status"] == "Enabled" for rule in by_id.values())
 
 
 def test_the_dag_bucket_logs_access_to_a_private_tls_only_bucket(synthesized, access_logs_bucket_id):
-    logs_bucket = synthesized.properties(access_logs_bucket_id)
-    assert logs_bucket["PublicAccessBlockConfiguration"] == BLOCK_ALL
-    assert logs_bucket["BucketEncryption"] == SSE_S3
-    (expiry,) = logs_bucket["LifecycleConfiguration"]["Rules"]
-    assert expiry["ExpirationInDays"] == synthesized.context["logRetentionDays"]
-    statements = bucket_policy(synthesized, access_logs_bucket_id)
-    assert denies_plain_http(statements)
-    assert any(statement["Principal"] == {"Service": "logging.s3.amazonaws.com"} for statement in statements)
+    synthesized.has(
+        access_logs_bucket_id,
+        "AWS::S3::Bucket",
+        {
+            "PublicAccessBlockConfiguration": Match.exact(BLOCK_ALL),
+            "BucketEncryption": Match.exact(SSE_S3),
+            "LifecycleConfiguration": {"Rules": [{"ExpirationInDays": synthesized.context["logRetentionDays"]}]},
+        },
+    )
+    assert_denies_plain_http(
+        synthesized,
+        access_logs_bucket_id,
+        Match.object_like({"Principal": {"Service": "logging.s3.amazonaws.com"}}),
+    )
 
 
 def test_the_lock_table_holds_leases_keyed_by_deployment_that_expire_by_ttl(synthesized):
     table_id = synthesized.output_ref("LockTableName")
-    table = synthesized.resources[table_id]
-    properties = table["Properties"]
-    # shared.locking writes these attributes.
-    assert properties["KeySchema"] == [{"AttributeName": "lock_key", "KeyType": "HASH"}]
-    assert properties["AttributeDefinitions"] == [{"AttributeName": "lock_key", "AttributeType": "S"}]
-    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert properties["BillingMode"] == "PAY_PER_REQUEST"
-    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    synthesized.has(
+        table_id,
+        "AWS::DynamoDB::Table",
+        {
+            # shared.locking writes these attributes.
+            "KeySchema": Match.exact([{"AttributeName": "lock_key", "KeyType": "HASH"}]),
+            "AttributeDefinitions": Match.exact([{"AttributeName": "lock_key", "AttributeType": "S"}]),
+            "TimeToLiveSpecification": Match.exact({"AttributeName": "expires_at", "Enabled": True}),
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": Match.exact({"PointInTimeRecoveryEnabled": True}),
+            "SSESpecification": Match.exact({"SSEEnabled": True}),
+        },
+    )
     # Leases only: nothing to keep once the stack is gone.
-    assert table["DeletionPolicy"] == "Delete"
+    assert table_id in synthesized.template.find_resources("AWS::DynamoDB::Table", {"DeletionPolicy": "Delete"})

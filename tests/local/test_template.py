@@ -1,10 +1,10 @@
-"""Token resolution: the template's references become the local resources' names and ARNs."""
+"""Token resolution: the template's references become the local resources' names and ARNs, or placeholders."""
 
 import json
 
 import pytest
 
-from local_mode.template import TokenResolver, UnresolvedReference
+from local_mode.template import PlaceholderResolver, TokenResolver, UnresolvedReference
 
 TEMPLATE = {
     "Parameters": {
@@ -68,3 +68,16 @@ def test_what_has_no_local_counterpart_is_named(resolver, token, named):
     with pytest.raises(UnresolvedReference) as raised:
         resolver.resolve(token)
     assert raised.value.name == named
+
+
+def test_placeholders_name_references_as_cdk_nag_does():
+    value = {
+        "Definition": {"Fn::Join": ["", ['{"Fn":"', {"Fn::GetAtt": ["Fn", "Arn"]}, '"}']]},
+        "Objects": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${Bucket}/${Bucket.Arn}"},
+        "List": [{"Ref": "Bucket"}, {"Fn::GetAtt": "Fn.Arn"}],
+    }
+    assert PlaceholderResolver().resolve(value) == {
+        "Definition": '{"Fn":"<Fn.Arn>"}',
+        "Objects": "arn:<AWS::Partition>:s3:::<Bucket>/<Bucket.Arn>",
+        "List": ["<Bucket>", "<Fn.Arn>"],
+    }
