@@ -4,7 +4,7 @@ function is built, which the status function (cdk/status.py) shares."""
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Arn, ArnComponents, Duration, IgnoreMode, Size, Stack
+from aws_cdk import Arn, ArnComponents, CopyOptions, Duration, FileSystem, IgnoreMode, Size, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -96,6 +96,16 @@ def asset_exclude(*folders: str) -> list[str]:
     ]
 
 
+def zip_asset_options(folder: str) -> dict:
+    """How a zip function's asset is staged from the project root."""
+    return {"exclude": asset_exclude(folder, SHARED_FOLDER), "ignore_mode": IgnoreMode.DOCKER}
+
+
+def stage_zip_asset(folder: str, destination: Path, project_root: Path = PROJECT_ROOT) -> None:
+    """Copy a zip function's asset into `destination` as `cdk synth` stages it (the benchmark measures that)."""
+    FileSystem.copy_directory(str(project_root), str(destination), CopyOptions(**zip_asset_options(folder)))
+
+
 def zip_function(
     scope: Construct,
     step: ZipStep,
@@ -112,9 +122,7 @@ def zip_function(
         scope,
         f"{step.construct_id}Function",
         description=step.description,
-        code=lambda_.Code.from_asset(
-            str(PROJECT_ROOT), exclude=asset_exclude(step.folder, SHARED_FOLDER), ignore_mode=IgnoreMode.DOCKER
-        ),
+        code=lambda_.Code.from_asset(str(PROJECT_ROOT), **zip_asset_options(step.folder)),
         handler=step.handler,
         runtime=RUNTIME,
         architecture=lambda_.Architecture.X86_64,

@@ -4,7 +4,9 @@ Parse -> AcquireLock -> Lock acquired? -> Snapshot -> ClearPrefix -> Upload -> D
 waiting (WaitForLock) and trying again while another execution holds the deployment's lock. A failure before the
 repo prefix can change is notified; a later one is rolled back to the snapshot and the lock released first.
 
-JSONPath, not JSONata: the local mode runs this exact definition on moto's interpreter, which has no JSONata.
+The state that flows between the states is one contract (functions/shared/execution_state.py): every result path
+comes from its keys. JSONPath, not JSONata: the local mode runs this exact definition on moto's interpreter, which
+has no JSONata.
 """
 
 from aws_cdk import Duration
@@ -19,6 +21,7 @@ from cdk.config import StackSettings
 from cdk.functions import PipelineFunctions
 from cdk.nag import attribute_finding, suppress
 from cdk.storage import LOCK_KEY_ATTRIBUTE
+from functions.shared.execution_state import LOCK_NOT_HELD, ROLLBACK_FAILED, StateKey
 
 # Errors of the Lambda service itself, not of our code: worth another attempt.
 LAMBDA_TRANSIENT_ERRORS = [
@@ -38,8 +41,6 @@ DYNAMODB_TRANSIENT_ERRORS = [
     "DynamoDB.RequestLimitExceeded",
     "DynamoDB.InternalServerError",
 ]
-# The lock is held by another execution: its lease expired and it was taken over.
-LOCK_NOT_HELD = "DynamoDB.ConditionalCheckFailedException"
 # Beyond the function's own timeout, so that a slow step fails with Lambda's timeout error, not the task's.
 TASK_TIMEOUT_MARGIN = Duration.seconds(30)
 DYNAMODB_TASK_TIMEOUT = Duration.seconds(30)
@@ -62,7 +63,12 @@ class DeployStateMachine(Construct):
         self._lock_table = lock_table
         self._invoked: list[lambda_.Function] = []
 
-        failed = sfn.Fail(self, "Failed", error_path="$.failure.error", cause_path="$.failure.cause")
+        failed = sfn.Fail(
+            self,
+            "Failed",
+            error_path=StateKey.FAILURE.field_path("error"),
+            cause_path=StateKey.FAILURE.field_path("cause"),
+        )
         notify = self._task(
             "Notify",
             functions.notify,
@@ -70,33 +76,36 @@ class DeployStateMachine(Construct):
                 {
                     "execution": sfn.JsonPath.execution_name,
                     "execution_arn": sfn.JsonPath.execution_id,
+                    # Who the run is for, as requested: the state holds it only once Parse has succeeded.
+                    "request": sfn.JsonPath.object_at("$$.Execution.Input"),
                     "state": sfn.JsonPath.entire_payload,
                 }
             ),
-            result_path="$.notification",
+            result_path=StateKey.NOTIFICATION.path,
         )
         # A notification that cannot be sent must not hide the original failure: straight on to Failed.
-        notify.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.notification_error")
+        notify.add_catch(failed, errors=[sfn.Errors.ALL], result_path=StateKey.NOTIFICATION_ERROR.path)
         notify.next(failed)
 
         # After a failure the lock is released whatever happens: never let it block the notification.
         release_after_failure = self._release_lock("ReleaseLockAfterFailure", state_name="Release lock after failure")
-        release_after_failure.add_catch(notify, errors=[sfn.Errors.ALL], result_path="$.lock_release")
+        release_after_failure.add_catch(notify, errors=[sfn.Errors.ALL], result_path=StateKey.LOCK_RELEASE.path)
         release_after_failure.next(notify)
-        rollback = self._task("Rollback", functions.rollback, result_path="$.rollback")
+        rollback = self._task("Rollback", functions.rollback, result_path=StateKey.ROLLBACK.path)
         # A rollback that fails is reported (the notification's subject says ROLLBACK FAILED), never swallowed.
         rollback_failed = sfn.Pass(
             self,
             "RollbackFailed",
             state_name="Rollback failed",
+            # A RollbackFailure document.
             parameters={
-                "status": "FAILED",
-                "error": sfn.JsonPath.string_at("$.rollback_error.Error"),
-                "cause": sfn.JsonPath.string_at("$.rollback_error.Cause"),
+                "status": ROLLBACK_FAILED,
+                "error": sfn.JsonPath.string_at(StateKey.ROLLBACK_ERROR.field_path("Error")),
+                "cause": sfn.JsonPath.string_at(StateKey.ROLLBACK_ERROR.field_path("Cause")),
             },
-            result_path="$.rollback",
+            result_path=StateKey.ROLLBACK.path,
         )
-        rollback.add_catch(rollback_failed, errors=[sfn.Errors.ALL], result_path="$.rollback_error")
+        rollback.add_catch(rollback_failed, errors=[sfn.Errors.ALL], result_path=StateKey.ROLLBACK_ERROR.path)
         rollback.next(release_after_failure)
         rollback_failed.next(release_after_failure)
 
@@ -111,12 +120,12 @@ class DeployStateMachine(Construct):
             result_path=sfn.JsonPath.entire_payload,
         )
         # On a loop the state holds the previous attempt's $.lock: the function counts attempts and the wait.
-        acquire_lock = self._step("AcquireLock", functions.lock, notify, result_path="$.lock")
+        acquire_lock = self._step("AcquireLock", functions.lock, notify, result_path=StateKey.LOCK.path)
         # Nothing under the repo prefix has changed before Snapshot: from there on a failure is rolled back.
-        snapshot = self._step("Snapshot", functions.snapshot, rollback, result_path="$.restore_point")
-        clear_prefix = self._step("ClearPrefix", functions.clear_prefix, rollback, result_path="$.clear")
-        upload = self._step("Upload", functions.upload, rollback, result_path="$.upload")
-        deploy = self._step("Deploy", functions.deploy, rollback, result_path="$.deploy")
+        snapshot = self._step("Snapshot", functions.snapshot, rollback, result_path=StateKey.RESTORE_POINT.path)
+        clear_prefix = self._step("ClearPrefix", functions.clear_prefix, rollback, result_path=StateKey.CLEAR.path)
+        upload = self._step("Upload", functions.upload, rollback, result_path=StateKey.UPLOAD.path)
+        deploy = self._step("Deploy", functions.deploy, rollback, result_path=StateKey.DEPLOY.path)
         deploy.add_retry(
             errors=ASTRO_TRANSIENT_ERRORS, interval=Duration.seconds(30), max_attempts=ASTRO_RETRY_ATTEMPTS,
             backoff_rate=2,
@@ -124,16 +133,16 @@ class DeployStateMachine(Construct):
         deployed = sfn.Succeed(self, "Deployed")
         release_lock = self._release_lock("ReleaseLock")
         # The lease expired and another execution took the lock: this one has deployed all the same.
-        release_lock.add_catch(deployed, errors=[LOCK_NOT_HELD], result_path="$.lock_release")
+        release_lock.add_catch(deployed, errors=[LOCK_NOT_HELD], result_path=StateKey.LOCK_RELEASE.path)
 
         # A Wait state: the console shows the execution waiting for the lock, for as long as AcquireLock said.
         wait_for_lock = sfn.Wait(
-            self, "WaitForLock", time=sfn.WaitTime.seconds_path("$.lock.wait_seconds")
+            self, "WaitForLock", time=sfn.WaitTime.seconds_path(StateKey.LOCK.field_path("wait_seconds"))
         ).next(acquire_lock)
         lock_acquired = (
             sfn.Choice(self, "LockAcquired", state_name="Lock acquired?")
             .when(
-                sfn.Condition.boolean_equals("$.lock.acquired", True),
+                sfn.Condition.boolean_equals(StateKey.LOCK.field_path("acquired"), True),
                 snapshot.next(clear_prefix).next(upload).next(deploy).next(release_lock).next(deployed),
             )
             .otherwise(wait_for_lock)
@@ -206,7 +215,7 @@ class DeployStateMachine(Construct):
         result_path: str,
         payload: sfn.TaskInput | None = None,
     ) -> tasks.LambdaInvoke:
-        """A pipeline task whose every failure is summarized at $.failure, then handed to `on_failure`."""
+        """A pipeline task whose every failure is summarized (a Failure document), then handed to `on_failure`."""
         task = self._task(name, function, result_path=result_path, payload=payload)
         summary = sfn.Pass(
             self,
@@ -215,12 +224,12 @@ class DeployStateMachine(Construct):
             # Which step failed, with the error and cause the Fail state reports.
             parameters={
                 "state": name,
-                "error": sfn.JsonPath.string_at("$.failure.Error"),
-                "cause": sfn.JsonPath.string_at("$.failure.Cause"),
+                "error": sfn.JsonPath.string_at(StateKey.FAILURE.field_path("Error")),
+                "cause": sfn.JsonPath.string_at(StateKey.FAILURE.field_path("Cause")),
             },
-            result_path="$.failure",
+            result_path=StateKey.FAILURE.path,
         )
-        task.add_catch(summary.next(on_failure), errors=[sfn.Errors.ALL], result_path="$.failure")
+        task.add_catch(summary.next(on_failure), errors=[sfn.Errors.ALL], result_path=StateKey.FAILURE.path)
         return task
 
     def _release_lock(self, construct_id: str, *, state_name: str | None = None) -> tasks.DynamoDeleteItem:
@@ -230,7 +239,11 @@ class DeployStateMachine(Construct):
             construct_id,
             state_name=state_name,
             table=self._lock_table,
-            key={LOCK_KEY_ATTRIBUTE: tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.lock.key"))},
+            key={
+                LOCK_KEY_ATTRIBUTE: tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.string_at(StateKey.LOCK.field_path("key"))
+                )
+            },
             condition_expression="holder = :me",
             expression_attribute_values={
                 ":me": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_name)

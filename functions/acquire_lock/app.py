@@ -2,26 +2,26 @@
 
 import os
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from functions.shared.locking import LockState, acquire, lock_key
-from functions.shared.models import Target
-from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+
+from functions.shared.documents import document
+from functions.shared.execution_state import LockState, RunScope
+from functions.shared.locking import acquire, lock_key
+from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
 
 logger = step_logger("lock")
-tracer = Tracer(service="lock")
 
 
-class LockRequest(Target):
-    lock: LockState | None = None
+@document
+class LockRequest(RunScope):
+    lock: LockState | None = None  # on a loop, the previous attempt's
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
-@tracer.capture_lambda_handler
+@traced("lock")
 def handler(event: dict, context: LambdaContext) -> dict:
-    request = parse(event=event, model=LockRequest)
+    request = LockRequest.from_json(event)
     with step_metrics("lock", dimensions(request.workspace, request.deployment, request.repo)) as metrics:
         state = acquire(
             table=os.environ["LOCK_TABLE"],
@@ -33,5 +33,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
         )
         if state.acquired:
             metrics.add_metric(name="lock.wait", unit=MetricUnit.Seconds, value=state.waited_seconds)
-    logger.info("lock acquired" if state.acquired else "lock busy", extra=state.model_dump())
-    return state.model_dump()
+    logger.info("lock acquired" if state.acquired else "lock busy", extra=state.to_json())
+    return state.to_json()

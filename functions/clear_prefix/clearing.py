@@ -1,23 +1,16 @@
 """ClearPrefix: delete every object under exactly one repo's prefix."""
 
-from pydantic import BaseModel
-
 from functions.shared.aws import client
 from functions.shared.errors import ClearPrefixFailed
-from functions.shared.models import Target
+from functions.shared.execution_state import ClearResult, RunScope
 from functions.shared.paths import repo_prefix
 
 DELETE_BATCH = 1000  # the most keys DeleteObjects takes
 
 
-class ClearResult(BaseModel):
-    prefix: str
-    deleted: int
-
-
-def clear_repo_prefix(bucket: str, target: Target) -> ClearResult:
+def clear_repo_prefix(bucket: str, scope: RunScope) -> ClearResult:
     # The prefix is rebuilt from the validated names, never taken from the state: nothing else can be reached.
-    prefix = repo_prefix(target.workspace, target.deployment, target.repo)
+    prefix = repo_prefix(scope.workspace, scope.deployment, scope.repo)
     s3 = client("s3")
     deleted = 0
     failures: list[str] = []

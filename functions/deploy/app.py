@@ -2,26 +2,23 @@
 
 import os
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.deploy.deploying import DeployInput, DeploySettings, deploy_deployment
-from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
 
 logger = step_logger("deploy")
-tracer = Tracer(service="deploy")
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
-@tracer.capture_lambda_handler
+@traced("deploy")
 def handler(event: dict, context: LambdaContext) -> dict:
-    request = parse(event=event, model=DeployInput)
+    request = DeployInput.from_json(event)
     settings = DeploySettings.from_environment(os.environ)
     with step_metrics("deploy", dimensions(request.workspace, request.deployment, request.repo)) as metrics:
-        deployment = deploy_deployment(request, settings, context.get_remaining_time_in_millis)
-        metrics.add_metric(name="deploy.files", unit=MetricUnit.Count, value=deployment.result.files)
-        metrics.add_metric(name="deploy.bytes", unit=MetricUnit.Bytes, value=deployment.result.bytes)
-    logger.info("deployed", extra={**deployment.result.model_dump(), "cli_output": deployment.cli_output})
-    return deployment.result.model_dump()
+        outcome = deploy_deployment(request, settings, context.get_remaining_time_in_millis)
+        metrics.add_metric(name="deploy.files", unit=MetricUnit.Count, value=outcome.result.files)
+        metrics.add_metric(name="deploy.bytes", unit=MetricUnit.Bytes, value=outcome.result.bytes)
+    logger.info("deployed", extra={**outcome.result.to_json(), "cli_output": outcome.cli_output})
+    return outcome.result.to_json()

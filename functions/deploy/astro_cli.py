@@ -55,7 +55,7 @@ _NOTHING_DEPLOYED = (
     ("Canceling deploy", "it found no DAG file and canceled the deploy"),
     (
         "Invalid workspace id",
-        "the workspaceId configured for {target} does not own Astro deployment {deployment_id}: fix "
+        "the workspaceId configured for {astro_deployments_key} does not own Astro deployment {deployment_id}: fix "
         "astroDeployments in cdk.json",
     ),
     ("uncommitted changes", "it refused a project with uncommitted changes"),
@@ -114,9 +114,9 @@ def run_cli(
     return CliRun(exit_code=exit_code, output=output, timeout_seconds=timeout_seconds)
 
 
-def deployed_version(run: CliRun, *, deployment_id: str, target: str, secret: str) -> str:
+def deployed_version(run: CliRun, *, deployment_id: str, astro_deployments_key: str, secret: str) -> str:
     """The DAG bundle version the CLI reported; raises AstroDeployFailed/AstroUnavailable for any other outcome."""
-    facts = {"deployment_id": deployment_id, "target": target, "secret": secret}
+    facts = {"deployment_id": deployment_id, "astro_deployments_key": astro_deployments_key, "secret": secret}
     success = _SUCCESS.search(run.output)
     if run.exit_code == 0 and success:
         return success[1]

@@ -90,8 +90,8 @@ def _download(bucket: str, entry: BundleFile, folder: Path) -> tuple[int, str | 
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
         body = client("s3").get_object(Bucket=bucket, Key=entry.key)["Body"]
-        with closing(body), destination.open("wb") as target:
-            shutil.copyfileobj(body, target, COPY_CHUNK_BYTES)
+        with closing(body), destination.open("wb") as file:
+            shutil.copyfileobj(body, file, COPY_CHUNK_BYTES)
         return destination.stat().st_size, None
     except ClientError as error:
         return 0, f"{entry.key}: {error.response.get('Error', {}).get('Code', 'unknown error')}"

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aws_lambda_powertools.utilities import parameters
-from pydantic import BaseModel
 
 from functions.deploy.astro_cli import deployed_version, run_cli
 from functions.deploy.bundling import Bundle, gather_bundle
-from functions.shared.astro_targets import AstroTarget, resolve_target
+from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, EmptyBundleRefused
-from functions.shared.models import Target
+from functions.shared.documents import document
+from functions.shared.execution_state import DeployResult, RunScope
 from functions.shared.paths import deployment_prefix
 
 TOKEN_MAX_AGE_SECONDS = 300  # a rotated token is picked up within this time
@@ -34,18 +34,11 @@ INHERITED_VARIABLES = ("ASTRO_DOMAIN", "SSL_CERT_FILE")
 CLI_CONFIG = "upgrade_message: false\nshow_warnings: false\n"
 
 
-class DeployInput(Target):
+@document
+class DeployInput(RunScope):
     """Deploy's input: the state after Upload (its "clear", "upload" and other keys are ignored)."""
 
     allow_empty_deployment: bool = False
-
-
-class DeployResult(BaseModel):
-    deployment_id: str
-    version: str
-    files: int
-    bytes: int
-    repos: list[str]
 
 
 @dataclass(frozen=True)
@@ -70,9 +63,9 @@ class DeploySettings:
 
 
 @dataclass(frozen=True)
-class Deployment:
-    result: DeployResult
-    cli_output: str  # the CLI's last lines, redacted
+class DeployOutcome:
+    result: DeployResult  # what the state gets
+    cli_output: str  # the CLI's last lines, redacted, for the log
 
 
 def read_token(secret_arn: str) -> str:
@@ -87,7 +80,7 @@ def read_token(secret_arn: str) -> str:
     return token.strip()
 
 
-def refuse_empty(bundle: Bundle, request: DeployInput, target: AstroTarget) -> None:
+def refuse_empty(bundle: Bundle, request: DeployInput, astro_target: AstroTarget) -> None:
     """An empty bundle, or one without any .py file, would delete every DAG of the deployment."""
     if request.allow_empty_deployment or bundle.python_files:
         return
@@ -95,17 +88,18 @@ def refuse_empty(bundle: Bundle, request: DeployInput, target: AstroTarget) -> N
     counted = "1 file" if bundle.files == 1 else f"{bundle.files} files"
     held = f"{counted} but no .py file" if bundle.files else "no files"
     raise EmptyBundleRefused(
-        f"{prefix} holds {held}: deploying it would remove every DAG of Astro deployment {target.deployment_id}. "
+        f"{prefix} holds {held}: deploying it would remove every DAG of Astro deployment "
+        f"{astro_target.deployment_id}. "
         "Send allow_empty_deployment: true to empty the deployment on purpose"
     )
 
 
-def cli_arguments(cli: str, target: AstroTarget, dags: Path, description: str) -> list[str]:
+def cli_arguments(cli: str, astro_target: AstroTarget, dags: Path, description: str) -> list[str]:
     # -f: without it the CLI exits 0 without deploying on "uncommitted changes". --parse/--pytest need Docker.
-    argv = [cli, "deploy", target.deployment_id, "--dags", "--dags-path", str(dags), "-f", "--description",
+    argv = [cli, "deploy", astro_target.deployment_id, "--dags", "--dags-path", str(dags), "-f", "--description",
             description]
-    if target.workspace_id:
-        argv += ["--workspace-id", target.workspace_id]
+    if astro_target.workspace_id:
+        argv += ["--workspace-id", astro_target.workspace_id]
     return argv
 
 
@@ -155,31 +149,31 @@ def _cli_timeout(remaining_ms: int) -> float:
 
 def deploy_deployment(
     request: DeployInput, settings: DeploySettings, remaining_ms: Callable[[], int]
-) -> Deployment:
+) -> DeployOutcome:
     """Resolve the Astro target, read the token, bundle every repo of the deployment and run `astro deploy`."""
     # Configuration first: nothing is downloaded or run for a deployment that has no Astro ID.
-    target = resolve_target(request.workspace, request.deployment, settings.astro_targets)
+    astro_target = resolve_astro_target(request.workspace, request.deployment, settings.astro_targets)
     token = read_token(settings.token_secret_arn)
     work = _work_folder()
     try:
         bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags")
-        refuse_empty(bundle, request, target)
+        refuse_empty(bundle, request, astro_target)
         run = run_cli(
-            cli_arguments(settings.astro_cli, target, work / "dags", description(request)),
+            cli_arguments(settings.astro_cli, astro_target, work / "dags", description(request)),
             cli_environment(settings, work / "home", token),
             cwd=work,
             timeout_seconds=_cli_timeout(remaining_ms()),
             secrets=[token],
         )
         version = deployed_version(
-            run, deployment_id=target.deployment_id, target=f"{request.workspace}/{request.deployment}",
-            secret=settings.token_secret_arn,
+            run, deployment_id=astro_target.deployment_id,
+            astro_deployments_key=f"{request.workspace}/{request.deployment}", secret=settings.token_secret_arn,
         )
     finally:
         # Also removes the CLI's config, which holds the token.
         shutil.rmtree(work, ignore_errors=True)
     result = DeployResult(
-        deployment_id=target.deployment_id, version=version, files=bundle.files, bytes=bundle.bytes,
+        deployment_id=astro_target.deployment_id, version=version, files=bundle.files, bytes=bundle.bytes,
         repos=bundle.repos,
     )
-    return Deployment(result=result, cli_output=run.tail)
+    return DeployOutcome(result=result, cli_output=run.tail)

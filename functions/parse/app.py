@@ -2,30 +2,36 @@
 
 import os
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.parse.planning import build_plan, summarize
-from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics
+from functions.shared.documents import Document, document
+from functions.shared.execution_state import RequestedNames
+from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
 from functions.shared.plan_store import save_plan
 
 logger = step_logger("parse")
-tracer = Tracer(service="parse")
+
+
+@document
+class ParseInput(Document):
+    request: object = None  # the execution's input, as sent: build_plan validates it
+    execution: str
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
-@tracer.capture_lambda_handler
+@traced("parse")
 def handler(event: dict, context: LambdaContext) -> dict:
-    request = event.get("request")
-    fields = request if isinstance(request, dict) else {}
-    dims = dimensions(fields.get("astroWorkspace"), fields.get("astroDeployment"), fields.get("repo"))
+    parse_input = ParseInput.from_json(event)
+    names = RequestedNames.from_request(parse_input.request)
     source_buckets = frozenset(filter(None, os.environ["SOURCE_BUCKETS"].split(",")))
-    with step_metrics("parse", dims) as metrics:
-        plan, warnings = build_plan(request, event["execution"], source_buckets, os.environ["ASTRO_TARGETS"])
+    with step_metrics("parse", dimensions(names.workspace, names.deployment, names.repo)) as metrics:
+        plan, warnings = build_plan(parse_input.request, parse_input.execution, source_buckets,
+                                    os.environ["ASTRO_TARGETS"])
         summary = summarize(plan, save_plan(os.environ["DAG_BUCKET"], plan), warnings)
         metrics.add_metric(name="parse.files", unit=MetricUnit.Count, value=summary.files)
     for warning in warnings:
         logger.warning(warning)
     logger.info("plan ready", extra={"files": summary.files, "dags": summary.dag_count, "plan": summary.plan})
-    return summary.model_dump()
+    return summary.to_json()

@@ -1,25 +1,37 @@
-"""Parse: validate a request completely and turn it into a plan, before anything in the DAG bucket changes."""
+"""Parse: validate a request completely and turn it into a plan, before anything in the DAG bucket changes.
+
+The request model is pydantic, some 100 ms to import: it is loaded on the first request (`validate_request`), not
+by the import of the handler, which every cold start pays.
+"""
+
+from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
 
+from functions.shared.astro_targets import resolve_astro_target
 from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.dag_source import inspect_dag_source
-from functions.shared.astro_targets import resolve_target
 from functions.shared.errors import AstroConfigError, InvalidRequest
-from functions.shared.models import DeployRequest, Plan, PlannedFile, PlanSummary, split_s3_uri
-from functions.shared.paths import PATH_RULE, normalize_relative_path, repo_prefix
+from functions.shared.execution_state import PlanSummary
+from functions.shared.paths import PATH_RULE, normalize_relative_path, repo_prefix, split_s3_uri
+from functions.shared.plan_store import Plan, PlannedFile
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from functions.shared.models import DeployRequest
 
 MAX_FILES = 10_000
 MAX_PYTHON_BYTES = 5 * 1024 * 1024
 SUMMARY_LIST_LIMIT = 20
 
 
-@dataclass(frozen=True)
+@dataclass
 class Candidate:
     """A file the request asks for, before its source has been read."""
 
@@ -44,6 +56,11 @@ def validation_problems(error: ValidationError) -> list[str]:
 
 
 def validate_request(raw: object, source_buckets: frozenset[str]) -> DeployRequest:
+    # Imported on the first request, not with the handler (see above).
+    from pydantic import ValidationError
+
+    from functions.shared.models import DeployRequest
+
     try:
         return DeployRequest.model_validate(raw, context={"source_buckets": source_buckets})
     except ValidationError as error:
@@ -54,10 +71,10 @@ def _declared_candidates(request: DeployRequest) -> list[Candidate]:
     candidates = []
     for dag in request.body.dags:
         bucket, key = split_s3_uri(dag.dag_file)
-        candidates.append(Candidate(bucket, key, dag.target_path, "dag", dag.dag_id))
+        candidates.append(Candidate(bucket, key, dag.path_in_repo, "dag", dag.dag_id))
     for dependency in request.body.dependencies:
         bucket, key = split_s3_uri(dependency.source)
-        candidates.append(Candidate(bucket, key, dependency.target_path, "dependency"))
+        candidates.append(Candidate(bucket, key, dependency.path_in_repo, "dependency"))
     return candidates
 
 
@@ -145,7 +162,7 @@ def _duplicate_problems(candidates: Iterable[Candidate]) -> list[str]:
     for candidate in candidates:
         if candidate.path in seen:
             problems.append(
-                f"{candidate.path}: targeted by both {seen[candidate.path].uri} and {candidate.uri}"
+                f"{candidate.path}: the path of both {seen[candidate.path].uri} and {candidate.uri}"
             )
         else:
             seen[candidate.path] = candidate
@@ -169,7 +186,7 @@ def build_plan(
     problems: list[str] = []
     try:
         # Checked here so that an unconfigured deployment fails before the repo's prefix is touched.
-        resolve_target(request.workspace, request.deployment, astro_targets)
+        resolve_astro_target(request.workspace, request.deployment, astro_targets)
     except AstroConfigError as error:
         problems.append(str(error))
     candidates = _declared_candidates(request)
@@ -202,8 +219,8 @@ def build_plan(
 def summarize(plan: Plan, plan_uri: str, warnings: list[str]) -> PlanSummary:
     dag_ids = [dag_id for entry in plan.files for dag_id in entry.dag_ids]
     return PlanSummary(
-        **plan.model_dump(include={"workspace", "deployment", "repo", "commit", "execution", "prefix"}),
-        plan=plan_uri, files=len(plan.files), bytes=sum(entry.size for entry in plan.files),
+        workspace=plan.workspace, deployment=plan.deployment, repo=plan.repo, commit=plan.commit,
+        execution=plan.execution, prefix=plan.prefix, plan=plan_uri, files=len(plan.files), bytes=sum(entry.size for entry in plan.files),
         dag_count=sum(1 for entry in plan.files if entry.kind == "dag"), dag_ids=_limited(dag_ids),
         allow_empty_deployment=plan.allow_empty_deployment, warnings=_limited(warnings),
     )

@@ -1,21 +1,27 @@
-"""Recover: the failure path for executions that never reach it (stopped, timed out)."""
+"""Recover: the failure path for executions that never reach it (stopped, timed out).
+
+The request model is pydantic, some 100 ms to import: it is loaded when an execution is recovered, not by the
+import of the handler, which every cold start pays.
+"""
 
 import json
 import os
 
-from pydantic import BaseModel, ValidationError
-
-from functions.shared.restore_point import restore
 from functions.shared.aws import client
+from functions.shared.documents import Document, document
+from functions.shared.execution_state import (
+    LOCK_NOT_HELD, CaughtError, ExecutionState, Failure, RollbackFailure, RunScope,
+)
 from functions.shared.locking import lock_key, release
-from functions.shared.models import DeployRequest, Target
-from functions.shared.notification import FailureEvent, failure_notification
+from functions.shared.notification import FailedExecution, failure_notification
 from functions.shared.observability import step_logger
+from functions.shared.restore_point import restore
 
 logger = step_logger("recover")
 
 
-class ExecutionEnded(BaseModel):
+@document
+class ExecutionEnded(Document):
     """The `detail` of EventBridge's "Step Functions Execution Status Change" event."""
 
     executionArn: str
@@ -26,30 +32,41 @@ class ExecutionEnded(BaseModel):
     error: str | None = None
 
 
-def recover_execution(ended: ExecutionEnded) -> dict:
-    """Undo what a stopped or timed-out execution may have left half done, and tell a person."""
+def requested_scope(ended: ExecutionEnded) -> RunScope | None:
+    """Who the stopped execution deployed for, if its request was valid (Parse refuses any other before anything
+    is locked or changed)."""
+    from pydantic import ValidationError
+
+    from functions.shared.models import DeployRequest
+
     try:
         request = DeployRequest.model_validate(json.loads(ended.input or "null"))
     except (ValueError, ValidationError):
-        request = None  # Parse refuses such input before anything is locked or changed.
-    state: dict = {"failure": {"state": f"execution {ended.status}", "error": ended.error or f"States.{ended.status}",
-                               "cause": ended.cause or f"the execution was {ended.status.lower().replace('_', ' ')}"}}
-    if request is not None:
-        target = Target(workspace=request.workspace, deployment=request.deployment, repo=request.repo,
-                        commit=request.commit, execution=ended.name)
-        state.update(target.model_dump())
+        return None
+    return RunScope(workspace=request.workspace, deployment=request.deployment, repo=request.repo,
+                    commit=request.commit, execution=ended.name)
+
+
+def recover_execution(ended: ExecutionEnded) -> dict:
+    """Undo what a stopped or timed-out execution may have left half done, and tell a person."""
+    failure = Failure(state=f"execution {ended.status}", error=ended.error or f"States.{ended.status}",
+                      cause=ended.cause or f"the execution was {ended.status.lower().replace('_', ' ')}")
+    scope = requested_scope(ended)
+    rollback, lock_release, released = None, None, False
+    if scope is not None:
         try:
-            state["rollback"] = restore(os.environ["DAG_BUCKET"], target).model_dump()
+            rollback = restore(os.environ["DAG_BUCKET"], scope)
         except Exception as error:  # noqa: BLE001 -- any failure must reach the notification, loudly
             logger.exception("rollback after stop failed")
-            state["rollback"] = {"status": "FAILED", "error": type(error).__name__, "cause": str(error)}
-        state["lock_released"] = release(os.environ["LOCK_TABLE"], lock_key(request.workspace, request.deployment),
-                                         ended.name)
-    notification = failure_notification(FailureEvent(execution=ended.name, execution_arn=ended.executionArn,
-                                                     state=state))
+            rollback = RollbackFailure(error=type(error).__name__, cause=str(error))
+        released = release(os.environ["LOCK_TABLE"], lock_key(scope.workspace, scope.deployment), ended.name)
+        if not released:
+            lock_release = CaughtError(Error=LOCK_NOT_HELD, Cause=f"execution {ended.name} does not hold the lock")
+    request = json.loads(ended.input) if scope is not None else None
+    state = ExecutionState(failure=failure, rollback=rollback, lock_release=lock_release)
+    notification = failure_notification(FailedExecution(execution=ended.name, execution_arn=ended.executionArn,
+                                                        request=request, state=state))
     client("sns").publish(TopicArn=os.environ["TOPIC_ARN"], Subject=notification.subject,
                           Message=notification.message)
-    return {"subject": notification.subject, "rollback": state.get("rollback"),
-            "lock_released": state.get("lock_released", False)}
-
-
+    return {"subject": notification.subject, "rollback": rollback.to_json() if rollback else None,
+            "lock_released": released}

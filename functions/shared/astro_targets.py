@@ -13,13 +13,13 @@ from functions.shared.errors import AstroConfigError
 CONTEXT_KEY = "astroDeployments"
 
 
-@dataclass(frozen=True)
+@dataclass
 class AstroTarget:
     deployment_id: str
     workspace_id: str | None = None
 
 
-def resolve_target(workspace: str, deployment: str, mapping_json: str) -> AstroTarget:
+def resolve_astro_target(workspace: str, deployment: str, mapping_json: str) -> AstroTarget:
     try:
         mapping = json.loads(mapping_json or "{}")
     except ValueError:

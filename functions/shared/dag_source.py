@@ -4,7 +4,7 @@ import ast
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass
 class DagSource:
     defines_dag: bool
     dag_ids: list[str] = field(default_factory=list)

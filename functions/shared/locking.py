@@ -8,25 +8,13 @@ blocking others when its lease expires, and the lease outlives any execution (th
 import time
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
 from functions.shared.aws import client
 from functions.shared.errors import LockWaitExpired
+from functions.shared.execution_state import LockState
 
 FIRST_WAIT_SECONDS = 5
 MAX_WAIT_SECONDS = 60
-
-
-class LockState(BaseModel):
-    """The lock as the state machine sees it: `acquired`, else who holds it and how long to wait."""
-
-    key: str
-    acquired: bool
-    holder: str | None = None
-    attempt: int = 0
-    waiting_since: float
-    wait_seconds: int = 0
-    waited_seconds: float = 0
 
 
 def lock_key(workspace: str, deployment: str) -> str:

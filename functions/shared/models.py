@@ -1,20 +1,21 @@
-"""The request contract and the documents the steps pass each other.
+"""The request contract: what a caller sends.
 
-`DeployRequest` is the one definition of what a caller sends: the Parse step validates with it and the API's
-JSON schema is generated from it (`api_json_schema`).
+`DeployRequest` is the one definition of it: the Parse step validates with it and the API's JSON schema is
+generated from it (`api_json_schema`). It is pydantic, which costs a cold start about 100 ms to import: only Parse
+(on its first request) and Recover load it. The documents the steps pass each other are in
+`functions/shared/execution_state.py`.
 """
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from functions.shared.paths import PATH_RULE, SEGMENT_RE, SEGMENT_RULE, normalize_relative_path
+from functions.shared.execution_state import COMMIT_FIELD, DEPLOYMENT_FIELD, REPO_FIELD, WORKSPACE_FIELD
+from functions.shared.paths import (
+    PATH_RULE, S3_RULE, S3_URI_PATTERN, SEGMENT_RE, SEGMENT_RULE, normalize_relative_path, split_s3_uri,
+)
 
 MAX_ENTRIES = 5000
-S3_URI_PATTERN = r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([^\x00-\x1f\x7f]{1,1024})$"
-S3_URI_RE = re.compile(S3_URI_PATTERN)
-S3_RULE = "an s3://bucket/key URI"
 
 Segment = Annotated[str, Field(pattern=f"^{SEGMENT_RE.pattern}$", min_length=1, max_length=64, description=SEGMENT_RULE)]
 DagId = Annotated[
@@ -34,12 +35,6 @@ def _relative_path(value: str) -> str:
 RelativePath = Annotated[str, Field(max_length=512, description=PATH_RULE), AfterValidator(_relative_path)]
 S3Uri = Annotated[str, Field(pattern=S3_URI_PATTERN, description=S3_RULE)]
 
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    match = S3_URI_RE.fullmatch(uri)
-    if not match:
-        raise ValueError(f"{uri[:80]!r} is not {S3_RULE}")
-    return match[1], match[2]
 
 
 def _check_allowed_bucket(uri: str | None, info: ValidationInfo) -> str | None:
@@ -66,13 +61,13 @@ class DagFile(_Strict):
     _allowed_source = field_validator("dag_file")(_check_allowed_bucket)
 
     @property
-    def target_path(self) -> str:
+    def path_in_repo(self) -> str:
         return self.path or normalize_relative_path(split_s3_uri(self.dag_file)[1].rsplit("/", 1)[-1])
 
     @model_validator(mode="after")
-    def _python_target(self) -> "DagFile":
-        if not self.target_path.endswith(".py"):
-            raise ValueError(f"DAG file {self.target_path!r} is not a .py file")
+    def _python_file(self) -> "DagFile":
+        if not self.path_in_repo.endswith(".py"):
+            raise ValueError(f"DAG file {self.path_in_repo!r} is not a .py file")
         return self
 
 
@@ -85,7 +80,7 @@ class Dependency(_Strict):
     _allowed_source = field_validator("source")(_check_allowed_bucket)
 
     @property
-    def target_path(self) -> str:
+    def path_in_repo(self) -> str:
         return self.path or normalize_relative_path(split_s3_uri(self.source)[1].rsplit("/", 1)[-1])
 
 
@@ -104,23 +99,23 @@ class RequestBody(_Strict):
     _allowed_source = field_validator("source_prefix")(_check_allowed_bucket)
 
     @model_validator(mode="after")
-    def _unique_targets(self) -> "RequestBody":
+    def _unique_paths(self) -> "RequestBody":
         seen: dict[str, int] = {}
         for entry in [*self.dags, *self.dependencies]:
-            seen[entry.target_path] = seen.get(entry.target_path, 0) + 1
+            seen[entry.path_in_repo] = seen.get(entry.path_in_repo, 0) + 1
         duplicated = sorted(path for path, count in seen.items() if count > 1)
         if duplicated:
-            raise ValueError(f"several files target the same path: {', '.join(duplicated[:20])}")
+            raise ValueError(f"several files have the same path in the repo: {', '.join(duplicated[:20])}")
         return self
 
 
 class DeployRequest(_Strict):
     """What a CI job sends: the original Lambda's event, plus optional dependencies, source_prefix and commit."""
 
-    workspace: Segment = Field(alias="astroWorkspace")
-    deployment: Segment = Field(alias="astroDeployment")
-    repo: Segment
-    commit: Commit | None = None
+    workspace: Segment = Field(alias=WORKSPACE_FIELD)
+    deployment: Segment = Field(alias=DEPLOYMENT_FIELD)
+    repo: Segment = Field(alias=REPO_FIELD)
+    commit: Commit | None = Field(default=None, alias=COMMIT_FIELD)
     body: RequestBody
 
 
@@ -146,51 +141,3 @@ def _inline_references(node: Any, definitions: dict[str, Any]) -> Any:
         siblings = {key: value for key, value in node.items() if key != "$ref"}
         return _inline_references({**referenced, **siblings}, definitions)
     return {key: _inline_references(value, definitions) for key, value in node.items()}
-
-
-# ---- documents the steps pass each other ----
-
-
-class Target(BaseModel):
-    """Who a run deploys for; every step's input carries it (the state after Parse)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    workspace: Segment
-    deployment: Segment
-    repo: Segment
-    commit: str | None = None
-    execution: str
-
-
-class PlannedFile(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    source_bucket: str
-    source_key: str
-    etag: str
-    size: int
-    path: RelativePath
-    kind: Literal["dag", "dependency"]
-    dag_ids: list[str] = Field(default_factory=list)
-
-
-class Plan(Target):
-    """Everything Upload needs; stored in S3 because it can outgrow the state payload limit."""
-
-    prefix: str
-    allow_empty_deployment: bool = False
-    files: list[PlannedFile]
-
-
-class PlanSummary(Target):
-    """Parse's output: small enough to read in the console, with a pointer to the whole plan."""
-
-    prefix: str
-    plan: str
-    files: int
-    bytes: int
-    dag_count: int
-    dag_ids: list[str]
-    allow_empty_deployment: bool = False
-    warnings: list[str] = Field(default_factory=list)

@@ -2,35 +2,43 @@
 
 import json
 import re
+from dataclasses import dataclass, field
 
-from pydantic import BaseModel, Field
+from functions.shared.documents import Document, document
+from functions.shared.execution_state import (
+    LOCK_NOT_HELD, ExecutionState, Failure, RequestedNames, RestoreResult, RollbackFailure,
+)
+from functions.shared.paths import restore_point_key
 
 CAUSE_LIMIT = 2000
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+UNKNOWN_FAILURE = Failure(state="unknown state", error="unknown error")
 
 
-class Failure(BaseModel):
-    state: str = "unknown state"
-    error: str = "unknown error"
-    cause: str | None = None
-
-
-class FailureEvent(BaseModel):
-    """Notify's input: the execution, and its state when the failure was caught."""
+@document
+class FailedExecution(Document):
+    """Notify's input: the execution, its request (the execution's input) and its state when the failure was
+    caught."""
 
     execution: str
     execution_arn: str
-    state: dict = Field(default_factory=dict)
+    request: object = None
+    state: ExecutionState = field(default_factory=ExecutionState)
+
+    @property
+    def names(self) -> RequestedNames:
+        return RequestedNames.from_request(self.request)
 
 
-class Notification(BaseModel):
+@dataclass
+class Notification:
     subject: str
     message: str
 
 
 def _text(value: object, limit: int = 64) -> str | None:
-    # Identity fields may come from a request Parse refused: show them, but only as short printable text.
+    # The names come from the request as sent, maybe one Parse refused: show them, but only as short printable text.
     if not isinstance(value, str) or not value:
         return None
     return _UNPRINTABLE.sub("?", value)[:limit]
@@ -53,13 +61,13 @@ def console_url(execution_arn: str) -> str:
     return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
 
-def failure_notification(event: FailureEvent) -> Notification:
-    state = event.state
-    failure = Failure.model_validate(state.get("failure") or {})
-    repo = _text(state.get("repo")) or "unknown repo"
-    workspace = _text(state.get("workspace") or state.get("astroWorkspace")) or "?"
-    deployment = _text(state.get("deployment") or state.get("astroDeployment")) or "?"
-    commit = _text(state.get("commit"), 12)
+def failure_notification(failed: FailedExecution) -> Notification:
+    state, names = failed.state, failed.names
+    failure = state.failure or UNKNOWN_FAILURE
+    repo = _text(names.repo) or "unknown repo"
+    workspace = _text(names.workspace) or "?"
+    deployment = _text(names.deployment) or "?"
+    commit = _text(names.commit, 12)
     subject = f"astro-dag-deploy FAILED: {repo} -> {workspace}/{deployment} at {failure.state}"
     lines = [
         f"Deploying {repo}{f' (commit {commit})' if commit else ''} to {workspace}/{deployment} failed "
@@ -68,27 +76,31 @@ def failure_notification(event: FailureEvent) -> Notification:
         f"Error: {failure.error}",
         f"Cause: {readable_cause(failure.cause)}",
     ]
-    rollback = state.get("rollback")
-    if isinstance(rollback, dict) and rollback.get("status") == "FAILED":
+    if isinstance(state.rollback, RollbackFailure):
         subject = "ROLLBACK FAILED " + subject
-    lines += ["", _rollback_line(rollback, state.get("prefix") or f"the prefix of {repo}", event.execution)]
-    if state.get("lock_released") is False:
-        lines.append("The deployment's lock was not held by this execution any more (nothing to release).")
-    lines += ["", f"Execution: {event.execution}", f"Console: {console_url(event.execution_arn)}"]
+    prefix = state.plan.prefix if state.plan else f"the prefix of {repo}"
+    lines += ["", _rollback_line(state.rollback, prefix, failed.execution)]
+    if state.lock_release:
+        lines.append(_lock_release_line(state.lock_release.Error))
+    lines += ["", f"Execution: {failed.execution}", f"Console: {console_url(failed.execution_arn)}"]
     return Notification(subject=_UNPRINTABLE.sub("?", subject)[:SUBJECT_LIMIT], message="\n".join(lines))
 
 
-def _rollback_line(rollback: object, prefix: str, execution: str) -> str:
-    if not isinstance(rollback, dict):
+def _rollback_line(rollback: RestoreResult | RollbackFailure | None, prefix: str, execution: str) -> str:
+    if rollback is None:
         return "Nothing was changed: the failure came before the repo's files were touched."
-    status = rollback.get("status")
-    if status == "restored":
-        return (f"Rollback: {rollback.get('prefix', prefix)} holds exactly what it held before this execution "
-                f"({rollback.get('restored', 0)} files put back, {rollback.get('removed', 0)} removed, "
-                f"{rollback.get('unchanged', 0)} unchanged).")
-    if status == "nothing to restore":
-        return f"Rollback: not needed, {rollback.get('prefix', prefix)} had not been changed yet."
-    return (f"ROLLBACK FAILED: {rollback.get('error', 'unknown error')}: "
-            f"{readable_cause(rollback.get('cause'))}\n"
-            f"{prefix} may hold a partial set of files. Restore it by hand from the restore point "
-            f"(restore-points/{execution}.json in the DAG bucket; README, Operations).")
+    if isinstance(rollback, RollbackFailure):
+        return (f"ROLLBACK FAILED: {rollback.error}: {readable_cause(rollback.cause)}\n"
+                f"{prefix} may hold a partial set of files. Restore it by hand from the restore point "
+                f"({restore_point_key(execution)} in the DAG bucket; README, Operations).")
+    if rollback.status == "restored":
+        return (f"Rollback: {rollback.prefix} holds exactly what it held before this execution "
+                f"({rollback.restored} files put back, {rollback.removed} removed, {rollback.unchanged} unchanged).")
+    return f"Rollback: not needed, {rollback.prefix} had not been changed yet."
+
+
+def _lock_release_line(error: str) -> str:
+    if error == LOCK_NOT_HELD:
+        return "The deployment's lock was not held by this execution any more (nothing to release)."
+    return (f"The deployment's lock could not be released ({error}): it frees itself when its lease ends "
+            "(README, Operations).")

@@ -1,10 +1,11 @@
-"""Logging and metrics shared by every step: powertools JSON logs and per-step EMF metrics."""
+"""Logging, tracing and metrics shared by every step: powertools JSON logs, X-Ray traces, per-step EMF metrics."""
 
+import functools
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from functions.shared.paths import is_segment
@@ -12,12 +13,32 @@ from functions.shared.paths import is_segment
 # Every step's event carries the execution name under this key; logs use it as correlation id.
 CORRELATION_ID_PATH = "execution"
 UNKNOWN_DIMENSION = "invalid"
+# What the X-Ray SDK patches: the steps reach AWS through boto3 and nothing else over the network.
+TRACED_MODULES = ("botocore",)
 
 
 def step_logger(step: str) -> Logger:
     # The service is named in code, not by POWERTOOLS_SERVICE_NAME: the local mode runs every step in one
     # process with one environment.
     return Logger(service=step, utc=True)
+
+
+def traced(service: str) -> Callable[[Callable], Callable]:
+    """The Tracer's `capture_lambda_handler`, with the Tracer made on the first call: making one imports the X-Ray
+    SDK (some 40 ms), which the import of a handler module, every cold start's first cost, then does not pay."""
+
+    def decorate(handler: Callable) -> Callable:
+        @functools.cache
+        def traced_handler() -> Callable:
+            return Tracer(service=service, patch_modules=TRACED_MODULES).capture_lambda_handler(handler)
+
+        @functools.wraps(handler)
+        def run(event, context):
+            return traced_handler()(event, context)
+
+        return run
+
+    return decorate
 
 
 def dimensions(workspace: object, deployment: object, repo: object) -> dict[str, str]:

@@ -18,6 +18,10 @@ PATH_RULE = (
 )
 MAX_PATH_LENGTH = 512
 
+S3_URI_PATTERN = r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([^\x00-\x1f\x7f]{1,1024})$"
+S3_URI_RE = re.compile(S3_URI_PATTERN)
+S3_RULE = "an s3://bucket/key URI"
+
 
 def is_segment(value: str) -> bool:
     return bool(SEGMENT_RE.fullmatch(value))
@@ -58,6 +62,13 @@ def normalize_relative_path(path: str) -> str:
         if not PATH_SEGMENT_RE.fullmatch(segment):
             raise ValueError(f"segment {segment[:40]!r} has characters outside the safe set")
     return "/".join(segments)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    match = S3_URI_RE.fullmatch(uri)
+    if not match:
+        raise ValueError(f"{uri[:80]!r} is not {S3_RULE}")
+    return match[1], match[2]
 
 
 def plan_key(execution: str) -> str:

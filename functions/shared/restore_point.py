@@ -4,43 +4,32 @@ The DAG bucket is versioned: a restore point records which version of which key 
 copies those versions back over whatever the failed execution left. Nothing is permanently deleted.
 """
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
 from functions.shared.aws import MAX_WORKERS, client
+from functions.shared.documents import Document, document
 from functions.shared.errors import RollbackFailed
-from functions.shared.models import Target
+from functions.shared.execution_state import RestorePointSummary, RestoreResult, RunScope
 from functions.shared.paths import repo_prefix, restore_point_key
 
 DELETE_BATCH = 1000
 
 
-class SavedObject(BaseModel):
+@document
+class SavedObject(Document):
     key: str
     version_id: str
     etag: str
 
 
-class RestorePoint(BaseModel):
+@document
+class RestorePoint(Document):
     prefix: str
     execution: str
     objects: list[SavedObject]
-
-
-class RestorePointSummary(BaseModel):
-    prefix: str
-    objects: int
-    restore_point: str
-
-
-class RestoreResult(BaseModel):
-    status: str
-    prefix: str
-    restored: int = 0
-    removed: int = 0
-    unchanged: int = 0
 
 
 def current_objects(bucket: str, prefix: str) -> dict[str, SavedObject]:
@@ -55,14 +44,14 @@ def current_objects(bucket: str, prefix: str) -> dict[str, SavedObject]:
     return current
 
 
-def save_restore_point(bucket: str, target: Target) -> RestorePointSummary:
-    prefix = repo_prefix(target.workspace, target.deployment, target.repo)
+def save_restore_point(bucket: str, scope: RunScope) -> RestorePointSummary:
+    prefix = repo_prefix(scope.workspace, scope.deployment, scope.repo)
     point = RestorePoint(
-        prefix=prefix, execution=target.execution, objects=sorted(current_objects(bucket, prefix).values(),
+        prefix=prefix, execution=scope.execution, objects=sorted(current_objects(bucket, prefix).values(),
                                                                   key=lambda saved: saved.key)
     )
-    key = restore_point_key(target.execution)
-    client("s3").put_object(Bucket=bucket, Key=key, Body=point.model_dump_json().encode(),
+    key = restore_point_key(scope.execution)
+    client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(point.to_json()).encode(),
                             ContentType="application/json")
     return RestorePointSummary(prefix=prefix, objects=len(point.objects), restore_point=f"s3://{bucket}/{key}")
 
@@ -74,13 +63,13 @@ def _load_restore_point(bucket: str, execution: str) -> RestorePoint | None:
         if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
             return None
         raise
-    return RestorePoint.model_validate_json(body)
+    return RestorePoint.from_json(json.loads(body))
 
 
-def restore(bucket: str, target: Target) -> RestoreResult:
+def restore(bucket: str, scope: RunScope) -> RestoreResult:
     """Make the repo prefix hold exactly what the restore point recorded, then check that it does."""
-    prefix = repo_prefix(target.workspace, target.deployment, target.repo)
-    point = _load_restore_point(bucket, target.execution)
+    prefix = repo_prefix(scope.workspace, scope.deployment, scope.repo)
+    point = _load_restore_point(bucket, scope.execution)
     if point is None:
         # The snapshot is taken before anything under the prefix changes: without one, nothing changed.
         return RestoreResult(status="nothing to restore", prefix=prefix)

@@ -1,15 +1,16 @@
 """Status: where a deploy execution is, or how it ended, told from its description and its recent history."""
 
+import dataclasses
 import json
 from datetime import datetime
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
 
 from functions.shared.aws import client
 from functions.shared.execution_names import execution_name_problem
-from functions.shared.notification import Failure, readable_cause, console_url
+from functions.shared.documents import document
+from functions.shared.execution_state import ExecutionState, Failure
+from functions.shared.notification import console_url, readable_cause
 
 # One page of the newest events: a deploy's whole history fits in it, lock waits included.
 HISTORY_EVENTS = 1000
@@ -24,10 +25,9 @@ class ExecutionNotFound(LookupError):
     """No execution of this state machine has the name."""
 
 
-class ExecutionStatus(BaseModel):
+@document
+class ExecutionStatus:
     """The API's answer; fields are camelCase on the wire, as Step Functions names them."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     name: str
     status: str
@@ -39,6 +39,14 @@ class ExecutionStatus(BaseModel):
     version: str | None  # the Astro DAG bundle version, on success
     console_url: str
     states: list[str]  # the states entered, oldest first
+
+    def to_api(self) -> dict:
+        return {_camel(name): value for name, value in dataclasses.asdict(self).items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -88,19 +96,22 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
 
 
 def _recorded_failure(entered: list[dict]) -> Failure | None:
-    """The failure the failure path recorded ($.failure: state, error, cause), from the newest state that has it.
+    """The failure the failure path recorded (state, error, cause), from the newest state that has it.
 
     Notify and Failed are entered with it; the `<Task> failed` states still hold Step Functions' raw catch result.
     """
     for event in reversed(entered):
-        try:
-            state_input = json.loads(event["stateEnteredEventDetails"].get("input") or "null")
-        except ValueError:
-            continue
-        failure = state_input.get("failure") if isinstance(state_input, dict) else None
-        if isinstance(failure, dict) and isinstance(failure.get("state"), str):
-            return Failure.model_validate(failure)
+        failure = _state(event["stateEnteredEventDetails"].get("input")).failure
+        if failure:
+            return failure
     return None
+
+
+def _state(document: str | None) -> ExecutionState:
+    try:
+        return ExecutionState.from_json(json.loads(document or "null"))
+    except ValueError:
+        return ExecutionState()
 
 
 def _cause(cause: str | None) -> str | None:
@@ -109,11 +120,8 @@ def _cause(cause: str | None) -> str | None:
 
 
 def _deployed_version(output: str | None) -> str | None:
-    try:
-        version = (json.loads(output or "null") or {}).get("deploy", {}).get("version")
-    except (ValueError, AttributeError):
-        return None
-    return version if isinstance(version, str) else None
+    deploy = _state(output).deploy
+    return deploy.version if deploy else None
 
 
 def _iso(moment: datetime | None) -> str | None:

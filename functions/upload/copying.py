@@ -4,21 +4,14 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
 from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.errors import UploadFailed
-from functions.shared.models import Plan, PlannedFile
+from functions.shared.execution_state import UploadResult
 from functions.shared.paths import repo_prefix
-
+from functions.shared.plan_store import Plan, PlannedFile
 
 SOURCE_CHANGED = "the source changed after Parse validated it"
-
-
-class UploadResult(BaseModel):
-    prefix: str
-    copied: int
-    bytes: int
 
 
 def _copy(bucket: str, prefix: str, plan: Plan, entry: PlannedFile) -> str | None:

@@ -1,12 +1,14 @@
 """A cold-start proxy per zip function: its asset's zip size, and how long a fresh interpreter takes to import its
-handler module from that asset, with what Lambda gives it.
+handler module from that asset, with what Lambda gives it, against how long the same interpreter takes to import
+boto3 alone (the runtime's own floor), measured turn about.
 
-- The asset is built as the stack builds it (functions/<step>/ and functions/shared/, no bytecode) and imported
-  from its unpacked copy without writing bytecode: Lambda's task root is read-only and the zip holds none, so
-  every cold start compiles our modules.
+- The asset is staged as the stack stages it (CDK's own copy of the project root with the stack's exclude
+  patterns: functions/__init__.py, functions/<step>/ and functions/shared/, no bytecode) and imported from there
+  without writing bytecode: Lambda's task root is read-only and the zip holds none, so every cold start compiles
+  our modules.
 - The interpreter sees only the asset and the packages a function has in Lambda (boto3 from the runtime, the
-  powertools layer), not this virtualenv: the Tracer patches every library it finds installed (requests, ...),
-  and the virtualenv holds many that Lambda does not.
+  powertools layer), not this virtualenv, which holds many that Lambda does not (and that the X-Ray SDK would
+  patch where it finds them).
 - The variables the Lambda runtime sets (LAMBDA_TASK_ROOT, ...) make the Tracer and the X-Ray SDK take their
   in-Lambda paths.
 """
@@ -25,11 +27,11 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from cdk.functions import FUNCTIONS_PACKAGE, SHARED_FOLDER, stage_zip_asset
 from local_mode.project import FUNCTIONS_DIR
 
-SHARED_FOLDER = "shared"
-SKIPPED_DIRS = {"__pycache__"}
-SKIPPED_SUFFIXES = (".pyc",)
+# The module every probe also imports alone, turn about with the handler: the floor of any Python function.
+BASELINE_MODULE = "boto3"
 # cdk-assets zips directories with zlib level 9.
 ZIP_LEVEL = 9
 # What a zip function has in Lambda besides its asset: boto3 in the python3.12 runtime, and the public powertools
@@ -50,10 +52,19 @@ class ColdStart:
     function: str
     zip_bytes: int
     import_ms: list[float]
+    boto3_ms: list[float]  # `import boto3` alone, in the same kind of interpreter, turn about with import_ms
 
     @property
     def median_import_ms(self) -> float:
         return statistics.median(self.import_ms)
+
+    @property
+    def median_boto3_ms(self) -> float:
+        return statistics.median(self.boto3_ms)
+
+    @property
+    def vs_boto3(self) -> float:
+        return self.median_import_ms / self.median_boto3_ms
 
 
 def zip_function_folders(functions_dir: Path = FUNCTIONS_DIR) -> list[str]:
@@ -66,27 +77,12 @@ def zip_function_folders(functions_dir: Path = FUNCTIONS_DIR) -> list[str]:
     )
 
 
-def asset_files(functions_dir: Path, folder: str) -> list[str]:
-    """The files of a zip function's asset, relative to functions/: the package's __init__.py, its folder and
-    shared/, without bytecode."""
-    found = ["__init__.py"]
-    for top in (folder, SHARED_FOLDER):
-        for root, dirs, files in os.walk(functions_dir / top):
-            dirs[:] = sorted(name for name in dirs if name not in SKIPPED_DIRS)
-            found += [
-                (Path(root) / name).relative_to(functions_dir).as_posix()
-                for name in sorted(files)
-                if not name.endswith(SKIPPED_SUFFIXES)
-            ]
-    return found
-
-
-def build_asset_zip(functions_dir: Path, folder: str, target: Path) -> int:
-    """Write the function's asset zip to `target`; return its size in bytes."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as archive:
-        for relative in asset_files(functions_dir, folder):
-            archive.write(functions_dir / relative, f"{functions_dir.name}/{relative}")
-    return target.stat().st_size
+def build_asset_zip(staged: Path, archive_path: Path) -> int:
+    """Zip a staged asset as cdk-assets does; return the zip's size in bytes."""
+    with zipfile.ZipFile(archive_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as archive:
+        for file in sorted(path for path in staged.rglob("*") if path.is_file()):
+            archive.write(file, file.relative_to(staged).as_posix())
+    return archive_path.stat().st_size
 
 
 def installed_closure(requirements: Iterable[str]) -> list[importlib.metadata.Distribution]:
@@ -136,7 +132,7 @@ def lambda_environment(folder: str, task_root: Path, packages: Path) -> dict[str
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-        "_HANDLER": f"functions.{folder}.app.handler",
+        "_HANDLER": f"{FUNCTIONS_PACKAGE}.{folder}.app.handler",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_METRICS_NAMESPACE": "AstroDagDeploy",
@@ -146,17 +142,32 @@ def lambda_environment(folder: str, task_root: Path, packages: Path) -> dict[str
     }
 
 
-def import_milliseconds(folder: str, task_root: Path, packages: Path) -> float:
-    """Import `functions.<folder>.app` in a fresh interpreter whose path is the task root, then the packages (as Lambda's),
-    without this virtualenv's site-packages (-S)."""
+def handler_module(folder: str) -> str:
+    return f"{FUNCTIONS_PACKAGE}.{folder}.app"
+
+
+def import_milliseconds(module: str, folder: str, task_root: Path, packages: Path) -> float:
+    """Import `module` in the function's fresh interpreter: its path is the task root, then the packages (as
+    Lambda's), without this virtualenv's site-packages (-S)."""
     completed = subprocess.run(
-        [sys.executable, "-S", "-c", _IMPORT_PROBE, f"functions.{folder}.app"],
+        [sys.executable, "-S", "-c", _IMPORT_PROBE, module],
         cwd=task_root, env=lambda_environment(folder, task_root, packages), capture_output=True, text=True,
         timeout=PROBE_TIMEOUT_SECONDS,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"importing functions.{folder}.app failed: {completed.stderr[-2000:]}")
+        raise RuntimeError(f"importing {module} failed: {completed.stderr[-2000:]}")
     return float(completed.stdout.strip().splitlines()[-1])
+
+
+def paired_imports(folder: str, task_root: Path, packages: Path, runs: int) -> tuple[list[float], list[float]]:
+    """`runs` imports of the handler and as many of boto3 alone, turn about (each pair in alternating order), so
+    that whatever else the machine does weighs on both alike."""
+    handler_ms, boto3_ms = [], []
+    for run in range(runs):
+        pair = [(handler_module(folder), handler_ms), (BASELINE_MODULE, boto3_ms)]
+        for module, timings in pair if run % 2 == 0 else reversed(pair):
+            timings.append(import_milliseconds(module, folder, task_root, packages))
+    return handler_ms, boto3_ms
 
 
 def measure_cold_starts(runs: int, progress: Callable[[str], None],
@@ -166,12 +177,10 @@ def measure_cold_starts(runs: int, progress: Callable[[str], None],
         packages = Path(scratch) / "lambda-packages"
         link_lambda_packages(packages)
         for folder in zip_function_folders(functions_dir):
-            progress(f"{folder}: asset zip and {runs} fresh imports")
-            archive = Path(scratch) / f"{folder}.zip"
-            zip_bytes = build_asset_zip(functions_dir, folder, archive)
+            progress(f"{folder}: asset, then {runs} fresh imports of its handler and {runs} of boto3, turn about")
             task_root = Path(scratch) / "task-roots" / folder
-            with zipfile.ZipFile(archive) as unpacked:
-                unpacked.extractall(task_root)
-            import_ms = [import_milliseconds(folder, task_root, packages) for _ in range(runs)]
-            results.append(ColdStart(folder, zip_bytes, import_ms))
+            stage_zip_asset(folder, task_root)
+            zip_bytes = build_asset_zip(task_root, Path(scratch) / f"{folder}.zip")
+            import_ms, boto3_ms = paired_imports(folder, task_root, packages, runs)
+            results.append(ColdStart(folder, zip_bytes, import_ms, boto3_ms))
     return results

@@ -29,9 +29,8 @@ from local_mode.world import environment_variables
 from functions.clear_prefix.app import handler as clear_prefix_handler
 from functions.parse.planning import summarize
 from functions.shared.aws import client as step_client
-from functions.shared.models import Plan, PlannedFile
 from functions.shared.paths import repo_prefix
-from functions.shared.plan_store import save_plan
+from functions.shared.plan_store import Plan, PlannedFile, save_plan
 from functions.upload.app import handler as upload_handler
 
 REGION = "us-east-1"
@@ -201,7 +200,7 @@ class S3StepBench:
         """Parse's output for a plan of these files, the plan stored where Upload reads it."""
         plan = Plan(workspace=WORKSPACE, deployment=DEPLOYMENT, repo=REPO, commit=COMMIT, execution=execution,
                     prefix=self.prefix, files=entries)
-        return summarize(plan, save_plan(DAG_BUCKET, plan), []).model_dump()
+        return summarize(plan, save_plan(DAG_BUCKET, plan), []).to_json()
 
     def compare(self, files: list[DagFile], runs: int) -> list[StepComparison]:
         size = len(files)

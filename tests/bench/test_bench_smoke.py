@@ -40,7 +40,7 @@ def test_the_last_line_is_the_json_summary(bench_run):
     summary = json.loads(output.strip().splitlines()[-1])
     assert set(summary) == {
         f"upload_vs_awscli_n{SIZE}", f"clear_vs_awscli_n{SIZE}", f"s3_requests_over_minimum_n{SIZE}",
-        "transitions", "import_ms",
+        "transitions", "import_ms", "import_vs_boto3",
     }
     assert summary[f"upload_vs_awscli_n{SIZE}"] > 0 and summary[f"clear_vs_awscli_n{SIZE}"] > 0
     assert set(summary[f"s3_requests_over_minimum_n{SIZE}"]) == {"upload", "clear_prefix"}
@@ -48,6 +48,8 @@ def test_the_last_line_is_the_json_summary(bench_run):
     assert set(summary["import_ms"]) == set(zip_function_folders())
     assert {"parse", "clear_prefix", "upload", "notify"} <= set(summary["import_ms"])
     assert all(milliseconds > 0 for milliseconds in summary["import_ms"].values())
+    assert set(summary["import_vs_boto3"]) == set(summary["import_ms"])
+    assert all(ratio > 0 for ratio in summary["import_vs_boto3"].values())
 
 
 def test_the_table_comes_first_with_every_section(bench_run):

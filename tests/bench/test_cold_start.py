@@ -4,8 +4,12 @@ import zipfile
 from pathlib import Path
 
 from local_mode.bench.cold_start import (
-    build_asset_zip, installed_closure, lambda_environment, zip_function_folders,
+    BASELINE_MODULE, ColdStart, build_asset_zip, installed_closure, lambda_environment, paired_imports,
+    zip_function_folders,
 )
+
+from cdk.functions import stage_zip_asset
+from local_mode.bench import cold_start
 from local_mode.project import FUNCTIONS_DIR
 
 
@@ -22,14 +26,31 @@ def test_zip_functions_are_the_handler_folders_without_a_dockerfile(tmp_path):
     assert {"parse", "clear_prefix", "upload", "notify"} <= set(zip_function_folders(FUNCTIONS_DIR))
 
 
-def test_the_asset_holds_the_step_and_shared_without_bytecode(tmp_path):
-    functions = functions_tree(tmp_path / "functions")
-    size = build_asset_zip(functions, "upload", tmp_path / "upload.zip")
+def test_the_asset_is_staged_as_the_stack_stages_it_the_step_and_shared_without_bytecode(tmp_path):
+    project = tmp_path / "project"
+    functions_tree(project / "functions")
+    (project / "README.md").write_text("not shipped\n")
+
+    stage_zip_asset("upload", tmp_path / "staged", project_root=project)
+    size = build_asset_zip(tmp_path / "staged", tmp_path / "upload.zip")
+
     assert size == (tmp_path / "upload.zip").stat().st_size > 0
     assert zipfile.ZipFile(tmp_path / "upload.zip").namelist() == [
-        "functions/__init__.py", "functions/upload/app.py", "functions/upload/copying.py",
-        "functions/shared/models.py",
+        "functions/__init__.py", "functions/shared/models.py", "functions/upload/app.py",
+        "functions/upload/copying.py",
     ]
+
+
+def test_the_handler_and_boto3_are_imported_turn_about(tmp_path, monkeypatch):
+    imported = []
+    monkeypatch.setattr(cold_start, "import_milliseconds",
+                        lambda module, *args: imported.append(module) or (200.0 if module == BASELINE_MODULE else 240.0))
+
+    handler_ms, boto3_ms = paired_imports("upload", tmp_path, tmp_path, runs=3)
+
+    handler = "functions.upload.app"
+    assert imported == [handler, "boto3", "boto3", handler, handler, "boto3"]
+    assert ColdStart("upload", 1, handler_ms, boto3_ms).vs_boto3 == 1.2
 
 
 def test_the_import_sees_lambdas_packages_only():

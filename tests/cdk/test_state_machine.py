@@ -210,6 +210,8 @@ def test_notify_then_fails_with_the_original_error_even_when_notifying_fails(sta
     assert notify["Parameters"] == {
         "execution.$": "$$.Execution.Name",
         "execution_arn.$": "$$.Execution.Id",
+        # Who the run is for, as requested (the state names it only once Parse has succeeded).
+        "request.$": "$$.Execution.Input",
         "state.$": "$",
     }
     assert notify["ResultPath"] == "$.notification"

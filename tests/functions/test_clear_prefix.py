@@ -1,5 +1,7 @@
 """ClearPrefix: exactly the repo's prefix is emptied, however many objects it holds."""
 
+from types import SimpleNamespace
+
 import pytest
 from botocore.exceptions import ClientError
 from testkit import DAG_BUCKET, emitted_metrics
@@ -7,9 +9,9 @@ from testkit import DAG_BUCKET, emitted_metrics
 from functions.clear_prefix import app
 from functions.clear_prefix.clearing import clear_repo_prefix
 from functions.shared.errors import ClearPrefixFailed
-from functions.shared.models import Target
+from functions.shared.execution_state import RunScope
 
-TARGET = Target(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
+SCOPE = RunScope(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
 
 
 def keys(s3) -> list[str]:
@@ -29,7 +31,7 @@ def test_clears_only_the_repo_prefix(buckets):
     ):
         buckets.put_object(Bucket=DAG_BUCKET, Key=key, Body=b"x")
 
-    result = clear_repo_prefix(DAG_BUCKET, TARGET)
+    result = clear_repo_prefix(DAG_BUCKET, SCOPE)
 
     assert result.deleted == 2 and result.prefix == "dags/ws/dep/repo-a/"
     assert keys(buckets) == [
@@ -46,17 +48,17 @@ def test_clears_more_than_one_delete_batch(buckets):
         buckets.put_object(Bucket=DAG_BUCKET, Key=f"dags/ws/dep/repo-a/f{number:05}.py", Body=b"")
     buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-b/keep.py", Body=b"")
 
-    assert clear_repo_prefix(DAG_BUCKET, TARGET).deleted == 2345
+    assert clear_repo_prefix(DAG_BUCKET, SCOPE).deleted == 2345
     assert keys(buckets) == ["dags/ws/dep/repo-b/keep.py"]
 
 
 def test_an_empty_prefix_is_fine(buckets):
-    assert clear_repo_prefix(DAG_BUCKET, TARGET).deleted == 0
+    assert clear_repo_prefix(DAG_BUCKET, SCOPE).deleted == 0
 
 
 def test_old_versions_stay_recoverable(buckets):
     buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"v1")
-    clear_repo_prefix(DAG_BUCKET, TARGET)
+    clear_repo_prefix(DAG_BUCKET, SCOPE)
     versions = buckets.list_object_versions(Bucket=DAG_BUCKET, Prefix="dags/ws/dep/repo-a/")
     assert len(versions["Versions"]) == 1 and len(versions["DeleteMarkers"]) == 1
 
@@ -72,24 +74,24 @@ def test_per_key_errors_fail_loudly(buckets, monkeypatch):
     monkeypatch.setattr(buckets, "delete_objects", delete_with_a_refusal)
     with pytest.raises(ClearPrefixFailed, match="1 objects under dags/ws/dep/repo-a/ could not be deleted: "
                                                  "dags/ws/dep/repo-a/etl.py: AccessDenied denied"):
-        clear_repo_prefix(DAG_BUCKET, TARGET)
+        clear_repo_prefix(DAG_BUCKET, SCOPE)
 
 
 def test_a_missing_bucket_is_an_error(aws):
     with pytest.raises(ClientError):
-        clear_repo_prefix("no-such-bucket", TARGET)
+        clear_repo_prefix("no-such-bucket", SCOPE)
 
 
 def test_names_that_would_escape_are_refused_even_past_parse(buckets):
     with pytest.raises(ValueError):
-        clear_repo_prefix(DAG_BUCKET, Target.model_construct(workspace="ws", deployment="..", repo="x",
-                                                             execution="e"))
+        # A scope that skipped RunScope's own checks.
+        clear_repo_prefix(DAG_BUCKET, SimpleNamespace(workspace="ws", deployment="..", repo="x", execution="e"))
 
 
 def test_handler(buckets, monkeypatch, lambda_context, capsys):
     monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
     buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"")
-    state = {**TARGET.model_dump(), "prefix": "ignored/", "files": 3, "plan": "s3://x/y"}
+    state = {**SCOPE.to_json(), "prefix": "ignored/", "files": 3, "plan": "s3://x/y"}
 
     assert app.handler(state, lambda_context) == {"prefix": "dags/ws/dep/repo-a/", "deleted": 1}
     metrics = emitted_metrics(capsys.readouterr().out, repo="repo-a", deployment="dep")

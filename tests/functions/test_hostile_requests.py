@@ -87,7 +87,7 @@ def test_the_model_accepts_only_paths_inside_the_prefix(raw):
     event("accepted")
     prefix = repo_prefix(request.workspace, request.deployment, request.repo)
     for entry in [*request.body.dags, *request.body.dependencies]:
-        key = prefix + entry.target_path
+        key = prefix + entry.path_in_repo
         assert key.startswith(prefix) and ".." not in key.split("/") and "//" not in key
         assert all(0x20 <= ord(char) < 0x7F for char in key)
 

@@ -149,13 +149,13 @@ def test_wrong_shapes_are_invalid_requests(buckets, raw):
     assert problems_of(raw)
 
 
-def test_duplicate_targets_are_refused(buckets):
+def test_two_files_with_one_path_in_the_repo_are_refused(buckets):
     first = put(buckets, "x/etl.py", DAG_CODE.format(dag_id="etl"))
     second = put(buckets, "y/etl.py", DAG_CODE.format(dag_id="etl2"))
     problems = problems_of(
         request(dags=[{"dag_id": "etl", "dag_file": first}, {"dag_id": "etl2", "dag_file": second}])
     )
-    assert problems == ["body: several files target the same path: etl.py"]
+    assert problems == ["body: several files have the same path in the repo: etl.py"]
 
 
 def test_source_problems_are_all_reported_before_anything_is_written(buckets):
@@ -198,14 +198,14 @@ def test_a_dag_id_that_is_not_literal_is_a_warning(buckets):
 
 
 def test_an_unconfigured_deployment_is_refused_before_anything_happens(buckets):
-    problems = problems_of_with_targets(request(), json.dumps({"analytics/staging": {"deploymentId": "d1"}}))
+    problems = problems_with_astro_targets(request(), json.dumps({"analytics/staging": {"deploymentId": "d1"}}))
     assert "no Astro deployment is configured for workspace 'analytics', deployment 'production'" in problems[0]
     assert "cdk.json" in problems[0]
 
 
-def problems_of_with_targets(raw: dict, targets: str) -> list[str]:
+def problems_with_astro_targets(raw: dict, astro_targets: str) -> list[str]:
     with pytest.raises(InvalidRequest) as raised:
-        build_plan(raw, "exec-1", ALLOWED, targets)
+        build_plan(raw, "exec-1", ALLOWED, astro_targets)
     return raised.value.problems
 
 

@@ -14,9 +14,9 @@ from functions.shared.restore_point import restore, save_restore_point
 from functions.shared.aws import client
 from functions.shared.errors import RollbackFailed
 from functions.shared.locking import acquire, current_holder
-from functions.shared.models import Target
+from functions.shared.execution_state import RunScope
 
-TARGET = Target(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
+SCOPE = RunScope(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
 PREFIX = "dags/ws/dep/repo-a/"
 BEFORE = {"etl.py": b"etl v1", "include/helpers.py": b"helpers v1", "sql/q.sql": b"select 1"}
 
@@ -40,58 +40,58 @@ def repo(buckets):
 
 def half_done_deploy(s3) -> None:
     """What a failure in the middle of Upload leaves: the prefix cleared, some new files copied."""
-    clear_repo_prefix(DAG_BUCKET, TARGET)
+    clear_repo_prefix(DAG_BUCKET, SCOPE)
     s3.put_object(Bucket=DAG_BUCKET, Key=PREFIX + "etl.py", Body=b"etl v2")
     s3.put_object(Bucket=DAG_BUCKET, Key=PREFIX + "new_dag.py", Body=b"new")
 
 
 def test_restores_exactly_what_was_there(repo):
     before = contents(repo)
-    summary = save_restore_point(DAG_BUCKET, TARGET)
+    summary = save_restore_point(DAG_BUCKET, SCOPE)
     half_done_deploy(repo)
 
-    result = restore(DAG_BUCKET, TARGET)
+    result = restore(DAG_BUCKET, SCOPE)
 
     assert summary.objects == 3 and summary.restore_point == f"s3://{DAG_BUCKET}/restore-points/exec-1.json"
     assert contents(repo) == before
-    assert result.model_dump() == {"status": "restored", "prefix": PREFIX, "restored": 3, "removed": 1,
+    assert result.to_json() == {"status": "restored", "prefix": PREFIX, "restored": 3, "removed": 1,
                                    "unchanged": 0}
     assert contents(repo, "dags/ws/dep/repo-ab/") == {"etl.py": (b"neighbour", {})}
 
 
 def test_restoring_twice_gives_the_same_prefix(repo):
     before = contents(repo)
-    save_restore_point(DAG_BUCKET, TARGET)
+    save_restore_point(DAG_BUCKET, SCOPE)
     half_done_deploy(repo)
-    restore(DAG_BUCKET, TARGET)
-    assert restore(DAG_BUCKET, TARGET).removed == 0
+    restore(DAG_BUCKET, SCOPE)
+    assert restore(DAG_BUCKET, SCOPE).removed == 0
     assert contents(repo) == before
 
 
 def test_an_empty_prefix_is_restored_to_empty(buckets):
-    save_restore_point(DAG_BUCKET, TARGET)
+    save_restore_point(DAG_BUCKET, SCOPE)
     buckets.put_object(Bucket=DAG_BUCKET, Key=PREFIX + "etl.py", Body=b"new")
-    assert restore(DAG_BUCKET, TARGET).removed == 1
+    assert restore(DAG_BUCKET, SCOPE).removed == 1
     assert contents(buckets) == {}
 
 
 def test_without_a_restore_point_nothing_had_changed(repo):
-    result = restore(DAG_BUCKET, TARGET)
+    result = restore(DAG_BUCKET, SCOPE)
     assert result.status == "nothing to restore"
     assert contents(repo)["etl.py"][0] == b"etl v1"
 
 
 def test_a_restore_that_cannot_finish_fails_loudly(repo, monkeypatch):
-    save_restore_point(DAG_BUCKET, TARGET)
+    save_restore_point(DAG_BUCKET, SCOPE)
     half_done_deploy(repo)
     monkeypatch.setattr(repo, "copy_object", lambda **kwargs: None)
     with pytest.raises(RollbackFailed, match="still differs from its restore point after rollback: .*etl.py"):
-        restore(DAG_BUCKET, TARGET)
+        restore(DAG_BUCKET, SCOPE)
 
 
 def test_step_handlers(repo, monkeypatch, lambda_context):
     monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
-    state = {**TARGET.model_dump(), "prefix": PREFIX}
+    state = {**SCOPE.to_json(), "prefix": PREFIX}
     assert snapshot_app.handler(state, lambda_context)["objects"] == 3
     half_done_deploy(repo)
     assert rollback_app.handler(state, lambda_context)["status"] == "restored"
@@ -122,7 +122,7 @@ def stopped(status: str = "ABORTED", request: object = None) -> ExecutionEnded:
 def test_a_stopped_execution_is_rolled_back_unlocked_and_reported(repo, recovery_env):
     before = contents(repo)
     acquire("locks", "ws/dep", "exec-1", 3600, 900)
-    save_restore_point(DAG_BUCKET, TARGET)
+    save_restore_point(DAG_BUCKET, SCOPE)
     half_done_deploy(repo)
 
     result = recover_execution(stopped())
@@ -148,7 +148,7 @@ def test_a_stop_of_a_refused_request_only_reports(repo, recovery_env):
 
 
 def test_a_failed_rollback_after_a_stop_is_reported_loudly(repo, recovery_env, monkeypatch):
-    save_restore_point(DAG_BUCKET, TARGET)
+    save_restore_point(DAG_BUCKET, SCOPE)
     half_done_deploy(repo)
     monkeypatch.setattr(repo, "copy_object", lambda **kwargs: None)
     recover_execution(stopped())
@@ -159,5 +159,5 @@ def test_a_failed_rollback_after_a_stop_is_reported_loudly(repo, recovery_env, m
 
 def test_recover_handler_reads_the_eventbridge_event(repo, recovery_env, lambda_context):
     event = {"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
-             "detail": stopped().model_dump()}
+             "detail": stopped().to_json()}
     assert recover_app.handler(event, lambda_context)["rollback"]["status"] == "nothing to restore"

@@ -4,8 +4,7 @@ import pytest
 from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics
 
 from functions.shared.errors import UploadFailed
-from functions.shared.models import Plan, PlannedFile
-from functions.shared.plan_store import save_plan
+from functions.shared.plan_store import Plan, PlannedFile, save_plan
 from functions.upload import app
 from functions.upload.copying import upload_plan
 
@@ -28,7 +27,7 @@ def test_copies_every_file_with_its_provenance(buckets):
 
     result = upload_plan(DAG_BUCKET, make_plan(files))
 
-    assert result.model_dump() == {"prefix": "dags/ws/dep/repo-a/", "copied": 2, "bytes": 20}
+    assert result.to_json() == {"prefix": "dags/ws/dep/repo-a/", "copied": 2, "bytes": 20}
     copied = buckets.get_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/pipelines/etl.py")
     assert copied["Body"].read() == b"print('etl')"
     assert copied["Metadata"] == {"source": "s3%3A//test-ci-artifacts/build/etl.py", "execution": "exec-1",

@@ -1,0 +1,216 @@
+"""The execution's state: the JSON that flows from state to state of the deploy state machine, as one model.
+
+The execution's input is the request (`functions/shared/models.py`). Parse replaces it with its plan summary,
+which names who the run is for (`RunScope`); every later state adds its result under its own key (`StateKey`),
+and the state machine's result paths are built from those keys (`cdk/state_machine.py`). Notify, Status and
+Recover read the state through `ExecutionState`.
+"""
+
+import dataclasses
+import typing
+from dataclasses import field
+from enum import StrEnum
+from typing import Literal
+
+from functions.shared.documents import Document, document, read_leniently
+from functions.shared.paths import is_segment
+
+# The request's fields that name who it is for (DeployRequest's aliases).
+WORKSPACE_FIELD = "astroWorkspace"
+DEPLOYMENT_FIELD = "astroDeployment"
+REPO_FIELD = "repo"
+COMMIT_FIELD = "commit"
+# The error of a lock release whose condition failed: this execution no longer holds the lock.
+LOCK_NOT_HELD = "DynamoDB.ConditionalCheckFailedException"
+ROLLBACK_FAILED = "FAILED"
+
+
+class StateKey(StrEnum):
+    """Where each state puts its result in the execution's state."""
+
+    LOCK = "lock"  # AcquireLock: the lease, or how long to wait for it
+    RESTORE_POINT = "restore_point"  # Snapshot
+    CLEAR = "clear"  # ClearPrefix
+    UPLOAD = "upload"
+    DEPLOY = "deploy"
+    FAILURE = "failure"  # a step's Catch result, then the `<Step> failed` state's summary of it
+    ROLLBACK = "rollback"  # Rollback's result, or "Rollback failed"'s summary
+    ROLLBACK_ERROR = "rollback_error"  # Rollback's Catch result
+    LOCK_RELEASE = "lock_release"  # a lock release's Catch result
+    NOTIFICATION = "notification"
+    NOTIFICATION_ERROR = "notification_error"  # Notify's Catch result
+
+    @property
+    def path(self) -> str:
+        return f"$.{self.value}"
+
+    def field_path(self, name: str) -> str:
+        """`$.<key>.<name>`, for a field the key's document has: the state machine and the models agree."""
+        if name not in _document_fields(self):
+            raise ValueError(f"the {self.value} document has no field {name!r}")
+        return f"{self.path}.{name}"
+
+
+@document
+class RunScope(Document):
+    """Who and what a run deploys for; every step's input carries it (the state after Parse)."""
+
+    workspace: str
+    deployment: str
+    repo: str
+    commit: str | None = None
+    execution: str
+
+    def __post_init__(self) -> None:
+        for name in ("workspace", "deployment", "repo"):
+            if not is_segment(getattr(self, name)):
+                raise ValueError(f"{name} {getattr(self, name)[:80]!r} is not a valid name")
+
+
+@document
+class RequestedNames:
+    """Who a request says it is for, as sent: a request Parse refused may hold anything there."""
+
+    workspace: object = None
+    deployment: object = None
+    repo: object = None
+    commit: object = None
+
+    @classmethod
+    def from_request(cls, request: object) -> "RequestedNames":
+        fields = request if isinstance(request, dict) else {}
+        return cls(workspace=fields.get(WORKSPACE_FIELD), deployment=fields.get(DEPLOYMENT_FIELD),
+                   repo=fields.get(REPO_FIELD), commit=fields.get(COMMIT_FIELD))
+
+
+# ---- what each state adds ----
+
+
+@document
+class PlanSummary(RunScope):
+    """Parse's output, which becomes the state: small enough to read in the console, with a pointer to the plan."""
+
+    prefix: str
+    plan: str
+    files: int
+    bytes: int
+    dag_count: int
+    dag_ids: list[str]
+    allow_empty_deployment: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@document
+class LockState(Document):
+    """The lock as the state machine sees it: `acquired`, else who holds it and how long to wait."""
+
+    key: str
+    acquired: bool
+    holder: str | None = None
+    attempt: int = 0
+    waiting_since: float
+    wait_seconds: int = 0
+    waited_seconds: float = 0
+
+
+@document
+class RestorePointSummary(Document):
+    prefix: str
+    objects: int
+    restore_point: str  # s3:// URI of the restore point
+
+
+@document
+class ClearResult(Document):
+    prefix: str
+    deleted: int
+
+
+@document
+class UploadResult(Document):
+    prefix: str
+    copied: int
+    bytes: int
+
+
+@document
+class DeployResult(Document):
+    deployment_id: str  # the Astro deployment shipped to
+    version: str  # the DAG bundle version the CLI reported
+    files: int
+    bytes: int
+    repos: list[str]
+
+
+@document
+class CaughtError(Document):
+    """What a Catch puts in the state (Step Functions' names)."""
+
+    Error: str
+    Cause: str | None = None
+
+
+@document
+class Failure(Document):
+    """Which state failed, with the error and cause the execution fails with."""
+
+    state: str
+    error: str
+    cause: str | None = None
+
+
+@document
+class RestoreResult(Document):
+    status: Literal["restored", "nothing to restore"]
+    prefix: str
+    restored: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+
+@document
+class RollbackFailure(Document):
+    status: Literal["FAILED"] = ROLLBACK_FAILED
+    error: str
+    cause: str | None = None
+
+
+@document
+class NotificationResult(Document):
+    subject: str
+    message_id: str
+
+
+@document
+class ExecutionState(Document):
+    """The whole state; each key is None until its state has run."""
+
+    plan: PlanSummary | None = None  # None while the state is still the request (Parse failed)
+    lock: LockState | None = None
+    restore_point: RestorePointSummary | None = None
+    clear: ClearResult | None = None
+    upload: UploadResult | None = None
+    deploy: DeployResult | None = None
+    failure: Failure | None = None  # None while it is still the raw Catch result
+    rollback: RestoreResult | RollbackFailure | None = None
+    rollback_error: CaughtError | None = None
+    lock_release: CaughtError | None = None
+    notification: NotificationResult | None = None
+    notification_error: CaughtError | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> "ExecutionState":
+        """Read leniently: a reader of a failed execution must go on, so a part that does not fit its model
+        (the request Parse refused, a Catch result not summarized yet) reads as None."""
+        document = data if isinstance(data, dict) else {}
+        types = typing.get_type_hints(cls)
+        return cls(plan=read_leniently(types["plan"], document),
+                   **{key.value: read_leniently(types[key.value], document.get(key.value)) for key in StateKey})
+
+
+def _document_fields(key: StateKey) -> set[str]:
+    annotation = typing.get_type_hints(ExecutionState)[key.value]
+    models = [model for model in typing.get_args(annotation) if dataclasses.is_dataclass(model)]
+    if key is StateKey.FAILURE:
+        models.append(CaughtError)  # a step's Catch result lands there first
+    return {model_field.name for model in models for model_field in dataclasses.fields(model)}
