@@ -7,7 +7,7 @@ CHECKOV := .tools/checkov/bin/checkov
 # jsii's banner about this machine's Node 20 (past end of life, still working) buries the output.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo test synth deploy bench clean
+.PHONY: install demo test synth deploy bench dist clean
 
 install: $(INSTALLED)
 
@@ -44,5 +44,10 @@ deploy: install $(CDK_CLI)
 bench: install
 	$(PYTHON) -m local_mode.bench
 
+# The CI client's wheel, what `pip install ./client` builds: to publish to a package index.
+dist: install
+	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir dist ./client
+	@ls dist/*.whl
+
 clean:
-	rm -rf $(VENV) .tools node_modules cdk.out .local
+	rm -rf $(VENV) .tools node_modules cdk.out .local dist

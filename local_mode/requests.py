@@ -4,17 +4,13 @@ Each `.py` file that defines a DAG becomes a `dags` entry (its first literal dag
 relative path); every other file, helper modules included, a `dependencies` entry with its relative path.
 """
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from astro_dag_deploy.folder import UPLOAD_WORKERS, folder_files
 from functions.shared.dag_source import inspect_dag_source
-
-SKIPPED_DIRS = frozenset({"__pycache__", ".git"})
-SKIPPED_SUFFIXES = (".pyc",)
-UPLOAD_WORKERS = 16
 
 
 @dataclass(frozen=True)
@@ -24,16 +20,6 @@ class FolderFile:
     path: str
     dag_id: str | None  # None: not a DAG file
     problem: str | None = None  # why Python would not import it, for a .py file
-
-
-def folder_files(folder: Path) -> list[str]:
-    """Every file under the folder as a sorted relative POSIX path, without Git's and Python's caches."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(name for name in dirs if name not in SKIPPED_DIRS)
-        relative_root = Path(root).relative_to(folder)
-        found += [(relative_root / name).as_posix() for name in sorted(files) if not name.endswith(SKIPPED_SUFFIXES)]
-    return found
 
 
 def inspect_file(path: str, content: bytes) -> FolderFile:

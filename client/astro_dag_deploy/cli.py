@@ -1,60 +1,28 @@
-"""The `astro-dag-deploy` command."""
+"""The `astro-dag-deploy` command: the CI client's commands, and those of the project checkout when it is installed.
+
+The checkout registers `local`, `serve` and `bench` through the `astro_dag_deploy.commands` entry-point group (each
+entry point adds its command to the sub-parsers); without it, they say in one line how to get it.
+"""
 
 import argparse
-import json
-import shutil
 import sys
-import time
-from pathlib import Path
+from importlib.metadata import entry_points
 
-from astro_dag_deploy.client import register_client_commands
-from local_mode.serve import register_serve_command
+from astro_dag_deploy.client import EXIT_ERROR, register_client_commands
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
-DEFAULT_OUT = Path(".local")
-
-
-def run_local(args: argparse.Namespace) -> int:
-    # Imported here: the local mode loads moto and jsii, which other commands do not need.
-    from local_mode.executions import ProgressPrinter
-    from local_mode.output import stdout_to_file
-    from local_mode.project import DEFAULT_SCENARIO
-    from local_mode.report import json_report, print_summary
-    from local_mode.scenario import Scenario, ScenarioError, run_scenario
-    from local_mode.world import LocalWorld
-
-    started = time.monotonic()
-    try:
-        scenario = Scenario.load(args.scenario or DEFAULT_SCENARIO)
-    except ScenarioError as error:
-        return usage_error("local", str(error))
-    astro_cli = None
-    if args.astro_cli:
-        astro_cli = shutil.which(args.astro_cli)
-        if astro_cli is None:
-            return usage_error("local", f"--astro-cli {args.astro_cli}: not an executable file")
-    out_dir: Path = args.out.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log_path = out_dir / "handlers.log"
-    progress = ProgressPrinter(sys.stderr)
-    progress.line(f"Synthesizing the stack and creating it in an embedded AWS (handler logs: {log_path})")
-    with stdout_to_file(log_path):
-        with LocalWorld(out_dir, astro_cli=astro_cli) as world:
-            progress.line(f"Stack ready in {time.monotonic() - started:.1f} s; running {len(scenario.requests)} "
-                          f"request(s){' at once' if scenario.concurrent else ''}")
-            outcomes = run_scenario(world, scenario, progress)
-            report = json_report(world, outcomes)
-    print_summary(outcomes, report, sys.stderr)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    progress.line(f"Handler logs: {log_path}; embedded AWS log: {world.engine_log}. "
-                  f"Finished in {time.monotonic() - started:.1f} s.")
-    return EXIT_OK if all(outcome.as_expected for outcome in outcomes) else EXIT_UNEXPECTED
+COMMANDS_GROUP = "astro_dag_deploy.commands"
+CHECKOUT_COMMANDS = {
+    "local": "run the real state machine with our handlers on an embedded AWS (no account needed)",
+    "serve": "serve the deployments API on 127.0.0.1 with the local mode behind it (no account needed)",
+    "bench": "measure the S3 steps, whole local executions and cold starts",
+}
+GET_THE_CHECKOUT = "git clone https://github.com/ORG/astro-dag-deploy.git && cd astro-dag-deploy && make demo"
 
 
-def usage_error(command: str, message: str) -> int:
-    print(f"astro-dag-deploy {command}: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+def needs_the_checkout(args: argparse.Namespace) -> int:
+    print(f"astro-dag-deploy {args.command}: needs the project checkout, not only the CI client: {GET_THE_CHECKOUT}",
+          file=sys.stderr)
+    return EXIT_ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,36 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deploy Airflow DAGs from many Git repos to Astronomer deployments through Step Functions.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_local_command(commands)
-    register_serve_command(commands)
     register_client_commands(commands)
+    registered = set()
+    for entry_point in entry_points(group=COMMANDS_GROUP):
+        entry_point.load()(commands)
+        registered.add(entry_point.name)
+    for name, help_text in CHECKOUT_COMMANDS.items():
+        if name not in registered:
+            missing = commands.add_parser(name, help=f"{help_text} [needs the project checkout]", add_help=False)
+            missing.set_defaults(run=needs_the_checkout, passes_arguments=True)
     return parser
 
 
-def add_local_command(commands: argparse._SubParsersAction) -> None:
-    local = commands.add_parser(
-        "local",
-        help="run the real state machine with our handlers on an embedded AWS (no account needed)",
-        description="Synthesize the stack, create it in an in-process moto and run a scenario's requests through "
-        "the real state machine. Progress goes to stderr; exit 0 if and only if every execution ends as its "
-        "request expects.",
-    )
-    local.add_argument(
-        "scenario", nargs="?", type=Path,
-        help="scenario JSON file (default: examples/scenario.json of the project)",
-    )
-    local.add_argument(
-        "--astro-cli", metavar="PATH",
-        help="astro executable the deploy step runs (default: the project's local stand-in)",
-    )
-    local.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-        help="folder for handler logs and the stand-in's deployments (default: .local)",
-    )
-    local.add_argument("--json", action="store_true", help="print one JSON report on stdout and nothing else")
-    local.set_defaults(run=run_local)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, arguments = parser.parse_known_args(argv)
+    if arguments and not getattr(args, "passes_arguments", False):
+        # Only commands that pass their arguments on take unknown ones: argparse's own error for the others.
+        args = parser.parse_args(argv)
+    args.arguments = arguments
     return args.run(args)

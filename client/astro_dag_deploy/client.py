@@ -25,12 +25,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import TypeAdapter, ValidationError
 
-from functions.shared.models import Commit
-from functions.shared.notification import console_url
-from functions.shared.paths import SEGMENT_RULE, is_segment
-from local_mode.requests import deploy_request, upload_folder
+from astro_dag_deploy.folder import folder_files, upload_files
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_ERROR, EXIT_RUNNING = 0, 1, 2, 3
 EXIT_CODES_HELP = ("Exit codes: 0 the deploy SUCCEEDED; 1 it FAILED, TIMED_OUT or was ABORTED; 2 usage, credentials, "
@@ -43,9 +39,17 @@ REQUEST_TIMEOUT_SECONDS = 30
 DEFAULT_POLL_SECONDS = 3.0
 # Consecutive failed polls tolerated while waiting (throttling, a 5xx, a dropped connection).
 POLL_RETRIES = 5
+# The request model's rules for names and commits (a dev test proves they are the same), checked before uploading.
+SEGMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SEGMENT_RULE = "1-64 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit"
+COMMIT_RE = re.compile(r"[0-9a-fA-F]{4,64}")
+# An allow-listed bucket and a key prefix that, with the repo and run after it, stays a valid S3 URI of the request.
+_ARTIFACTS_RE = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/([^\x00-\x1f\x7f]{0,512}))?")
 _EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$")
 # Text from the server is printed to a terminal: no escape sequences or other control characters.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A GitHub output is one line: no line breaks either.
+_OUTPUT_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class CommandError(Exception):
@@ -61,6 +65,11 @@ class ApiError(CommandError):
 
 def printable(text: object) -> str:
     return _CONTROL.sub("?", str(text))
+
+
+def console_url(execution_arn: str) -> str:
+    region = execution_arn.split(":")[3] if execution_arn.count(":") >= 4 else "us-east-1"
+    return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
 
 # ---- the API ----
@@ -201,8 +210,9 @@ def print_outcome(status: dict, out: TextIO) -> None:
 
 def follow(
     api: ApiClient, name: str, poll_seconds: float, timeout: float | None, out: TextIO, progress: TextIO
-) -> int:
-    """Poll the status until the execution ends, telling `progress` each state as it is entered."""
+) -> dict:
+    """Poll the status until the execution ends or `timeout` passes, telling `progress` each state as it is
+    entered; return the last status."""
     started = time.monotonic()
     seen: list[str] = []
     failed_polls = 0
@@ -225,13 +235,31 @@ def follow(
         seen = states
         if status.get("status") != RUNNING:
             print_outcome(status, out)
-            return exit_code(status.get("status", ""))
+            return status
         if timeout is not None and time.monotonic() - started >= timeout:
             print(f"{printable(name)} is still RUNNING after {timeout:g} s (in {printable(status.get('state'))}); "
                   f"follow it with `astro-dag-deploy status {printable(name)} --api-url {api.base_url} --wait`",
                   file=out)
-            return EXIT_RUNNING
+            return status
         time.sleep(poll_seconds)
+
+
+def write_github_output(path: Path | None, **values: str | None) -> None:
+    """Append `name=value` lines to the file GitHub Actions reads a step's outputs from ($GITHUB_OUTPUT)."""
+    if path is None:
+        return
+    lines = "".join(f"{name.replace('_', '-')}={_OUTPUT_UNSAFE.sub('?', value or '')}\n"
+                    for name, value in values.items())
+    try:
+        with path.open("a", encoding="utf-8") as output:
+            output.write(lines)
+    except OSError as error:
+        raise CommandError(f"--github-output {path}: {error.strerror or error}") from None
+
+
+def _finish(args: argparse.Namespace, status: dict) -> int:
+    write_github_output(args.github_output, status=status.get("status"), dag_bundle_version=status.get("version"))
+    return exit_code(status.get("status", ""))
 
 
 def start_and_follow(api: ApiClient, request: dict, args: argparse.Namespace) -> int:
@@ -240,11 +268,13 @@ def start_and_follow(api: ApiClient, request: dict, args: argparse.Namespace) ->
     if not isinstance(name, str) or not isinstance(arn, str):
         raise ApiError(f"the API answered without an execution name and ARN: {printable(json.dumps(started))[:300]}")
     print(f"Execution: {printable(name)}", flush=True)
-    print(f"Console:   {console_url(arn)}", flush=True)
+    print(f"Console:   {printable(console_url(arn))}", flush=True)
+    write_github_output(args.github_output, execution_name=name)
     if not args.wait:
         print(f"Follow it: astro-dag-deploy status {printable(name)} --api-url {api.base_url} --wait")
+        write_github_output(args.github_output, status=RUNNING, dag_bundle_version=None)
         return EXIT_SUCCEEDED
-    return follow(api, name, args.poll_interval, args.timeout, sys.stdout, sys.stderr)
+    return _finish(args, follow(api, name, args.poll_interval, args.timeout, sys.stdout, sys.stderr))
 
 
 # ---- commands ----
@@ -252,13 +282,10 @@ def start_and_follow(api: ApiClient, request: dict, args: argparse.Namespace) ->
 
 def _checked_names(args: argparse.Namespace) -> None:
     for option, value in (("--workspace", args.workspace), ("--deployment", args.deployment), ("--repo", args.repo)):
-        if value is not None and not is_segment(value):
+        if value is not None and not SEGMENT_RE.fullmatch(value):
             raise CommandError(f"{option} {value!r}: use {SEGMENT_RULE}")
-    if args.commit is not None:
-        try:
-            TypeAdapter(Commit).validate_python(args.commit)
-        except ValidationError:
-            raise CommandError(f"--commit {args.commit!r}: not a commit SHA (4 to 64 hex digits)") from None
+    if args.commit is not None and not COMMIT_RE.fullmatch(args.commit):
+        raise CommandError(f"--commit {args.commit!r}: not a commit SHA (4 to 64 hex digits)")
 
 
 def _dag_entry(spec: str) -> dict:
@@ -282,7 +309,9 @@ def _request_file(path: str) -> dict:
     return dict(document) if "body" in document else {"body": document}
 
 
-def _submitted_request(args: argparse.Namespace) -> dict:
+def submitted_request(args: argparse.Namespace) -> dict:
+    """The request `submit` sends: the --dag entries or the --request file, with the command line's names."""
+    _checked_names(args)
     if args.request:
         request = _request_file(args.request)
     else:
@@ -298,52 +327,61 @@ def _submitted_request(args: argparse.Namespace) -> dict:
 
 
 def submit(args: argparse.Namespace) -> int:
-    _checked_names(args)
-    request = _submitted_request(args)
+    request = submitted_request(args)
     return start_and_follow(ApiClient.from_args(args), request, args)
 
 
 def _artifacts_location(uri: str) -> tuple[str, str]:
-    match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?", uri)
+    match = _ARTIFACTS_RE.fullmatch(uri)
     if not match:
-        raise CommandError(f"--artifacts {uri!r}: expected s3://BUCKET or s3://BUCKET/PREFIX")
+        raise CommandError(f"--artifacts {uri!r}: expected s3://BUCKET or s3://BUCKET/PREFIX (at most 512 "
+                           "characters, no control characters)")
     return match[1], (match[2] or "").strip("/")
 
 
-def push(args: argparse.Namespace) -> int:
+def pushed_location(args: argparse.Namespace) -> tuple[str, str]:
+    """The bucket and key prefix `push` uploads under: PREFIX/<repo>/<commit, else a new timestamp>."""
     _checked_names(args)
-    folder: Path = args.dir
-    if not folder.is_dir():
-        raise CommandError(f"{folder} is not a folder")
     bucket, prefix = _artifacts_location(args.artifacts)
     # Per commit: a re-run of one commit writes the same keys; without one, every push gets its own.
     run = args.commit or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    key_prefix = "/".join(part for part in (prefix, args.repo, run) if part)
+    return bucket, "/".join(part for part in (prefix, args.repo, run) if part)
+
+
+def pushed_request(args: argparse.Namespace, bucket: str, key_prefix: str) -> dict:
+    """The request `push` sends: Parse lists the uploaded folder and finds the DAG files in it."""
+    request = {"astroWorkspace": args.workspace, "astroDeployment": args.deployment, "repo": args.repo}
+    if args.commit:
+        request["commit"] = args.commit
+    return {**request, "body": {"source_prefix": f"s3://{bucket}/{key_prefix}/"}}
+
+
+def push(args: argparse.Namespace) -> int:
+    bucket, key_prefix = pushed_location(args)
+    folder: Path = args.dir
+    if not folder.is_dir():
+        raise CommandError(f"{folder} is not a folder")
+    paths = folder_files(folder)
+    if not paths:
+        raise CommandError(f"{folder} holds no files to deploy")
     api = ApiClient.from_args(args)
     # boto3 reads AWS_ENDPOINT_URL itself: the same command uploads to a local S3-compatible endpoint.
     s3 = boto3.client("s3")
     try:
-        files = upload_folder(folder, lambda path, content: s3.put_object(
+        upload_files(folder, paths, lambda path, content: s3.put_object(
             Bucket=bucket, Key=f"{key_prefix}/{path}", Body=content))
     except (BotoCoreError, ClientError) as error:
         raise CommandError(f"cannot upload to s3://{bucket}/{key_prefix}/: {error}") from None
-    if not files:
-        raise CommandError(f"{folder} holds no files to deploy")
-    for entry in files:
-        if entry.problem:
-            print(f"warning: {entry.path} {entry.problem}: the deploy will fail at Parse", file=sys.stderr)
-    dags = sum(1 for entry in files if entry.dag_id is not None)
-    print(f"Uploaded {len(files)} files to s3://{bucket}/{key_prefix}/ ({dags} DAG files, {len(files) - dags} "
-          "other files)", flush=True)
-    request = deploy_request(args.workspace, args.deployment, args.repo, args.commit, files,
-                             f"s3://{bucket}/{key_prefix}")
-    return start_and_follow(api, request, args)
+    print(f"Uploaded {len(paths)} files to s3://{bucket}/{key_prefix}/ (Parse finds the DAG files among them)",
+          flush=True)
+    return start_and_follow(api, pushed_request(args, bucket, key_prefix), args)
 
 
 def status(args: argparse.Namespace) -> int:
     api = ApiClient.from_args(args)
+    write_github_output(args.github_output, execution_name=args.name)
     if args.wait:
-        return follow(api, args.name, args.poll_interval, args.timeout, sys.stdout, sys.stderr)
+        return _finish(args, follow(api, args.name, args.poll_interval, args.timeout, sys.stdout, sys.stderr))
     answer = api.status(args.name)
     if answer.get("status") == RUNNING:
         print(f"{printable(answer.get('name'))} RUNNING (in {printable(answer.get('state') or '?')})")
@@ -354,7 +392,7 @@ def status(args: argparse.Namespace) -> int:
     if answer.get("stopDate"):
         print(f"  Stopped: {printable(answer['stopDate'])}")
     print(f"  Console: {printable(answer.get('consoleUrl'))}")
-    return exit_code(answer.get("status", ""))
+    return _finish(args, answer)
 
 
 def _run(command: str, action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -409,6 +447,9 @@ def _wait_arguments(parser: argparse.ArgumentParser, wait_help: str) -> None:
                         help="with --wait: stop waiting after S seconds, exit 3 (default: until it ends)")
     parser.add_argument("--poll-interval", type=_positive_seconds, default=DEFAULT_POLL_SECONDS, metavar="S",
                         help=f"with --wait: seconds between status requests (default: {DEFAULT_POLL_SECONDS:g})")
+    parser.add_argument("--github-output", type=Path, metavar="FILE",
+                        help="append execution-name=, status= and dag-bundle-version= lines to FILE, as a GitHub "
+                        "Actions step's outputs (pass \"$GITHUB_OUTPUT\")")
 
 
 def _target_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -446,9 +487,9 @@ def register_client_commands(subparsers: argparse._SubParsersAction) -> None:
         "push",
         help="upload a DAG folder to S3 and deploy it through the API: one command for a CI job",
         description="Upload every file of DIR (without __pycache__, *.pyc and .git) to "
-        "s3://BUCKET/PREFIX/<repo>/<commit, else a timestamp>/, then start a deploy of exactly those files: "
-        "each .py file defining a DAG as a DAG, every other file as a dependency. AWS_ENDPOINT_URL is honoured "
-        "for S3. " + EXIT_CODES_HELP,
+        "s3://BUCKET/PREFIX/<repo>/<commit, else a timestamp>/, then start a deploy of that folder: the Parse "
+        "step finds the DAG files in it and refuses the deploy, naming the file, if a .py file does not compile. "
+        "AWS_ENDPOINT_URL is honoured for S3. " + EXIT_CODES_HELP,
     )
     push_parser.add_argument("dir", type=Path, metavar="DIR", help="the folder of DAG files (the repo's dags folder)")
     push_parser.add_argument("--artifacts", required=True, metavar="s3://BUCKET/PREFIX",

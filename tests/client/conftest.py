@@ -1,12 +1,19 @@
-"""A recording HTTP server in place of API Gateway: it keeps what the client sends and answers what a test scripts
-(the answers API Gateway gives: 202, a status, 400, 403, 5xx), so the client's side of the wire can be checked."""
+"""The client's test servers: a recording HTTP server in place of API Gateway (it keeps what the client sends and
+answers what a test scripts: 202, a status, 400, 403, 5xx), and `serve`, the local mode behind the real API."""
 
 import argparse
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +95,77 @@ def api(monkeypatch):
     yield recording
     server.shutdown()
     server.server_close()
+
+
+# `serve` run as the console script runs it, through its argparse registration.
+SERVE = """
+import argparse, sys
+from local_mode.serve import register_serve_command
+parser = argparse.ArgumentParser(prog="astro-dag-deploy")
+register_serve_command(parser.add_subparsers(dest="command", required=True))
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.run(args))
+"""
+# Creating the stack synthesizes the CDK app (jsii, node): minutes on a busy machine.
+STARTUP_SECONDS = 300
+# What a CI job's environment must not hold for the local endpoints' credentials and region to be the ones used.
+CI_UNSET = ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION")
+
+
+@dataclass
+class Served:
+    api_url: str
+    s3_endpoint: str
+    out_dir: Path
+    log: Path
+
+    @property
+    def ci_settings(self) -> dict[str, str]:
+        """What a CI job's environment sets to reach the local endpoints, as the banner says."""
+        return {"AWS_ENDPOINT_URL": self.s3_endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_REGION": "us-east-1"}
+
+    def ci_environment(self) -> dict[str, str]:
+        """This process's environment made a CI job's pointed at the local endpoints, for a subprocess."""
+        kept = {name: value for name, value in os.environ.items() if name not in CI_UNSET}
+        return {**kept, **self.ci_settings}
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory):
+    """One `serve` per test process: it takes about half a minute to create the stack."""
+    folder = tmp_path_factory.mktemp("serve")
+    log = folder / "serve.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "serve", "--port", "0", "--out", str(folder / "out")],
+            stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ),
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while "Ctrl-C stops." not in log.read_text():
+            assert process.poll() is None, f"serve exited early:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"serve not ready after {STARTUP_SECONDS} s:\n{log.read_text()}"
+            time.sleep(0.1)
+        banner = log.read_text()
+        yield Served(
+            api_url=re.search(r"API: +(http://127\.0\.0\.1:\d+)", banner)[1],
+            s3_endpoint=re.search(r"export AWS_ENDPOINT_URL=(\S+)", banner)[1],
+            out_dir=folder / "out",
+            log=log,
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(60)
+    # Ctrl-C stops it cleanly.
+    assert code == 0 and "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture
+def ci_job(served, monkeypatch):
+    """This process's environment made a CI job's pointed at the local endpoints."""
+    for name, value in served.ci_settings.items():
+        monkeypatch.setenv(name, value)
+    for name in CI_UNSET:
+        monkeypatch.delenv(name, raising=False)
+    return served

@@ -85,6 +85,16 @@ def test_wait_gives_up_after_the_timeout_with_exit_3(api, cli, capsys):
     assert f"{NAME} is still RUNNING after 0.05 s (in WaitForLock)" in capsys.readouterr().out
 
 
+def test_wait_polls_once_per_poll_interval(api, cli):
+    api.answer("POST", (202, STARTED))
+    api.answer("GET", *[status("WaitForLock", ["Parse", "AcquireLock", "WaitForLock"])] * 100)
+
+    assert cli(*SUBMIT, "--api-url", api.url, "--wait", "--timeout", "0.5", "--poll-interval", "0.2") == 3
+
+    # At 0, 0.2, 0.4 and 0.6 s (past the timeout), or one fewer on a busy machine: not as fast as the API answers.
+    assert len([request for request in api.requests if request.method == "GET"]) in (3, 4)
+
+
 @pytest.mark.parametrize(("answer", "expected"), [
     ((403, {"message": "The security token included in the request is invalid."}),
      "HTTP 403: The security token included in the request is invalid.). Check that the AWS credentials"),
@@ -169,7 +179,8 @@ def dags_folder(tmp_path):
     return folder
 
 
-def test_push_uploads_the_folder_per_commit_and_sends_its_dags_and_dependencies(buckets, api, cli, capsys, dags_folder):
+def test_push_uploads_the_folder_per_commit_and_sends_its_prefix_for_parse_to_read(buckets, api, cli, capsys,
+                                                                                   dags_folder):
     api.answer("POST", (202, STARTED))
 
     assert cli("push", dags_folder, "--artifacts", f"s3://{SOURCE_BUCKET}/ci/", *TARGET, "--commit", "0123abcd",
@@ -181,24 +192,13 @@ def test_push_uploads_the_folder_per_commit_and_sends_its_dags_and_dependencies(
     assert keys == [f"ci/repo-a/0123abcd/{path}" for path in paths]
     uploaded_dag = client("s3").get_object(Bucket=SOURCE_BUCKET, Key="ci/repo-a/0123abcd/etl.py")["Body"].read()
     assert uploaded_dag == DAG_FILE.encode()
-    request = json.loads(api.requests[0].body)
-    assert request == {
+    # The original event's shape; Parse lists the prefix and tells DAG files from the others (and broken ones).
+    assert json.loads(api.requests[0].body) == {
         "astroWorkspace": "ws", "astroDeployment": "dep", "repo": "repo-a", "commit": "0123abcd",
-        "body": {
-            "dags": [
-                {"dag_id": "computed", "dag_file": f"{base}/computed.py", "path": "computed.py"},
-                {"dag_id": "etl_daily", "dag_file": f"{base}/etl.py", "path": "etl.py"},
-                {"dag_id": "reports", "dag_file": f"{base}/reports.py", "path": "reports.py"},
-            ],
-            "dependencies": [
-                {"source": f"{base}/{path}", "path": path}
-                for path in ("broken.py", "include/helpers.py", "include/query.sql")
-            ],
-        },
+        "body": {"source_prefix": f"{base}/"},
     }
     out, err = capsys.readouterr()
-    assert "warning: broken.py does not compile: invalid syntax (line 3): the deploy will fail at Parse" in err
-    assert f"Uploaded 6 files to {base}/ (3 DAG files, 3 other files)" in out
+    assert f"Uploaded 6 files to {base}/ (Parse finds the DAG files among them)" in out and err == ""
 
 
 def test_push_without_a_commit_uploads_under_a_new_timestamped_key(buckets, api, cli, dags_folder):
@@ -207,7 +207,7 @@ def test_push_without_a_commit_uploads_under_a_new_timestamped_key(buckets, api,
     for _ in range(2):
         assert cli("push", dags_folder, "--artifacts", f"s3://{SOURCE_BUCKET}", *TARGET, "--api-url", api.url) == 0
 
-    runs = {json.loads(request.body)["body"]["dags"][0]["dag_file"].split("/")[4] for request in api.requests}
+    runs = {json.loads(request.body)["body"]["source_prefix"].split("/")[4] for request in api.requests}
     assert len(runs) == 2 and all(re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", run) for run in runs)
     assert all("commit" not in json.loads(request.body) for request in api.requests)
 
@@ -216,3 +216,59 @@ def test_push_to_a_missing_bucket_exits_2_before_starting_anything(aws, api, cli
     assert cli("push", dags_folder, "--artifacts", "s3://no-such-bucket/ci", *TARGET, "--api-url", api.url) == 2
 
     assert "cannot upload to s3://no-such-bucket/ci/repo-a/" in capsys.readouterr().err and api.requests == []
+
+
+def test_push_of_an_empty_folder_exits_2_before_uploading_or_starting_anything(buckets, api, cli, capsys, tmp_path):
+    (tmp_path / "dags" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "dags" / "__pycache__" / "etl.cpython-311.pyc").write_bytes(b"junk")
+
+    assert cli("push", tmp_path / "dags", "--artifacts", f"s3://{SOURCE_BUCKET}", *TARGET, "--api-url", api.url) == 2
+
+    assert "holds no files to deploy" in capsys.readouterr().err and api.requests == []
+    assert "Contents" not in client("s3").list_objects_v2(Bucket=SOURCE_BUCKET)
+
+
+def github_outputs(path) -> list[tuple[str, str]]:
+    return [tuple(line.split("=", 1)) for line in path.read_text().splitlines()]
+
+
+def test_push_wait_appends_the_executions_name_status_and_bundle_version_as_github_outputs(
+        buckets, api, cli, dags_folder, tmp_path):
+    output = tmp_path / "github_output"
+    output.write_text("earlier=kept\n")
+    api.answer("POST", (202, STARTED))
+    api.answer("GET", finished("SUCCEEDED", "Deployed", ["Parse", "Deployed"], version="2024-05-01T10:20:30Z\nx=y"))
+
+    assert cli("push", dags_folder, "--artifacts", f"s3://{SOURCE_BUCKET}/ci", *TARGET, "--api-url", api.url,
+               "--wait", *FAST, "--github-output", output) == 0
+
+    # One line per output whatever the server answers: a line break cannot add an output.
+    assert github_outputs(output) == [("earlier", "kept"), ("execution-name", NAME), ("status", "SUCCEEDED"),
+                                      ("dag-bundle-version", "2024-05-01T10:20:30Z?x=y")]
+
+
+@pytest.mark.parametrize(("wait", "answers", "expected_status", "code"), [
+    ((), [], "RUNNING", 0),
+    (("--wait",), [finished("FAILED", "Parse", ["Parse", "Notify", "Failed"], error="InvalidRequest")], "FAILED", 1),
+    (("--wait", "--timeout", "0.05"), [status("WaitForLock", ["Parse", "WaitForLock"])] * 100, "RUNNING", 3),
+])
+def test_submit_reports_how_it_left_the_execution_as_github_outputs(api, cli, tmp_path, wait, answers,
+                                                                    expected_status, code):
+    api.answer("POST", (202, STARTED))
+    api.answer("GET", *answers)
+
+    assert cli(*SUBMIT, "--api-url", api.url, *wait, *FAST, "--github-output", tmp_path / "out") == code
+
+    assert github_outputs(tmp_path / "out") == [("execution-name", NAME), ("status", expected_status),
+                                                ("dag-bundle-version", "")]
+
+
+def test_status_reports_github_outputs_and_an_unwritable_output_file_exits_2(api, cli, capsys, tmp_path):
+    api.answer("GET", finished("SUCCEEDED", "Deployed", ["Parse", "Deployed"], version="v7"))
+
+    assert cli("status", NAME, "--api-url", api.url, "--github-output", tmp_path / "out") == 0
+    assert cli("status", NAME, "--api-url", api.url, "--github-output", tmp_path / "missing" / "out") == 2
+
+    assert github_outputs(tmp_path / "out") == [("execution-name", NAME), ("status", "SUCCEEDED"),
+                                                ("dag-bundle-version", "v7")]
+    assert "--github-output " in capsys.readouterr().err and len(api.requests) == 1

@@ -2,89 +2,23 @@
 files uploaded through the printed S3-compatible endpoint."""
 
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
 
 import boto3
 import pytest
 
-from local_mode.astro_standin import last_bundle
 from astro_dag_deploy.client import signed_headers
+from astro_dag_deploy.folder import folder_files
+from local_mode.astro_standin import last_bundle
 from local_mode.project import EXAMPLES_DIR
-from local_mode.requests import folder_files
 
-# `serve` run as the console script runs it, through its argparse registration.
-SERVE = """
-import argparse, sys
-from local_mode.serve import register_serve_command
-parser = argparse.ArgumentParser(prog="astro-dag-deploy")
-register_serve_command(parser.add_subparsers(dest="command", required=True))
-args = parser.parse_args(sys.argv[1:])
-sys.exit(args.run(args))
-"""
-STARTUP_SECONDS = 120
 REPOS = ("marketing_etl", "finance_reports")
 TARGET = ("--workspace", "analytics", "--deployment", "production")
 DEPLOYMENT_ID = "local-production"  # what the local mode maps analytics/production to
 ARTIFACTS = "s3://local-artifacts/ci"
-
-
-@dataclass
-class Served:
-    api_url: str
-    s3_endpoint: str
-    out_dir: Path
-    log: Path
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("serve")
-    log = folder / "serve.log"
-    environment = dict(os.environ)
-    with open(log, "w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "serve", "--port", "0", "--out", str(folder / "out")],
-            stdout=subprocess.DEVNULL, stderr=stderr, env=environment,
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while "Ctrl-C stops." not in log.read_text():
-            assert process.poll() is None, f"serve exited early:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"serve not ready after {STARTUP_SECONDS} s:\n{log.read_text()}"
-            time.sleep(0.1)
-        banner = log.read_text()
-        yield Served(
-            api_url=re.search(r"API: +(http://127\.0\.0\.1:\d+)", banner)[1],
-            s3_endpoint=re.search(r"export AWS_ENDPOINT_URL=(\S+)", banner)[1],
-            out_dir=folder / "out",
-            log=log,
-        )
-    finally:
-        process.send_signal(signal.SIGINT)
-        code = process.wait(60)
-    # Ctrl-C stops it cleanly.
-    assert code == 0 and "Traceback" not in log.read_text(), log.read_text()
-
-
-@pytest.fixture
-def ci_job(served, monkeypatch):
-    """A CI job's environment pointed at the local endpoints, as the banner says."""
-    for name, value in {"AWS_ENDPOINT_URL": served.s3_endpoint, "AWS_ACCESS_KEY_ID": "local",
-                        "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    return served
 
 
 def execution_name(out: str) -> str:
