@@ -13,6 +13,8 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 
 from functions.shared.astro_targets import CONTEXT_KEY as ASTRO_DEPLOYMENTS_KEY
+from functions.shared.astro_targets import DEPLOYMENT_ENTRY_KEYS
+from functions.shared.dag_bundles import BUNDLE_NAME_RULE, MAIN_MODE, MODES, PER_REPO_MODE, is_bundle_name
 from functions.shared.paths import SEGMENT_RULE, is_segment
 
 # CloudWatch Logs accepts only these retention periods.
@@ -139,7 +141,7 @@ class StackSettings:
 
     @property
     def astro_targets_json(self) -> str:
-        """The ASTRO_TARGETS environment value that shared.astro_targets.resolve_target reads."""
+        """The ASTRO_TARGETS environment value that functions.shared.astro_targets.resolve_astro_target reads."""
         return json.dumps(self.astro_deployments, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -295,20 +297,44 @@ class _ContextReader:
                 )
             if not isinstance(entry, dict) or not entry.get("deploymentId"):
                 self.problems.append(f'{key}: {name!r} needs {{"deploymentId": "<Astro deployment ID>"}}')
-            elif set(entry) - {"deploymentId", "workspaceId"}:
-                self.problems.append(f"{key}: {name!r} may hold only deploymentId and workspaceId")
+            elif set(entry) - set(DEPLOYMENT_ENTRY_KEYS):
+                self.problems.append(f"{key}: {name!r} may hold only {', '.join(DEPLOYMENT_ENTRY_KEYS)}")
             else:
-                for field_name, template in entry.items():
-                    if not _is_id_template(template):
-                        self.problems.append(
-                            f"{key}: {name!r} {field_name} {template!r} is not a string using only the "
-                            "{workspace} and {deployment} placeholders"
-                        )
+                self._check_deployment_entry(key, name, entry)
         return mapping
+
+    def _check_deployment_entry(self, key: str, name: str, entry: dict) -> None:
+        for field_name in ("deploymentId", "workspaceId"):
+            template = entry.get(field_name)
+            if field_name in entry and not _is_id_template(template):
+                self.problems.append(
+                    f"{key}: {name!r} {field_name} {template!r} is not a string using only the "
+                    "{workspace} and {deployment} placeholders"
+                )
+        mode = entry.get("dagBundles", MAIN_MODE)
+        if mode not in MODES:
+            self.problems.append(f"{key}: {name!r} dagBundles {mode!r} is not one of {', '.join(MODES)}")
+        if not isinstance(entry.get("createBundles", True), bool):
+            self.problems.append(f"{key}: {name!r} createBundles must be true or false")
+        bundle_names = entry.get("bundleNames", {})
+        if not isinstance(bundle_names, dict):
+            self.problems.append(f'{key}: {name!r} bundleNames must map repos to bundles: {{"<repo>": "<bundle>"}}')
+            return
+        if bundle_names and mode != PER_REPO_MODE:
+            self.problems.append(f'{key}: {name!r} bundleNames needs "dagBundles": "{PER_REPO_MODE}"')
+        for repo, bundle in bundle_names.items():
+            if not is_segment(repo):
+                self.problems.append(f"{key}: {name!r} bundleNames: {repo!r} is not a repo name ({SEGMENT_RULE})")
+            if not is_bundle_name(bundle):
+                self.problems.append(f"{key}: {name!r} bundleNames: {bundle!r} is not {BUNDLE_NAME_RULE}")
+        shared = sorted({bundle for bundle in bundle_names.values() if list(bundle_names.values()).count(bundle) > 1})
+        for bundle in shared:
+            repos = sorted(repo for repo, named in bundle_names.items() if named == bundle)
+            self.problems.append(f"{key}: {name!r} bundleNames: repos {', '.join(repos)} all ship to bundle {bundle!r}")
 
 
 def _is_id_template(template: object) -> bool:
-    """What shared.astro_targets.resolve_target can format without failing at run time."""
+    """What functions.shared.astro_targets.resolve_astro_target can format without failing at run time."""
     if not isinstance(template, str):
         return False
     try:

@@ -230,7 +230,13 @@ class PipelineFunctions(Construct):
         )
         self.recover = self._zip_function(
             RECOVER,
-            {"DAG_BUCKET": bucket.bucket_name, "LOCK_TABLE": lock_table.table_name, "TOPIC_ARN": topic.topic_arn},
+            {
+                "DAG_BUCKET": bucket.bucket_name,
+                "LOCK_TABLE": lock_table.table_name,
+                "TOPIC_ARN": topic.topic_arn,
+                # Which bundle's lock a stopped execution held.
+                "ASTRO_TARGETS": settings.astro_targets_json,
+            },
             dead_letter_queue=self.recovery_dead_letters,
             retry_attempts=RECOVERY_RETRY_ATTEMPTS,
             max_event_age=RECOVERY_MAX_EVENT_AGE,
@@ -273,6 +279,8 @@ class PipelineFunctions(Construct):
         self._allow(self.parse, ["s3:ListBucket"], [self._bucket_arn(name) for name in settings.source_buckets])
         self._allow_objects(self.parse, ["s3:GetObject"], sources)
         self._allow_objects(self.parse, ["s3:PutObject"], [plans])
+        # The deployment's repo folders: a per-repo bundle name another repo already uses is refused.
+        self._allow_listing(self.parse, bucket)
         self._allow(self.lock, ["dynamodb:PutItem", "dynamodb:GetItem"], [lock_table.table_arn])
         self._allow_listing(self.snapshot, bucket, "s3:ListBucketVersions")
         self._allow_objects(self.snapshot, ["s3:PutObject"], [restore_points])

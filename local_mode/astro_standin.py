@@ -17,12 +17,18 @@ What it mirrors of the real CLI's DAG-only deploy (`astro deploy <DEPLOYMENT-ID>
   "Canceling deploy..." and exits 0; a --workspace-id other than the deployment's (set with
   `configure_deployment`) prints "Invalid workspace id ..." and exits 0; a --dags-path that does not exist
   deploys an empty bundle;
-- on success it REPLACES <state-dir>/<deployment-id>/dags/ with the received folder (Astro replaces all DAGs of
-  a deployment on every deploy) and prints the real success line, the version in ANSI bold (the real CLI
-  bolds it on a terminal or with CLICOLOR_FORCE: the stand-in always does, the harder case for a reader).
+- named Dag bundles (Airflow 3 deployments, CLI >= 1.46.0): `--dag-bundle-name NAME` deploys to that bundle
+  (default `main`, which every deployment has), `--no-dags-base-dir` puts the files at the bundle's root instead of
+  under `dags/`; a bundle that does not exist is an error (exit 1), as is `--dag-bundle-name` with `--image`;
+  `astro deployment bundle create --deployment-id ID --name NAME` and `astro deployment bundle list
+  --deployment-id ID --json` manage them (names: 1-32 of a-z 0-9 - _, never `main`);
+- on success it REPLACES <state-dir>/<deployment-id>/bundles/<bundle>/ with the received folder (Astro replaces all
+  DAGs of a bundle on every deploy; other bundles stay as they are), records the bundle's new version, and prints
+  the real success line, the version in ANSI bold (the real CLI bolds it on a terminal or with CLICOLOR_FORCE: the
+  stand-in always does, the harder case for a reader).
 A deployment name (-n) stands for the deployment of the same ID: the stand-in has no registry of names.
-Every deploy it starts is appended to <state-dir>/invocations.log (JSON lines: deployment_id, start, end,
-files, outcome), so a test can check that deploys of one deployment never overlapped.
+Every deploy it starts is appended to <state-dir>/invocations.log (JSON lines: deployment_id, bundle, start, end,
+files, outcome, version), so a test can check that deploys of one bundle never overlapped.
 """
 
 import argparse
@@ -36,11 +42,17 @@ import stat
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 INVOCATIONS_LOG = "invocations.log"
 SETTINGS_FILE = "settings.json"
+BUNDLES_FOLDER = "bundles"
+BUNDLES_FILE = "bundles.json"  # per deployment: {bundle name: its current version, or null before its first deploy}
+MAIN_BUNDLE = "main"
+BUNDLE_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
 # The real CLI's test for a DAG file: the pattern ".py" anywhere in a file's name (a regular expression).
 DAG_FILE_PATTERN = re.compile(r".py")
@@ -82,12 +94,26 @@ def configure_deployment(state_dir: Path, deployment_id: str, workspace_id: str)
     (folder / SETTINGS_FILE).write_text(json.dumps({"workspaceId": workspace_id}))
 
 
-def last_bundle(state_dir: Path, deployment_id: str) -> list[str]:
-    """The files of the last bundle the stand-in deployed to `deployment_id`, relative to its dags folder."""
-    dags = state_dir / deployment_id / "dags"
-    if not dags.is_dir():
+def last_bundle(state_dir: Path, deployment_id: str, bundle: str = MAIN_BUNDLE) -> list[str]:
+    """The files the stand-in last deployed to a bundle of `deployment_id`, relative to the --dags-path it got."""
+    received = state_dir / deployment_id / BUNDLES_FOLDER / bundle
+    if not received.is_dir():
         return []
-    return sorted(path.relative_to(dags).as_posix() for path in dags.rglob("*") if path.is_file())
+    return sorted(path.relative_to(received).as_posix() for path in received.rglob("*") if path.is_file())
+
+
+def bundle_versions(state_dir: Path, deployment_id: str) -> dict[str, str | None]:
+    """The deployment's bundles and their current versions (`main` always exists)."""
+    path = state_dir / deployment_id / BUNDLES_FILE
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    return {MAIN_BUNDLE: None, **recorded}
+
+
+def create_bundle(state_dir: Path, deployment_id: str, name: str) -> None:
+    """What `astro deployment bundle create` does, for tests that prepare a deployment."""
+    with _bundles_locked(state_dir, deployment_id) as bundles:
+        _check_new_bundle(name, bundles)
+        bundles[name] = None
 
 
 def read_invocations(state_dir: Path) -> list[dict]:
@@ -102,6 +128,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--standin-state-dir", type=Path)
     parser.add_argument("--standin-upload-seconds", type=float, default=0.0)
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    deployment = commands.add_parser("deployment", add_help=False)
+    deployment_commands = deployment.add_subparsers(dest="deployment_command", parser_class=_Parser)
+    bundle = deployment_commands.add_parser("bundle", add_help=False)
+    bundle_commands = bundle.add_subparsers(dest="bundle_command", parser_class=_Parser)
+    create = bundle_commands.add_parser("create", add_help=False)
+    create.add_argument("--deployment-id", required=True)
+    create.add_argument("--name", required=True)
+    listing = bundle_commands.add_parser("list", add_help=False)
+    listing.add_argument("--deployment-id", required=True)
+    listing.add_argument("--json", action="store_true")
     deploy = commands.add_parser("deploy", add_help=False)
     deploy.add_argument("deployment_id", nargs="?", default="")
     deploy.add_argument("-d", "--dags", action="store_true")
@@ -121,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("-e", "--env", default=".env")
     deploy.add_argument("-i", "--image-name", default="")
     deploy.add_argument("--build-secrets", action="append", default=[])
+    deploy.add_argument("--dag-bundle-name", default="")
+    deploy.add_argument("--no-dags-base-dir", action="store_true")
     return parser
 
 
@@ -151,6 +189,8 @@ def _home_config() -> Path:
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
+    if args.dag_bundle_name and args.image:
+        raise CliError("--dag-bundle-name cannot be used with --image")
     if args.dags and args.image:
         raise CliError("cannot use both --dags and --image together. Run 'astro deploy' to update both your image "
                        "and dags")
@@ -166,8 +206,46 @@ def _check_arguments(args: argparse.Namespace) -> None:
                        "prompt for one)")
 
 
-def _replace_dags(state_dir: Path, deployment_id: str, dags_path: Path) -> None:
+@contextmanager
+def _bundles_locked(state_dir: Path, deployment_id: str) -> Iterator[dict[str, str | None]]:
+    """The deployment's bundle registry, read and written under a file lock (deploys run concurrently)."""
     folder = state_dir / deployment_id
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".bundles.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        bundles = bundle_versions(state_dir, deployment_id)
+        yield bundles
+        recorded = {name: version for name, version in bundles.items() if name != MAIN_BUNDLE or version}
+        # Replaced whole, never rewritten in place: concurrent readers (list, deploy) take no lock.
+        staged = folder / f".{BUNDLES_FILE}.{uuid.uuid4().hex}"
+        staged.write_text(json.dumps(recorded, indent=1))
+        staged.replace(folder / BUNDLES_FILE)
+
+
+def _check_new_bundle(name: str, bundles: dict[str, str | None]) -> None:
+    if name == MAIN_BUNDLE or not BUNDLE_NAME.fullmatch(name):
+        raise CliError(f"invalid Dag bundle name {name!r}: use 1-32 lowercase letters, digits, - or _, not main")
+    if name in bundles:
+        raise CliError(f"a Dag bundle named {name} already exists in this Deployment")
+
+
+def _bundle_command(args: argparse.Namespace, state_dir: Path) -> None:
+    if args.deployment_command != "bundle" or args.bundle_command not in ("create", "list"):
+        raise CliError("the local stand-in runs only `astro deployment bundle create|list` of the deployment commands")
+    if args.bundle_command == "create":
+        create_bundle(state_dir, args.deployment_id, args.name)
+        print(f"Successfully created Dag bundle {args.name} in Deployment {args.deployment_id}")
+        return
+    bundles = bundle_versions(state_dir, args.deployment_id)
+    if args.json:
+        print(json.dumps([{"name": name, "currentVersion": version} for name, version in bundles.items()]))
+        return
+    for name, version in bundles.items():
+        print(f"{name}\t{version or '-'}")
+
+
+def _replace_dags(state_dir: Path, deployment_id: str, bundle: str, dags_path: Path) -> None:
+    folder = state_dir / deployment_id / BUNDLES_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     incoming = folder / f".incoming-{uuid.uuid4().hex}"
     if dags_path.is_dir():
@@ -176,9 +254,9 @@ def _replace_dags(state_dir: Path, deployment_id: str, dags_path: Path) -> None:
         incoming.mkdir()
     # Only the swap is serialised, so that overlapping deploys (which the invocations log shows) do not crash
     # the stand-in; the last swap wins, as the last upload does on Astro.
-    with open(folder / ".swap.lock", "w") as lock:
+    with open(folder / f".{bundle}.swap.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        current = folder / "dags"
+        current = folder / bundle
         if current.exists():
             retired = folder / f".retired-{uuid.uuid4().hex}"
             current.rename(retired)
@@ -186,8 +264,8 @@ def _replace_dags(state_dir: Path, deployment_id: str, dags_path: Path) -> None:
         incoming.rename(current)
 
 
-def _deploy(args: argparse.Namespace, state_dir: Path) -> tuple[str, int]:
-    """Run one deploy; return its outcome and how many files it received."""
+def _deploy(args: argparse.Namespace, state_dir: Path) -> tuple[str, int, str | None]:
+    """Run one deploy; return its outcome, how many files it received and the version it made."""
     deployment_id = args.deployment_id or args.deployment_name
     if args.deployment_id and args.deployment_name:
         print(f"Both a Deployment ID and Deployment name have been supplied. The Deployment ID {deployment_id} "
@@ -196,7 +274,11 @@ def _deploy(args: argparse.Namespace, state_dir: Path) -> tuple[str, int]:
     settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
     if args.workspace_id and settings.get("workspaceId") not in (None, args.workspace_id):
         print(f"Invalid workspace id {args.workspace_id} was provided through the --workspace-id flag")
-        return "invalid workspace", 0
+        return "invalid workspace", 0, None
+    bundle = args.dag_bundle_name or MAIN_BUNDLE
+    if bundle not in bundle_versions(state_dir, deployment_id):
+        raise CliError(f"no Dag bundle named {bundle} was found in Deployment {deployment_id}: create it with "
+                       f"astro deployment bundle create --deployment-id {deployment_id} --name {bundle}")
 
     dags_path = Path(args.dags_path) if args.dags_path else Path.cwd() / "dags"
     received = [path for path in dags_path.rglob("*") if path.is_file()] if dags_path.is_dir() else []
@@ -210,19 +292,21 @@ def _deploy(args: argparse.Namespace, state_dir: Path) -> tuple[str, int]:
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             print("Canceling deploy...")
-            return "canceled", len(received)
+            return "canceled", len(received), None
 
     print(f"Initiating DAG deploy for: {deployment_id}", flush=True)
     time.sleep(args.standin_upload_seconds)
-    _replace_dags(state_dir, deployment_id, dags_path)
+    _replace_dags(state_dir, deployment_id, bundle, dags_path)
     version = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with _bundles_locked(state_dir, deployment_id) as bundles:
+        bundles[bundle] = version
     waited = " Navigate to the Airflow UI to confirm that your deploy was successful."
     if not args.wait:
         waited += " The Airflow UI takes about 1 minute to update."
     print(f"\nSuccessfully uploaded DAGs with version {BOLD}{version}{RESET} to Astro.{waited}\n\n"
           f" Access your Deployment:\n\n Deployment View: {BOLD}local/{deployment_id}{RESET}\n"
           f" Airflow UI: {BOLD}local/{deployment_id}/airflow{RESET}")
-    return "deployed", len(received)
+    return "deployed", len(received), version
 
 
 def main(argv: list[str]) -> int:
@@ -230,11 +314,14 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
         if args.standin_state_dir is None:
             raise CliError("the local stand-in needs --standin-state-dir: run it through write_standin_wrapper")
-        if args.command != "deploy":
-            raise CliError("the local stand-in only runs `astro deploy`")
+        if args.command not in ("deploy", "deployment"):
+            raise CliError("the local stand-in only runs `astro deploy` and `astro deployment bundle create|list`")
         # In the real CLI's order: authentication, then the project folder, then the deploy's own checks.
         if not os.environ.get("ASTRO_API_TOKEN"):
             raise CliError("not logged in: set ASTRO_API_TOKEN (the local stand-in has no interactive login)")
+        if args.command == "deployment":
+            _bundle_command(args, args.standin_state_dir)
+            return 0
         print("Using an Astro API Token")
         if not (Path.cwd() / ".astro" / "config.yaml").is_file():
             raise CliError("this is not an Astro project directory.\nChange to another directory or run astro dev "
@@ -242,9 +329,10 @@ def main(argv: list[str]) -> int:
         _check_arguments(args)
         print("Authenticated to Astro \n")
         started = time.time()
-        outcome, files = _deploy(args, args.standin_state_dir)
-        record = {"deployment_id": args.deployment_id or args.deployment_name, "start": started,
-                  "end": time.time(), "files": files, "outcome": outcome}
+        outcome, files, version = _deploy(args, args.standin_state_dir)
+        record = {"deployment_id": args.deployment_id or args.deployment_name,
+                  "bundle": args.dag_bundle_name or MAIN_BUNDLE, "start": started, "end": time.time(),
+                  "files": files, "outcome": outcome, "version": version}
         with open(args.standin_state_dir / INVOCATIONS_LOG, "a") as log:
             log.write(json.dumps(record) + "\n")
     except CliError as error:

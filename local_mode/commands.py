@@ -40,7 +40,7 @@ def run_local(args: argparse.Namespace) -> int:
     progress = ProgressPrinter(sys.stderr)
     progress.line(f"Synthesizing the stack and creating it in an embedded AWS (handler logs: {log_path})")
     with stdout_to_file(log_path):
-        with LocalWorld(out_dir, astro_cli=astro_cli) as world:
+        with LocalWorld(out_dir, astro_cli=astro_cli, context_overrides=scenario.context) as world:
             progress.line(f"Stack ready in {time.monotonic() - started:.1f} s; running {len(scenario.requests)} "
                           f"request(s){' at once' if scenario.concurrent else ''}")
             outcomes = run_scenario(world, scenario, progress)

@@ -29,7 +29,7 @@ def json_report(world: LocalWorld, outcomes: list[Outcome]) -> dict:
             for outcome in outcomes
         ],
         "s3_keys": world.dag_keys(),
-        "astro": world.astro_bundles(),
+        "astro": world.astro_dag_bundles(),
     }
 
 
@@ -49,7 +49,11 @@ def print_summary(outcomes: list[Outcome], report: dict, stream: TextIO) -> None
             print(f"    notification sent: {note.subject}", file=stream)
         if not result.notifications and result.status != "SUCCEEDED":
             print("    notification sent: none", file=stream)
-    for deployment_id, paths in report["astro"].items():
-        print(f"  Astro deployment {deployment_id} (local stand-in) runs {len(paths)} files:", file=stream)
-        for path in paths:
-            print(f"    {path}", file=stream)
+    for deployment_id, bundles in report["astro"].items():
+        for bundle, paths in bundles.items():
+            if not paths:
+                continue
+            print(f"  Astro deployment {deployment_id} (local stand-in), Dag bundle {bundle}, runs {len(paths)} files:",
+                  file=stream)
+            for path in paths:
+                print(f"    {path}", file=stream)

@@ -1,8 +1,13 @@
 """Scenarios: requests to run against a local world, from a local DAG folder or as a raw API input.
 
     {"concurrent": false,
+     "context": {"astroDeployments": {...}},
      "requests": [{"astroWorkspace": "...", "astroDeployment": "...", "repo": "...",
                    "dags_dir": "folder" | "event": {...}, "expect": "SUCCEEDED" | "FAILED"}]}
+
+`context` (optional) is CDK context merged over cdk.json's (and the local mode's) for this run, key by key: e.g.
+`{"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}` runs every
+deployment with a Dag bundle per repo.
 
 `expect` defaults to SUCCEEDED; a dags_dir request may also give the `commit` to send. A `dags_dir` (relative
 to the scenario file) is uploaded whole to the artifacts bucket and turned into a request in the original
@@ -11,7 +16,7 @@ contract; an `event` is the execution input exactly as given.
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +48,7 @@ class ScenarioRequest:
 class Scenario:
     requests: list[ScenarioRequest]
     concurrent: bool = False
+    context: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | str) -> "Scenario":
@@ -62,9 +68,13 @@ class Scenario:
         concurrent = document.get("concurrent", False)
         if not isinstance(concurrent, bool):
             raise ScenarioError('"concurrent" must be true or false')
+        context = document.get("context", {})
+        if not isinstance(context, dict):
+            raise ScenarioError('"context" must be an object of CDK context keys (as in cdk.json)')
         return cls(
             requests=[_request(entry, number, base_dir) for number, entry in enumerate(document["requests"], 1)],
             concurrent=concurrent,
+            context=context,
         )
 
 

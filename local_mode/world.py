@@ -25,7 +25,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from functions.shared.aws import client as step_client
 
-from local_mode.astro_standin import last_bundle, write_standin_wrapper
+from functions.shared.dag_bundles import MAIN_BUNDLE
+from local_mode.astro_standin import bundle_versions, last_bundle, write_standin_wrapper
 from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
 from local_mode.lambda_seam import in_process_lambdas
 from local_mode.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
@@ -294,12 +295,18 @@ class LocalWorld:
         assert self._event_bus is not None
         return self._event_bus.delivered_for(execution_arn, timeout)
 
-    def astro_bundles(self) -> dict[str, list[str]]:
-        """Per Astro deployment ID, the paths of the last bundle the stand-in received (empty with --astro-cli)."""
+    def astro_bundles(self, bundle: str = MAIN_BUNDLE) -> dict[str, list[str]]:
+        """Per Astro deployment ID, the paths of the last content the stand-in received for one of its Dag bundles
+        (empty with --astro-cli)."""
+        return {deployment: bundles.get(bundle, []) for deployment, bundles in self.astro_dag_bundles().items()}
+
+    def astro_dag_bundles(self) -> dict[str, dict[str, list[str]]]:
+        """Per Astro deployment ID, per Dag bundle, the paths of the last content the stand-in received."""
         if self.astro_state_dir is None:
             return {}
         return {
-            folder.name: last_bundle(self.astro_state_dir, folder.name)
+            folder.name: {bundle: last_bundle(self.astro_state_dir, folder.name, bundle)
+                          for bundle in bundle_versions(self.astro_state_dir, folder.name)}
             for folder in sorted(self.astro_state_dir.iterdir())
             if folder.is_dir()
         }

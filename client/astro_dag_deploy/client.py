@@ -200,6 +200,8 @@ def print_outcome(status: dict, out: TextIO) -> None:
     name, state = printable(status.get("name")), printable(status.get("state") or "?")
     if status.get("status") == "SUCCEEDED":
         version = f": deployed DAG bundle version {printable(status['version'])}" if status.get("version") else ""
+        if status.get("version") and status.get("bundle"):
+            version += f" (Dag bundle {printable(status['bundle'])})"
         print(f"{name} SUCCEEDED{_duration(status)}{version}", file=out)
         return
     print(f"{name} {printable(status.get('status'))}{_duration(status)} at {state}", file=out)
@@ -258,7 +260,8 @@ def write_github_output(path: Path | None, **values: str | None) -> None:
 
 
 def _finish(args: argparse.Namespace, status: dict) -> int:
-    write_github_output(args.github_output, status=status.get("status"), dag_bundle_version=status.get("version"))
+    write_github_output(args.github_output, status=status.get("status"), dag_bundle=status.get("bundle"),
+                        dag_bundle_version=status.get("version"))
     return exit_code(status.get("status", ""))
 
 
@@ -272,7 +275,7 @@ def start_and_follow(api: ApiClient, request: dict, args: argparse.Namespace) ->
     write_github_output(args.github_output, execution_name=name)
     if not args.wait:
         print(f"Follow it: astro-dag-deploy status {printable(name)} --api-url {api.base_url} --wait")
-        write_github_output(args.github_output, status=RUNNING, dag_bundle_version=None)
+        write_github_output(args.github_output, status=RUNNING, dag_bundle=None, dag_bundle_version=None)
         return EXIT_SUCCEEDED
     return _finish(args, follow(api, name, args.poll_interval, args.timeout, sys.stdout, sys.stderr))
 
@@ -448,7 +451,7 @@ def _wait_arguments(parser: argparse.ArgumentParser, wait_help: str) -> None:
     parser.add_argument("--poll-interval", type=_positive_seconds, default=DEFAULT_POLL_SECONDS, metavar="S",
                         help=f"with --wait: seconds between status requests (default: {DEFAULT_POLL_SECONDS:g})")
     parser.add_argument("--github-output", type=Path, metavar="FILE",
-                        help="append execution-name=, status= and dag-bundle-version= lines to FILE, as a GitHub "
+                        help="append execution-name=, status=, dag-bundle= and dag-bundle-version= lines to FILE, as a GitHub "
                         "Actions step's outputs (pass \"$GITHUB_OUTPUT\")")
 
 

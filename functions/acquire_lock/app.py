@@ -25,7 +25,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     with step_metrics("lock", dimensions(request.workspace, request.deployment, request.repo)) as metrics:
         state = acquire(
             table=os.environ["LOCK_TABLE"],
-            key=lock_key(request.workspace, request.deployment),
+            key=lock_key(request.workspace, request.deployment, request.bundle),
             execution=request.execution,
             lease_seconds=int(os.environ["LOCK_LEASE_SECONDS"]),
             max_wait_seconds=int(os.environ["LOCK_MAX_WAIT_SECONDS"]),

@@ -5,6 +5,7 @@ counts as deployed only when it exits 0 AND prints `Successfully uploaded DAGs w
 Its output is redacted before anything keeps it: it may echo the token.
 """
 
+import json
 import os
 import re
 import signal
@@ -140,6 +141,24 @@ def deployed_version(run: CliRun, *, deployment_id: str, astro_deployments_key: 
         raise AstroUnavailable(_with_tail(f"astro deploy {ended} on a network or server error talking to Astro "
                                           f"(the state machine retries this)", run))
     raise AstroDeployFailed(_with_tail(f"astro deploy {ended} without deploying to {deployment_id}", run))
+
+
+def listed_bundles(run: CliRun, *, deployment_id: str) -> set[str]:
+    """The bundle names `astro deployment bundle list --json` printed: a JSON list of bundles, or an object holding
+    one under "bundles", each with its "name"."""
+    if run.exit_code != 0:
+        raise AstroDeployFailed(_with_tail(f"astro deployment bundle list failed for {deployment_id}", run))
+    start = min((index for index in (run.output.find("["), run.output.find("{")) if index >= 0), default=-1)
+    try:
+        listed = json.JSONDecoder().raw_decode(run.output[start:])[0] if start >= 0 else None
+    except ValueError:
+        listed = None
+    if isinstance(listed, dict):
+        listed = listed.get("bundles")
+    if not isinstance(listed, list) or not all(isinstance(entry, dict) and "name" in entry for entry in listed):
+        raise AstroDeployFailed(_with_tail(f"astro deployment bundle list printed no JSON list of bundles for "
+                                           f"{deployment_id}", run))
+    return {str(entry["name"]) for entry in listed}
 
 
 def _with_tail(summary: str, run: CliRun) -> str:

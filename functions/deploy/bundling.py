@@ -1,7 +1,8 @@
-"""Deploy: gather every repo of a deployment from the DAG bucket into one folder, as `<repo>/<relative path>`.
+"""Deploy: gather what a Dag bundle holds from the DAG bucket into one folder.
 
-An Astro DAG-only deploy replaces all DAGs of a deployment, so the bundle holds every repo prefix under
-`dags/{workspace}/{deployment}/`, never only the repo that triggered the run.
+An Astro DAG-only deploy replaces all DAGs of the bundle it ships to. The deployment's `main` bundle holds every repo
+prefix under `dags/{workspace}/{deployment}/`, as `<repo>/<relative path>`, never only the repo that triggered the
+run; a per-repo bundle holds its repo's prefix alone, as `<relative path>` (the repo's root is the bundle's root).
 """
 
 import shutil
@@ -14,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.errors import BundleFailed
-from functions.shared.paths import deployment_prefix, is_segment, normalize_relative_path
+from functions.shared.paths import deployment_prefix, is_segment, normalize_relative_path, repo_prefix
 
 SHOWN_PROBLEMS = 10
 COPY_CHUNK_BYTES = 1024 * 1024
@@ -23,7 +24,7 @@ COPY_CHUNK_BYTES = 1024 * 1024
 @dataclass(frozen=True)
 class BundleFile:
     key: str
-    path: str  # `<repo>/<relative path>`, validated: it stays inside the bundle folder
+    path: str  # `<repo>/<relative path>` (or `<relative path>` for one repo), validated: it stays inside the folder
 
 
 @dataclass(frozen=True)
@@ -40,23 +41,28 @@ def _problem_summary(problems: list[str]) -> str:
     return shown + more
 
 
-def list_bundle(bucket: str, workspace: str, deployment: str) -> list[BundleFile]:
-    """Every object of the deployment with the path it takes in the bundle; raises BundleFailed on unsafe keys."""
-    # The prefix ends with "/": deployment "dep" never reads "dep2"'s objects.
-    prefix = deployment_prefix(workspace, deployment)
+def list_bundle(bucket: str, workspace: str, deployment: str, repo: str | None = None) -> list[BundleFile]:
+    """Every object of the deployment (or of its one repo) with the path it takes in the bundle; raises
+    BundleFailed on unsafe keys."""
+    # The prefix ends with "/": deployment "dep" never reads "dep2"'s objects, repo "a" never "a2"'s.
+    prefix = repo_prefix(workspace, deployment, repo) if repo else deployment_prefix(workspace, deployment)
     files: list[BundleFile] = []
     problems: list[str] = []
     for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             relative = item["Key"][len(prefix):]
-            if relative.endswith("/") and item["Size"] == 0:
+            if (not relative or relative.endswith("/")) and item["Size"] == 0:
                 continue  # a folder marker (the S3 console's "Create folder"): no content to ship
-            repo, _, inside = relative.partition("/")
-            if not is_segment(repo) or not inside:
+            if repo:
+                folder, inside = repo, relative
+            else:
+                folder, _, inside = relative.partition("/")
+            if not is_segment(folder) or not inside:
                 problems.append(f"{item['Key']}: not inside a repo folder")
                 continue
             try:
-                files.append(BundleFile(key=item["Key"], path=f"{repo}/{normalize_relative_path(inside)}"))
+                path = normalize_relative_path(inside)
+                files.append(BundleFile(key=item["Key"], path=path if repo else f"{folder}/{path}"))
             except ValueError as reason:
                 problems.append(f"{item['Key']}: {reason}")
     problems += _clashes(files)
@@ -99,9 +105,10 @@ def _download(bucket: str, entry: BundleFile, folder: Path) -> tuple[int, str | 
         return 0, f"{entry.key}: {error.strerror or error} (is the function's ephemeral storage large enough?)"
 
 
-def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path) -> Bundle:
-    """Download every file of the deployment into `folder` (created, maybe left empty) concurrently."""
-    files = list_bundle(bucket, workspace, deployment)
+def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, repo: str | None = None) -> Bundle:
+    """Download every file of the deployment, or of its one `repo`, into `folder` (created, maybe left empty)
+    concurrently."""
+    files = list_bundle(bucket, workspace, deployment, repo)
     folder.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
         outcomes = list(pool.map(lambda entry: _download(bucket, entry, folder), files))
@@ -115,5 +122,5 @@ def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path) ->
         files=len(files),
         bytes=sum(size for size, _ in outcomes),
         python_files=sum(1 for entry in files if entry.path.endswith(".py")),
-        repos=sorted({entry.path.split("/", 1)[0] for entry in files}),
+        repos=[repo] if repo else sorted({entry.path.split("/", 1)[0] for entry in files}),
     )

@@ -1,9 +1,11 @@
-"""Deploy: ship every repo of a deployment to Astro with the astro CLI's DAG-only deploy.
+"""Deploy: ship a Dag bundle to Astro with the astro CLI's DAG-only deploy: every repo of the deployment into its
+`main` bundle, or, for a deployment configured per repo, the repo alone into its own bundle.
 
 Each invocation works in a fresh folder under /tmp (warm Lambda containers keep /tmp), removed afterwards:
     <work>/.astro/config.yaml       empty: CLIs up to v1.44 refuse a working directory without it
     <work>/home/.astro/config.yaml  the CLI's own config (HOME and ASTRO_HOME); it also writes the token there
-    <work>/dags/<repo>/<path>       the bundle (the folder's name prefixes the entries of the CLI's tarball)
+    <work>/dags/<repo>/<path>       the main bundle (the folder's name prefixes the entries of the CLI's tarball)
+    <work>/dags/<path>              a per-repo bundle (shipped with --no-dags-base-dir: the repo root is the bundle root)
 """
 
 import os
@@ -15,13 +17,14 @@ from pathlib import Path
 
 from aws_lambda_powertools.utilities import parameters
 
-from functions.deploy.astro_cli import deployed_version, run_cli
+from functions.deploy.astro_cli import CliRun, deployed_version, listed_bundles, run_cli
 from functions.deploy.bundling import Bundle, gather_bundle
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
-from functions.shared.errors import AstroConfigError, AstroDeployFailed, EmptyBundleRefused
+from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
+from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
 from functions.shared.documents import document
 from functions.shared.execution_state import DeployResult, RunScope
-from functions.shared.paths import deployment_prefix
+from functions.shared.paths import deployment_prefix, repo_prefix
 
 TOKEN_MAX_AGE_SECONDS = 300  # a rotated token is picked up within this time
 # Left between the CLI's timeout and the Lambda's deadline: to kill it, clean up and report the failure.
@@ -80,26 +83,33 @@ def read_token(secret_arn: str) -> str:
     return token.strip()
 
 
-def refuse_empty(bundle: Bundle, request: DeployInput, astro_target: AstroTarget) -> None:
-    """An empty bundle, or one without any .py file, would delete every DAG of the deployment."""
+def refuse_empty(bundle: Bundle, request: DeployInput, astro_target: AstroTarget, bundle_name: str) -> None:
+    """An empty bundle, or one without any .py file, would delete every DAG of the Dag bundle."""
     if request.allow_empty_deployment or bundle.python_files:
         return
-    prefix = deployment_prefix(request.workspace, request.deployment)
+    if bundle_name == MAIN_BUNDLE:
+        prefix = deployment_prefix(request.workspace, request.deployment)
+        removed = f"every DAG of Astro deployment {astro_target.deployment_id}"
+    else:
+        prefix = repo_prefix(request.workspace, request.deployment, request.repo)
+        removed = f"every DAG of Dag bundle {bundle_name} of Astro deployment {astro_target.deployment_id}"
     counted = "1 file" if bundle.files == 1 else f"{bundle.files} files"
     held = f"{counted} but no .py file" if bundle.files else "no files"
     raise EmptyBundleRefused(
-        f"{prefix} holds {held}: deploying it would remove every DAG of Astro deployment "
-        f"{astro_target.deployment_id}. "
-        "Send allow_empty_deployment: true to empty the deployment on purpose"
+        f"{prefix} holds {held}: deploying it would remove {removed}. "
+        "Send allow_empty_deployment: true to empty it on purpose"
     )
 
 
-def cli_arguments(cli: str, astro_target: AstroTarget, dags: Path, description: str) -> list[str]:
+def cli_arguments(cli: str, astro_target: AstroTarget, dags: Path, description: str, bundle_name: str) -> list[str]:
     # -f: without it the CLI exits 0 without deploying on "uncommitted changes". --parse/--pytest need Docker.
     argv = [cli, "deploy", astro_target.deployment_id, "--dags", "--dags-path", str(dags), "-f", "--description",
             description]
     if astro_target.workspace_id:
         argv += ["--workspace-id", astro_target.workspace_id]
+    if bundle_name != MAIN_BUNDLE:
+        # The repo's root is the bundle's root, as in the repo: Airflow 3 puts it on sys.path.
+        argv += ["--dag-bundle-name", bundle_name, "--no-dags-base-dir"]
     return argv
 
 
@@ -147,23 +157,54 @@ def _cli_timeout(remaining_ms: int) -> float:
     return seconds
 
 
+def ensure_bundle(astro_target: AstroTarget, bundle_name: str, run: Callable[[list[str]], CliRun], cli: str) -> bool:
+    """Make sure the per-repo bundle exists in Astro, creating it if the configuration allows; return whether it
+    was created. A creation counts only when the bundle is listed afterwards."""
+    deployment_id = astro_target.deployment_id
+    list_argv = [cli, "deployment", "bundle", "list", "--deployment-id", deployment_id, "--json"]
+    if bundle_name in listed_bundles(run(list_argv), deployment_id=deployment_id):
+        return False
+    if not astro_target.create_bundles:
+        raise BundleMissing(
+            f"Astro deployment {deployment_id} has no Dag bundle {bundle_name} and createBundles is false in its "
+            f"astroDeployments entry: create it (astro deployment bundle create --deployment-id {deployment_id} "
+            f"--name {bundle_name}) or set createBundles to true"
+        )
+    created = run([cli, "deployment", "bundle", "create", "--deployment-id", deployment_id, "--name", bundle_name])
+    if bundle_name not in listed_bundles(run(list_argv), deployment_id=deployment_id):
+        raise AstroDeployFailed(
+            f"astro deployment bundle create did not create Dag bundle {bundle_name} in Astro deployment "
+            f"{deployment_id} (exit {created.exit_code}).\nLast lines of the astro CLI output (redacted):\n"
+            f"{created.tail or '(no output)'}"
+        )
+    return True
+
+
 def deploy_deployment(
     request: DeployInput, settings: DeploySettings, remaining_ms: Callable[[], int]
 ) -> DeployOutcome:
-    """Resolve the Astro target, read the token, bundle every repo of the deployment and run `astro deploy`."""
+    """Resolve the Astro target and Dag bundle, read the token, gather the bundle's files and run `astro deploy`."""
     # Configuration first: nothing is downloaded or run for a deployment that has no Astro ID.
     astro_target = resolve_astro_target(request.workspace, request.deployment, settings.astro_targets)
+    try:
+        bundle_name = astro_target.bundle(request.repo)
+    except UnmappableRepo as error:
+        raise AstroConfigError(str(error)) from None
     token = read_token(settings.token_secret_arn)
     work = _work_folder()
+
+    def run_astro(argv: list[str]) -> CliRun:
+        return run_cli(argv, cli_environment(settings, work / "home", token), cwd=work,
+                       timeout_seconds=_cli_timeout(remaining_ms()), secrets=[token])
+
     try:
-        bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags")
-        refuse_empty(bundle, request, astro_target)
-        run = run_cli(
-            cli_arguments(settings.astro_cli, astro_target, work / "dags", description(request)),
-            cli_environment(settings, work / "home", token),
-            cwd=work,
-            timeout_seconds=_cli_timeout(remaining_ms()),
-            secrets=[token],
+        per_repo = request.repo if bundle_name != MAIN_BUNDLE else None
+        bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags", per_repo)
+        refuse_empty(bundle, request, astro_target, bundle_name)
+        if per_repo:
+            ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
+        run = run_astro(
+            cli_arguments(settings.astro_cli, astro_target, work / "dags", description(request), bundle_name)
         )
         version = deployed_version(
             run, deployment_id=astro_target.deployment_id,
@@ -173,7 +214,7 @@ def deploy_deployment(
         # Also removes the CLI's config, which holds the token.
         shutil.rmtree(work, ignore_errors=True)
     result = DeployResult(
-        deployment_id=astro_target.deployment_id, version=version, files=bundle.files, bytes=bundle.bytes,
+        deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
         repos=bundle.repos,
     )
     return DeployOutcome(result=result, cli_output=run.tail)

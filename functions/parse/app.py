@@ -28,7 +28,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     source_buckets = frozenset(filter(None, os.environ["SOURCE_BUCKETS"].split(",")))
     with step_metrics("parse", dimensions(names.workspace, names.deployment, names.repo)) as metrics:
         plan, warnings = build_plan(parse_input.request, parse_input.execution, source_buckets,
-                                    os.environ["ASTRO_TARGETS"])
+                                    os.environ["ASTRO_TARGETS"], os.environ["DAG_BUCKET"])
         summary = summarize(plan, save_plan(os.environ["DAG_BUCKET"], plan), warnings)
         metrics.add_metric(name="parse.files", unit=MetricUnit.Count, value=summary.files)
     for warning in warnings:

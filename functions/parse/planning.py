@@ -16,14 +16,18 @@ from botocore.exceptions import ClientError
 from functions.shared.astro_targets import resolve_astro_target
 from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.dag_source import inspect_dag_source
+from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
 from functions.shared.errors import AstroConfigError, InvalidRequest
 from functions.shared.execution_state import PlanSummary
-from functions.shared.paths import PATH_RULE, normalize_relative_path, repo_prefix, split_s3_uri
+from functions.shared.paths import (
+    PATH_RULE, deployment_prefix, is_segment, normalize_relative_path, repo_prefix, split_s3_uri,
+)
 from functions.shared.plan_store import Plan, PlannedFile
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+    from functions.shared.astro_targets import AstroTarget
     from functions.shared.models import DeployRequest
 
 MAX_FILES = 10_000
@@ -175,20 +179,58 @@ def _limited(items: list[str]) -> list[str]:
     return [*items[:SUMMARY_LIST_LIMIT], f"... and {len(items) - SUMMARY_LIST_LIMIT} more (see the plan)"]
 
 
+def _live_repos(dag_bucket: str, workspace: str, deployment: str) -> list[str]:
+    """The repo folders the deployment has in the DAG bucket."""
+    prefix = deployment_prefix(workspace, deployment)
+    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=dag_bucket, Prefix=prefix, Delimiter="/")
+    folders = [entry["Prefix"][len(prefix):].rstrip("/") for page in pages for entry in page.get("CommonPrefixes", [])]
+    return [folder for folder in folders if is_segment(folder)]
+
+
+def _bundle_problems(request: DeployRequest, target: AstroTarget, dag_bucket: str | None) -> tuple[str, list[str]]:
+    """The bundle the repo ships to, and why it cannot: a name that maps to none, or another repo's bundle."""
+    try:
+        bundle = target.bundle(request.repo)
+    except UnmappableRepo as error:
+        return MAIN_BUNDLE, [str(error)]
+    if bundle == MAIN_BUNDLE or dag_bucket is None:
+        return bundle, []
+    problems = []
+    for other in _live_repos(dag_bucket, request.workspace, request.deployment):
+        try:
+            clash = other != request.repo and target.bundle(other) == bundle
+        except UnmappableRepo:
+            continue
+        if clash:
+            problems.append(
+                f"repo {request.repo!r} and repo {other!r} (already deployed) both map to Dag bundle {bundle!r}: "
+                f'name one of them in cdk.json: "bundleNames": {{"{request.repo}": "<another bundle name>"}}'
+            )
+    return bundle, problems
+
+
 def build_plan(
-    raw_request: object, execution: str, source_buckets: frozenset[str], astro_targets: str
+    raw_request: object, execution: str, source_buckets: frozenset[str], astro_targets: str,
+    dag_bucket: str | None = None,
 ) -> tuple[Plan, list[str]]:
-    """Validate everything (format, allow-list, Astro target, paths, sources, Python syntax).
+    """Validate everything (format, allow-list, Astro target and Dag bundle, paths, sources, Python syntax).
+
+    `dag_bucket` is where the deployment's other repos live: given, a per-repo bundle name they already use is
+    refused.
 
     Returns the plan and warnings; raises InvalidRequest listing every problem found.
     """
     request = validate_request(raw_request, source_buckets)
     problems: list[str] = []
+    bundle = MAIN_BUNDLE
     try:
         # Checked here so that an unconfigured deployment fails before the repo's prefix is touched.
-        resolve_astro_target(request.workspace, request.deployment, astro_targets)
+        target = resolve_astro_target(request.workspace, request.deployment, astro_targets)
     except AstroConfigError as error:
         problems.append(str(error))
+    else:
+        bundle, bundle_problems = _bundle_problems(request, target, dag_bucket)
+        problems += bundle_problems
     candidates = _declared_candidates(request)
     if request.body.source_prefix:
         candidates += _prefix_candidates(request.body.source_prefix, problems)
@@ -209,7 +251,7 @@ def build_plan(
 
     plan = Plan(
         workspace=request.workspace, deployment=request.deployment, repo=request.repo, commit=request.commit,
-        execution=execution, prefix=repo_prefix(request.workspace, request.deployment, request.repo),
+        execution=execution, prefix=repo_prefix(request.workspace, request.deployment, request.repo), bundle=bundle,
         allow_empty_deployment=request.body.allow_empty_deployment,
         files=sorted(files, key=lambda entry: entry.path),
     )
@@ -220,7 +262,8 @@ def summarize(plan: Plan, plan_uri: str, warnings: list[str]) -> PlanSummary:
     dag_ids = [dag_id for entry in plan.files for dag_id in entry.dag_ids]
     return PlanSummary(
         workspace=plan.workspace, deployment=plan.deployment, repo=plan.repo, commit=plan.commit,
-        execution=plan.execution, prefix=plan.prefix, plan=plan_uri, files=len(plan.files), bytes=sum(entry.size for entry in plan.files),
+        execution=plan.execution, bundle=plan.bundle, prefix=plan.prefix, plan=plan_uri, files=len(plan.files),
+        bytes=sum(entry.size for entry in plan.files),
         dag_count=sum(1 for entry in plan.files if entry.kind == "dag"), dag_ids=_limited(dag_ids),
         allow_empty_deployment=plan.allow_empty_deployment, warnings=_limited(warnings),
     )

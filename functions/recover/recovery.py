@@ -7,11 +7,14 @@ import of the handler, which every cold start pays.
 import json
 import os
 
+from functions.shared.astro_targets import resolve_astro_target
 from functions.shared.aws import client
+from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
 from functions.shared.documents import Document, document
 from functions.shared.execution_state import (
     LOCK_NOT_HELD, CaughtError, ExecutionState, Failure, RollbackFailure, RunScope,
 )
+from functions.shared.errors import AstroConfigError
 from functions.shared.locking import lock_key, release
 from functions.shared.notification import FailedExecution, failure_notification
 from functions.shared.observability import step_logger
@@ -44,7 +47,16 @@ def requested_scope(ended: ExecutionEnded) -> RunScope | None:
     except (ValueError, ValidationError):
         return None
     return RunScope(workspace=request.workspace, deployment=request.deployment, repo=request.repo,
-                    commit=request.commit, execution=ended.name)
+                    commit=request.commit, execution=ended.name,
+                    bundle=locked_bundle(request.workspace, request.deployment, request.repo))
+
+
+def locked_bundle(workspace: str, deployment: str, repo: str) -> str:
+    """The bundle whose lock the execution took; Parse refuses a request without one before anything is locked."""
+    try:
+        return resolve_astro_target(workspace, deployment, os.environ["ASTRO_TARGETS"]).bundle(repo)
+    except (AstroConfigError, UnmappableRepo):
+        return MAIN_BUNDLE
 
 
 def recover_execution(ended: ExecutionEnded) -> dict:
@@ -59,7 +71,8 @@ def recover_execution(ended: ExecutionEnded) -> dict:
         except Exception as error:  # noqa: BLE001 -- any failure must reach the notification, loudly
             logger.exception("rollback after stop failed")
             rollback = RollbackFailure(error=type(error).__name__, cause=str(error))
-        released = release(os.environ["LOCK_TABLE"], lock_key(scope.workspace, scope.deployment), ended.name)
+        released = release(os.environ["LOCK_TABLE"], lock_key(scope.workspace, scope.deployment, scope.bundle),
+                           ended.name)
         if not released:
             lock_release = CaughtError(Error=LOCK_NOT_HELD, Cause=f"execution {ended.name} does not hold the lock")
     request = json.loads(ended.input) if scope is not None else None

@@ -39,6 +39,10 @@ class AstroUnavailable(AstroDeployFailed):
     """A transient failure talking to Astro (network error, 5xx): the state machine retries it."""
 
 
+class BundleMissing(PipelineError):
+    """The per-repo Dag bundle does not exist in Astro, and the configuration says not to create it."""
+
+
 class EmptyBundleRefused(PipelineError):
     """The deployment holds no files; deploying would delete every DAG it runs."""
 

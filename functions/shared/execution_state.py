@@ -12,6 +12,7 @@ from dataclasses import field
 from enum import StrEnum
 from typing import Literal
 
+from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.documents import Document, document, read_leniently
 from functions.shared.paths import is_segment
 
@@ -60,6 +61,7 @@ class RunScope(Document):
     repo: str
     commit: str | None = None
     execution: str
+    bundle: str = MAIN_BUNDLE  # the Astro Dag bundle the repo ships to (Parse resolves it)
 
     def __post_init__(self) -> None:
         for name in ("workspace", "deployment", "repo"):
@@ -136,6 +138,7 @@ class UploadResult(Document):
 @document
 class DeployResult(Document):
     deployment_id: str  # the Astro deployment shipped to
+    bundle: str = MAIN_BUNDLE  # the Dag bundle shipped: "main" (executions from before per-repo bundles), or the repo's
     version: str  # the DAG bundle version the CLI reported
     files: int
     bytes: int

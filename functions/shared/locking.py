@@ -10,6 +10,7 @@ import time
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import client
+from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.errors import LockWaitExpired
 from functions.shared.execution_state import LockState
 
@@ -17,8 +18,9 @@ FIRST_WAIT_SECONDS = 5
 MAX_WAIT_SECONDS = 60
 
 
-def lock_key(workspace: str, deployment: str) -> str:
-    return f"{workspace}/{deployment}"
+def lock_key(workspace: str, deployment: str, bundle: str = MAIN_BUNDLE) -> str:
+    # Neither segments nor bundle names hold "#": keys of different bundles never meet.
+    return f"{workspace}/{deployment}" if bundle == MAIN_BUNDLE else f"{workspace}/{deployment}#{bundle}"
 
 
 def acquire(

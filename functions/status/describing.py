@@ -36,7 +36,8 @@ class ExecutionStatus:
     cause: str | None
     start_date: str
     stop_date: str | None
-    version: str | None  # the Astro DAG bundle version, on success
+    bundle: str | None  # the Astro Dag bundle shipped, on success
+    version: str | None  # its version, as Astro answered, on success
     console_url: str
     states: list[str]  # the states entered, oldest first
 
@@ -77,6 +78,7 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
     entered = [event for event in oldest_first if event["type"].endswith("StateEntered")]
     states = [event["stateEnteredEventDetails"]["name"] for event in entered]
     status = description["status"]
+    deploy = _state(description.get("output")).deploy if status == "SUCCEEDED" else None
     failure = _recorded_failure(entered)
     state = states[-1] if states else None
     if status in FAILED_STATUSES and failure:
@@ -89,7 +91,8 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
         cause=_cause(description.get("cause") or (failure.cause if failure else None)),
         start_date=_iso(description["startDate"]),
         stop_date=_iso(description.get("stopDate")),
-        version=_deployed_version(description.get("output")) if status == "SUCCEEDED" else None,
+        bundle=deploy.bundle if deploy else None,
+        version=deploy.version if deploy else None,
         console_url=console_url(arn),
         states=states,
     )
@@ -117,11 +120,6 @@ def _state(document: str | None) -> ExecutionState:
 def _cause(cause: str | None) -> str | None:
     # A Lambda error's cause is its JSON error document; a person needs its message, not the stack trace.
     return readable_cause(cause) if cause else None
-
-
-def _deployed_version(output: str | None) -> str | None:
-    deploy = _state(output).deploy
-    return deploy.version if deploy else None
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -114,7 +114,8 @@ def test_every_problem_is_reported_at_once_with_its_key():
         ({"sourceBuckets": "bucket-a"}, "sourceBuckets: 'bucket-a' is not valid JSON"),
         ({"sourceBuckets": ["bucket-a", "bucket-a"]}, "sourceBuckets: lists a name twice"),
         ({"astroDeployments": {"ws/dep": {"deploymentId": "{repo}"}}}, "placeholders"),
-        ({"astroDeployments": {"ws/dep": {"deploymentId": "d", "region": "eu"}}}, "only deploymentId and workspaceId"),
+        ({"astroDeployments": {"ws/dep": {"deploymentId": "d", "region": "eu"}}},
+         "may hold only deploymentId, workspaceId, dagBundles, createBundles, bundleNames"),
         ({"executionTimeoutMinutes": 10}, "leaves no time for the steps before Deploy"),
         ({"logRetentionDays": True}, "logRetentionDays: True is not a whole number"),
         ({"lockMaxWaitMinutes": 45}, "lockMaxWaitMinutes: 45 minutes of waiting for the deployment's lock must be"),
@@ -130,3 +131,26 @@ def test_wrong_values_are_explained(context, message):
     with pytest.raises(SettingsError, match="invalid cdk.json context") as raised:
         StackSettings.from_context({**MINIMAL, **context})
     assert message in str(raised.value)
+
+
+def test_dag_bundle_settings_of_a_deployment_are_checked_all_at_once():
+    entries = {
+        "a/per-repo": {"deploymentId": "d1", "dagBundles": "per-repo", "createBundles": False,
+                       "bundleNames": {"marketing.etl": "marketing", "finance": "finance-2"}},
+        "a/bad-mode": {"deploymentId": "d2", "dagBundles": "per-team"},
+        "a/bad-names": {"deploymentId": "d3", "dagBundles": "per-repo", "createBundles": "yes",
+                        "bundleNames": {"x": "main", "y": "Upper", "../z": "ok", "p": "same", "q": "same"}},
+        "a/names-in-main-mode": {"deploymentId": "d4", "bundleNames": {"x": "x"}},
+    }
+    with pytest.raises(SettingsError) as raised:
+        StackSettings.from_context({**MINIMAL, "astroDeployments": entries})
+    message = str(raised.value)
+    assert "'a/bad-mode' dagBundles 'per-team' is not one of main, per-repo" in message
+    assert "'a/bad-names' createBundles must be true or false" in message
+    assert "'a/bad-names' bundleNames: 'main' is not 1-32 characters from a-z 0-9 - _, and not 'main'" in message
+    assert "'a/bad-names' bundleNames: 'Upper' is not" in message
+    assert "'a/bad-names' bundleNames: '../z' is not a repo name" in message
+    assert "'a/bad-names' bundleNames: repos p, q all ship to bundle 'same'" in message
+    assert """'a/names-in-main-mode' bundleNames needs "dagBundles": "per-repo\"""" in message
+    assert "a/per-repo" not in message
+    assert StackSettings.from_context({**MINIMAL, "astroDeployments": {"a/per-repo": entries["a/per-repo"]}})

@@ -140,6 +140,7 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
             "DAG_BUCKET": refs["bucket"],
             "LOCK_TABLE": refs["table"],
             "TOPIC_ARN": refs["topic"],
+            "ASTRO_TARGETS": targets,
         },
         # The status API reads this machine's executions.
         "functions.status.app.handler": {"STATE_MACHINE_ARN": refs["machine"]},

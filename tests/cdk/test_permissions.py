@@ -73,6 +73,8 @@ def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized
         allow("s3:ListBucket", sources),
         allow("s3:GetObject", [f"{source}/*" for source in sources]),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/plans/*"),
+        # The deployment's repo folders, for the per-repo bundle clash check.
+        allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
     ]
 
 

@@ -75,7 +75,7 @@ def test_the_action_is_composite_with_its_inputs_outputs_and_defaults():
         "wait": "true", "timeout": "", "region": ""}
     assert {name: spec["value"] for name, spec in ACTION["outputs"].items()} == {
         output: f"${{{{ steps.push.outputs.{output} }}}}" for output in ("execution-name", "status",
-                                                                       "dag-bundle-version")}
+                                                                       "dag-bundle", "dag-bundle-version")}
     assert all(description["description"] for description in [*inputs.values(), *ACTION["outputs"].values()])
 
 

@@ -237,14 +237,15 @@ def test_push_wait_appends_the_executions_name_status_and_bundle_version_as_gith
     output = tmp_path / "github_output"
     output.write_text("earlier=kept\n")
     api.answer("POST", (202, STARTED))
-    api.answer("GET", finished("SUCCEEDED", "Deployed", ["Parse", "Deployed"], version="2024-05-01T10:20:30Z\nx=y"))
+    api.answer("GET", finished("SUCCEEDED", "Deployed", ["Parse", "Deployed"], version="2024-05-01T10:20:30Z\nx=y",
+                               bundle="main"))
 
     assert cli("push", dags_folder, "--artifacts", f"s3://{SOURCE_BUCKET}/ci", *TARGET, "--api-url", api.url,
                "--wait", *FAST, "--github-output", output) == 0
 
     # One line per output whatever the server answers: a line break cannot add an output.
     assert github_outputs(output) == [("earlier", "kept"), ("execution-name", NAME), ("status", "SUCCEEDED"),
-                                      ("dag-bundle-version", "2024-05-01T10:20:30Z?x=y")]
+                                      ("dag-bundle", "main"), ("dag-bundle-version", "2024-05-01T10:20:30Z?x=y")]
 
 
 @pytest.mark.parametrize(("wait", "answers", "expected_status", "code"), [
@@ -260,15 +261,17 @@ def test_submit_reports_how_it_left_the_execution_as_github_outputs(api, cli, tm
     assert cli(*SUBMIT, "--api-url", api.url, *wait, *FAST, "--github-output", tmp_path / "out") == code
 
     assert github_outputs(tmp_path / "out") == [("execution-name", NAME), ("status", expected_status),
-                                                ("dag-bundle-version", "")]
+                                                ("dag-bundle", ""), ("dag-bundle-version", "")]
 
 
 def test_status_reports_github_outputs_and_an_unwritable_output_file_exits_2(api, cli, capsys, tmp_path):
-    api.answer("GET", finished("SUCCEEDED", "Deployed", ["Parse", "Deployed"], version="v7"))
+    api.answer("GET", finished("SUCCEEDED", "Deployed", ["Parse", "Deployed"], version="v7", bundle="team-a"))
 
     assert cli("status", NAME, "--api-url", api.url, "--github-output", tmp_path / "out") == 0
     assert cli("status", NAME, "--api-url", api.url, "--github-output", tmp_path / "missing" / "out") == 2
 
     assert github_outputs(tmp_path / "out") == [("execution-name", NAME), ("status", "SUCCEEDED"),
-                                                ("dag-bundle-version", "v7")]
-    assert "--github-output " in capsys.readouterr().err and len(api.requests) == 1
+                                                ("dag-bundle", "team-a"), ("dag-bundle-version", "v7")]
+    captured = capsys.readouterr()
+    assert "--github-output " in captured.err and len(api.requests) == 1
+    assert "deployed DAG bundle version v7 (Dag bundle team-a)" in captured.out

@@ -55,16 +55,21 @@ def dag_versions(world: LocalWorld) -> list[tuple[str, str, bool]]:
     )
 
 
-def test_the_default_scenario_deploys_both_repos_to_one_deployment(world):
-    outcomes = run_scenario(world, Scenario.load(DEFAULT_SCENARIO))
+def test_the_default_scenario_deploys_both_repos_to_one_bundle_and_a_third_to_its_own(tmp_path):
+    scenario = Scenario.load(DEFAULT_SCENARIO)
+    with LocalWorld(tmp_path / "out", context_overrides=scenario.context) as world:
+        outcomes = run_scenario(world, scenario)
 
-    assert [outcome.result.status for outcome in outcomes] == ["SUCCEEDED", "SUCCEEDED"]
-    assert all(succeeded_through_every_step(outcome.result.states) for outcome in outcomes)
-    assert all(outcome.as_expected and not outcome.result.notifications for outcome in outcomes)
-    both_repos = example_files("marketing_etl") | example_files("finance_reports")
-    # One Astro deploy replaces every DAG of the deployment: the last bundle must hold both repos.
-    assert set(world.astro_bundles()[DEPLOYMENT_ID]) == both_repos
-    assert world.dag_keys("dags/") == sorted(DEPLOYMENT_PREFIX + path for path in both_repos)
+        assert [outcome.result.status for outcome in outcomes] == ["SUCCEEDED"] * 3
+        assert all(succeeded_through_every_step(outcome.result.states) for outcome in outcomes)
+        assert all(outcome.as_expected and not outcome.result.notifications for outcome in outcomes)
+        both_repos = example_files("marketing_etl") | example_files("finance_reports")
+        # One Astro deploy replaces every DAG of the main bundle: the last one must hold both repos.
+        assert set(world.astro_bundles()[DEPLOYMENT_ID]) == both_repos
+        # The per-repo deployment's bundle holds its repo alone, at the bundle's root.
+        churn = {path.removeprefix("customer_churn/") for path in example_files("customer_churn")}
+        assert world.astro_dag_bundles()["local-ml"] == {"main": [], "customer_churn": sorted(churn)}
+        assert world.dag_keys(DEPLOYMENT_PREFIX) == sorted(DEPLOYMENT_PREFIX + path for path in both_repos)
 
 
 def test_a_redeploy_without_a_dag_removes_it_from_s3_and_from_the_next_bundle(world, tmp_path):
@@ -170,7 +175,7 @@ def test_the_cli_json_report_is_alone_on_stdout_and_the_exit_code_follows_expect
     assert [note["subject"] for note in refused["notifications"]] == [
         "astro-dag-deploy FAILED: finance_reports -> analytics/production at Parse"
     ]
-    assert set(report["astro"][DEPLOYMENT_ID]) == example_files("marketing_etl")
+    assert set(report["astro"][DEPLOYMENT_ID]["main"]) == example_files("marketing_etl")
     assert set(report["s3_keys"]) >= {DEPLOYMENT_PREFIX + path for path in example_files("marketing_etl")}
     # The handlers' own JSON logs went to the log file, the progress to stderr.
     assert '"service":"parse"' in (out / "handlers.log").read_text()

@@ -18,7 +18,14 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from testkit import CLI_OUTCOMES, DAG_BUCKET, SUCCESS, VERSION, FakeLambdaContext, emitted_metrics
 
-from local_mode.astro_standin import configure_deployment, last_bundle, read_invocations, write_standin_wrapper
+from local_mode.astro_standin import (
+    bundle_versions,
+    configure_deployment,
+    create_bundle,
+    last_bundle,
+    read_invocations,
+    write_standin_wrapper,
+)
 from functions.deploy import app
 from functions.deploy.astro_cli import redact
 from functions.shared.aws import client
@@ -26,6 +33,7 @@ from functions.shared.errors import (
     AstroConfigError,
     AstroDeployFailed,
     BundleFailed,
+    BundleMissing,
     EmptyBundleRefused,
 )
 
@@ -64,11 +72,12 @@ class FakeCli:
             "import json, os, sys\n"
             "from pathlib import Path\n"
             "args = sys.argv[1:]\n"
-            "dags = Path(args[args.index('--dags-path') + 1])\n"
+            "dags = Path(args[args.index('--dags-path') + 1]) if '--dags-path' in args else None\n"
             "home_config = Path(os.environ['HOME'], '.astro', 'config.yaml')\n"
             "record = {\n"
             "    'argv': args, 'cwd': os.getcwd(), 'env': dict(os.environ), 'stdin': sys.stdin.read(),\n"
-            "    'files': {p.relative_to(dags).as_posix(): p.read_text() for p in dags.rglob('*') if p.is_file()},\n"
+            "    'files': {p.relative_to(dags).as_posix(): p.read_text() for p in dags.rglob('*') if p.is_file()}\n"
+            "    if dags else {},\n"
             "    'project_config': Path('.astro', 'config.yaml').read_text(),\n"
             "    'home_config': home_config.read_text(),\n"
             "}\n"
@@ -161,7 +170,7 @@ def test_bundle_holds_every_repo_of_the_deployment_and_nothing_else(deploy_env, 
         "repo-a/sql/q.sql": "select 1",
         "repo-b/pkg/helper.py": "VALUE = 1\n",
     }
-    assert result == {"deployment_id": "dep-id-1", "version": VERSION, "files": 3, "bytes": 42,
+    assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 3, "bytes": 42,
                       "repos": ["repo-a", "repo-b"]}
 
 
@@ -221,7 +230,8 @@ def test_an_empty_deployment_is_deployed_when_the_request_says_so(deploy_env, fa
 
     result = app.handler(state_after_upload(allow_empty=True), lambda_context)
 
-    assert result == {"deployment_id": "dep-id-1", "version": VERSION, "files": 0, "bytes": 0, "repos": []}
+    assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 0, "bytes": 0,
+                      "repos": []}
     call = fake_cli.calls[0]
     assert call["files"] == {}
     # The CLI's own "No DAGs found" prompt would cancel the deploy the request asked for.
@@ -614,3 +624,110 @@ def test_standin_log_shows_whether_deploys_of_a_deployment_overlapped(tmp_path, 
         thread.join()
     assert [run.returncode for run in runs] == [0, 0]
     assert len(read_invocations(state)) == 4 and overlapping(read_invocations(state))
+
+
+# ---- per-repo Dag bundles ----
+
+PER_REPO_TARGETS = {
+    "ws/dep": {"deploymentId": "dep-id-1", "dagBundles": "per-repo", "bundleNames": {"repo-b": "helpers"}},
+    "ws/fixed": {"deploymentId": "dep-id-4", "dagBundles": "per-repo", "createBundles": False},
+}
+
+
+@pytest.fixture
+def per_repo_env(deploy_env, monkeypatch):
+    monkeypatch.setenv("ASTRO_TARGETS", json.dumps(PER_REPO_TARGETS))
+    return deploy_env
+
+
+def test_per_repo_ships_only_its_repo_at_the_bundle_root_to_its_bundle(per_repo_env, standin, lambda_context):
+    seed_deployment(per_repo_env)
+
+    result = app.handler(state_after_upload(), lambda_context)
+
+    assert result["bundle"] == "repo-a" and result["repos"] == ["repo-a"] and result["files"] == 2
+    assert last_bundle(standin, "dep-id-1", "repo-a") == ["etl.py", "sql/q.sql"]
+    assert last_bundle(standin, "dep-id-1") == []  # main untouched
+    deploy = read_invocations(standin)[-1]
+    assert (deploy["bundle"], deploy["outcome"], deploy["version"]) == ("repo-a", "deployed", result["version"])
+
+
+def test_per_repo_creates_a_missing_bundle_once_and_leaves_the_others(per_repo_env, standin, lambda_context):
+    seed_deployment(per_repo_env)
+    other = {**state_after_upload(), "repo": "repo-b", "prefix": "dags/ws/dep/repo-b/"}
+
+    first = app.handler(other, lambda_context)
+    app.handler(state_after_upload(), lambda_context)
+    app.handler(state_after_upload(), lambda_context)
+
+    assert first["bundle"] == "helpers"  # named in bundleNames, not derived
+    assert bundle_versions(standin, "dep-id-1").keys() == {"main", "helpers", "repo-a"}
+    assert bundle_versions(standin, "dep-id-1")["helpers"] == first["version"]
+    assert last_bundle(standin, "dep-id-1", "helpers") == ["pkg/helper.py"]
+
+
+def test_per_repo_bundle_missing_and_not_to_be_created_fails_before_shipping(per_repo_env, standin, lambda_context):
+    put(per_repo_env, {"dags/ws/fixed/repo-a/etl.py": b"from airflow import DAG\n"})
+
+    with pytest.raises(BundleMissing, match=r"has no Dag bundle repo-a and createBundles is false .*astro "
+                                           r"deployment bundle create --deployment-id dep-id-4 --name repo-a"):
+        app.handler(state_after_upload("fixed"), lambda_context)
+    assert read_invocations(standin) == []
+
+    create_bundle(standin, "dep-id-4", "repo-a")
+    assert app.handler(state_after_upload("fixed"), lambda_context)["bundle"] == "repo-a"
+
+
+def test_per_repo_cli_arguments_name_the_bundle_without_a_base_dir(per_repo_env, fake_cli, lambda_context):
+    seed_deployment(per_repo_env)
+    fake_cli.install(
+        "if args[:3] == ['deployment', 'bundle', 'list']:\n"
+        "    print('Using an Astro API Token')\n"
+        "    print(json.dumps({'bundles': [{'name': 'main'}, {'name': 'repo-a', 'currentVersion': None}]}))\n"
+        "else:\n"
+        f"    {SUCCESS}\n"
+    )
+
+    app.handler(state_after_upload(), lambda_context)
+
+    listing, deploy = fake_cli.calls
+    assert listing["argv"] == ["deployment", "bundle", "list", "--deployment-id", "dep-id-1", "--json"]
+    assert deploy["argv"][-3:] == ["--dag-bundle-name", "repo-a", "--no-dags-base-dir"]
+    assert deploy["files"] == {"etl.py": "from airflow import DAG\n", "sql/q.sql": "select 1"}
+
+
+def test_per_repo_refuses_a_repo_without_python_files_naming_its_bundle(per_repo_env, standin, lambda_context):
+    put(per_repo_env, {"dags/ws/dep/repo-a/sql/q.sql": b"select 1"})
+
+    with pytest.raises(EmptyBundleRefused, match=r"dags/ws/dep/repo-a/ holds 1 file but no \.py file: deploying it "
+                                                 r"would remove every DAG of Dag bundle repo-a"):
+        app.handler(state_after_upload(), lambda_context)
+
+
+def test_standin_serves_bundle_create_and_list_and_refuses_unknown_bundles(tmp_path, project):
+    state = tmp_path / "state"
+    wrapper = write_standin_wrapper(tmp_path / "bin", state)
+    deploy = ("deploy", "dep-1", "--dags", "--dags-path", "dags", "-f", "--dag-bundle-name", "team-a",
+              "--no-dags-base-dir")
+
+    unknown = run_standin(wrapper, project, *deploy)
+    assert unknown.returncode == 1 and "no Dag bundle named team-a" in unknown.stderr
+
+    for name in ("main", "Team", "x" * 33):
+        refused = run_standin(wrapper, project, "deployment", "bundle", "create", "--deployment-id", "dep-1",
+                              "--name", name)
+        assert refused.returncode == 1 and "invalid Dag bundle name" in refused.stderr
+    created = run_standin(wrapper, project, "deployment", "bundle", "create", "--deployment-id", "dep-1",
+                          "--name", "team-a")
+    assert created.returncode == 0, created.stderr
+    again = run_standin(wrapper, project, "deployment", "bundle", "create", "--deployment-id", "dep-1",
+                        "--name", "team-a")
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+    assert run_standin(wrapper, project, *deploy).returncode == 0
+    listed = json.loads(run_standin(wrapper, project, "deployment", "bundle", "list", "--deployment-id", "dep-1",
+                                    "--json").stdout)
+    assert [entry["name"] for entry in listed] == ["main", "team-a"] and listed[1]["currentVersion"]
+    assert last_bundle(state, "dep-1", "team-a") == ["repo-a/etl.py"] and last_bundle(state, "dep-1") == []
+    image = run_standin(wrapper, project, "deploy", "dep-1", "--image", "--dag-bundle-name", "team-a")
+    assert image.returncode == 1 and "--dag-bundle-name cannot be used with --image" in image.stderr

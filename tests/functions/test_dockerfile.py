@@ -47,9 +47,10 @@ def verification_script() -> str:
     return runs[0]
 
 
-def test_the_cli_version_is_pinned_in_one_place():
+def test_the_cli_version_is_pinned_in_one_place_and_has_named_dag_bundles():
     version = cli_version()
     assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    assert tuple(int(part) for part in version.split(".")) >= (1, 46, 0), "--dag-bundle-name is announced in 1.46.0"
     assert DOCKERFILE.read_text().count(version) == 1
     assert instructions()[0] == ("ARG", f"ASTRO_CLI_VERSION={version}"), "declared before the first FROM"
 

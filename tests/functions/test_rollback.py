@@ -13,8 +13,8 @@ from functions.recover.recovery import ExecutionEnded, recover_execution
 from functions.shared.restore_point import restore, save_restore_point
 from functions.shared.aws import client
 from functions.shared.errors import RollbackFailed
-from functions.shared.locking import acquire, current_holder
 from functions.shared.execution_state import RunScope
+from functions.shared.locking import acquire, current_holder, lock_key
 
 SCOPE = RunScope(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
 PREFIX = "dags/ws/dep/repo-a/"
@@ -108,7 +108,9 @@ def recovery_env(repo, monkeypatch):
     queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    for name, value in {"DAG_BUCKET": DAG_BUCKET, "LOCK_TABLE": "locks", "TOPIC_ARN": topic}.items():
+    targets = {"ws/dep": {"deploymentId": "d"}, "ws/split": {"deploymentId": "s", "dagBundles": "per-repo"}}
+    for name, value in {"DAG_BUCKET": DAG_BUCKET, "LOCK_TABLE": "locks", "TOPIC_ARN": topic,
+                        "ASTRO_TARGETS": json.dumps(targets)}.items():
         monkeypatch.setenv(name, value)
     return lambda: json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
 
@@ -132,6 +134,17 @@ def test_a_stopped_execution_is_rolled_back_unlocked_and_reported(repo, recovery
     message = recovery_env()
     assert message["Subject"] == "astro-dag-deploy FAILED: repo-a -> ws/dep at execution ABORTED"
     assert "holds exactly what it held before this execution (3 files put back, 1 removed" in message["Message"]
+
+
+def test_a_stop_in_a_per_repo_deployment_frees_its_bundles_lock_alone(repo, recovery_env):
+    acquire("locks", lock_key("ws", "split", "repo-a"), "exec-1", 3600, 900)
+    acquire("locks", lock_key("ws", "split", "repo-b"), "exec-b", 3600, 900)
+    request = {"astroWorkspace": "ws", "astroDeployment": "split", "repo": "repo-a", "body": {"dags": []}}
+
+    assert recover_execution(stopped(request=request))["lock_released"] is True
+
+    assert current_holder("locks", lock_key("ws", "split", "repo-a")) is None
+    assert current_holder("locks", lock_key("ws", "split", "repo-b")) == "exec-b"
 
 
 def test_a_stop_never_releases_someone_elses_lock(repo, recovery_env):

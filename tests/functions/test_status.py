@@ -113,7 +113,7 @@ def test_a_success_reports_the_states_the_dates_and_the_deployed_version(machine
 
     assert (status.status, status.state, status.error, status.cause) == ("SUCCEEDED", "Deployed", None, None)
     assert status.states == SUCCESS_PATH
-    assert status.version == VERSION
+    assert (status.bundle, status.version) == ("main", VERSION)
     assert status.start_date <= status.stop_date and status.stop_date.startswith("20")
     arn = execution_arn(machine, name)
     assert status.console_url.endswith(f"#/v2/executions/details/{arn}") and f"region={REGION}" in status.console_url
@@ -175,7 +175,7 @@ def test_the_handler_answers_200_with_the_status_400_for_junk_and_404_for_unknow
 
     assert found["statusCode"] == 200
     body = json.loads(found["body"])
-    assert set(body) == {"name", "status", "state", "error", "cause", "startDate", "stopDate", "version",
+    assert set(body) == {"name", "status", "state", "error", "cause", "startDate", "stopDate", "bundle", "version",
                          "consoleUrl", "states"}
     assert (body["name"], body["status"], body["version"]) == (name, "SUCCEEDED", VERSION)
     assert junk["statusCode"] == 400 and "1 to 80 characters" in json.loads(junk["body"])["message"]

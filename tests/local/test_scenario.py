@@ -67,11 +67,15 @@ def test_a_dags_dir_becomes_dags_and_dependencies_keeping_relative_paths(tmp_pat
     assert body == b"select 1;\n"
 
 
-def test_the_examples_are_two_repos_of_one_deployment_with_helpers_and_sql():
+def test_the_examples_are_two_repos_of_one_main_bundle_with_helpers_and_sql_and_one_per_repo():
     scenario = Scenario.load(EXAMPLES_DIR / "scenario.json")
-    assert {(request.workspace, request.deployment) for request in scenario.requests} == {("analytics", "production")}
-    assert len({request.repo for request in scenario.requests}) == 2
-    for request in scenario.requests:
+    shared = [request for request in scenario.requests if request.deployment == "production"]
+    assert {request.workspace for request in scenario.requests} == {"analytics"}
+    assert len({request.repo for request in shared}) == 2
+    modes = {key: entry.get("dagBundles", "main") for key, entry in scenario.context["astroDeployments"].items()}
+    assert modes == {"*/production": "main", "*/ml": "per-repo"}
+    assert [request.repo for request in scenario.requests if request.deployment == "ml"] == ["customer_churn"]
+    for request in shared:
         files = folder_files(request.dags_dir)
         assert any(path.endswith(".sql") for path in files)
         assert any("/" in path and path.endswith(".py") for path in files), "a helper module in a subfolder"
@@ -108,3 +112,12 @@ def test_an_event_request_takes_its_names_from_the_event(tmp_path):
     request = Scenario.from_document({"requests": [{"event": event, "expect": "FAILED"}]}, tmp_path).requests[0]
     assert (request.workspace, request.deployment, request.repo, request.event) == ("ws", "dep", "r", event)
     assert json.dumps(request.event) == json.dumps(event)
+
+
+def test_a_scenario_carries_cdk_context_for_its_run(tmp_path):
+    context = {"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}
+    document = {"context": context, "requests": [{"event": {}}]}
+    assert Scenario.from_document(document, tmp_path).context == context
+    assert Scenario.from_document({"requests": [{"event": {}}]}, tmp_path).context == {}
+    with pytest.raises(ScenarioError, match='"context" must be an object'):
+        Scenario.from_document({**document, "context": ["astroDeployments"]}, tmp_path)
