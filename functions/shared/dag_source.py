@@ -1,7 +1,15 @@
 """What a Python file says about DAGs, read from its syntax tree without importing Airflow."""
 
 import ast
+import threading
 from dataclasses import dataclass, field
+
+
+# CPython keeps one AST recursion counter per interpreter, not per thread: a thread switch inside another thread's
+# compile now and then fails it with "SystemError: AST constructor recursion depth mismatch" (seen in our end-to-end
+# tests on 3.11; cpython gh-106905 and its kin), and Parse reads sources in threads. Compiling holds the GIL
+# anyway, so one at a time costs nothing; the S3 reads stay parallel.
+_compiler = threading.Lock()
 
 
 @dataclass
@@ -34,8 +42,9 @@ def inspect_dag_source(source: str | bytes, filename: str = "<dag>") -> DagSourc
     Literal ids come from `dag_id=` or the first argument; a decorated function without one is named after it.
     """
     # A full compile raises every SyntaxError Python would at import; the AST alone misses some.
-    compile(source, filename, "exec", dont_inherit=True)
-    tree = ast.parse(source, filename)
+    with _compiler:
+        compile(source, filename, "exec", dont_inherit=True)
+        tree = ast.parse(source, filename)
     defines_dag = False
     dag_ids: list[str] = []
     for node in ast.walk(tree):
