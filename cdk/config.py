@@ -54,6 +54,8 @@ CONTEXT_KEYS = (
     "notifyEmails",
     ASTRO_DEPLOYMENTS_KEY,
     "astroTokenSecretArn",
+    "astroTokenSecretKmsKeyArn",
+    "sourceKmsKeyArns",
     "powertoolsVersion",
     "executionTimeoutMinutes",
     "deployTimeoutSeconds",
@@ -83,6 +85,14 @@ _EMAIL = _Rule(re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+"), "an email address")
 _SECRET_ARN = _Rule(
     re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}"),
     "the complete ARN of a Secrets Manager secret (ending with its 6-character suffix)",
+)
+# A key ARN, not an alias: IAM authorizes kms:Decrypt by the key's ARN, whichever name the caller used.
+_KMS_KEY_ARN = _Rule(
+    re.compile(
+        r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/"
+        r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+    ),
+    "the complete ARN of a KMS key (arn:<partition>:kms:<region>:<account>:key/<key id>; no alias, no wildcard)",
 )
 _VERSION = _Rule(re.compile(r"\d+\.\d+\.\d+"), "a version like 3.37.0")
 
@@ -125,6 +135,10 @@ class StackSettings:
     notify_emails: tuple[str, ...] = ()
     astro_deployments: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     astro_token_secret_arn: str | None = None
+    # The customer-managed key of that existing secret; None: the secret uses aws/secretsmanager.
+    astro_token_secret_kms_key_arn: str | None = None
+    # Customer-managed keys of SSE-KMS source objects, which Parse and Upload may decrypt through S3.
+    source_kms_key_arns: tuple[str, ...] = ()
     powertools_version: str = "3.37.0"
     execution_timeout_minutes: int = 45
     deploy_timeout_seconds: int = 600
@@ -159,6 +173,8 @@ class StackSettings:
             notify_emails=reader.names("notifyEmails", _EMAIL),
             astro_deployments=reader.astro_deployments(),
             astro_token_secret_arn=reader.text("astroTokenSecretArn", _SECRET_ARN),
+            astro_token_secret_kms_key_arn=reader.text("astroTokenSecretKmsKeyArn", _KMS_KEY_ARN),
+            source_kms_key_arns=reader.names("sourceKmsKeyArns", _KMS_KEY_ARN),
             powertools_version=reader.text("powertoolsVersion", _VERSION) or defaults.powertools_version,
             execution_timeout_minutes=reader.integer(
                 "executionTimeoutMinutes", defaults.execution_timeout_minutes, STANDARD_MAX_EXECUTION_MINUTES
@@ -192,9 +208,28 @@ class StackSettings:
                 f"lockMaxWaitMinutes: {settings.lock_max_wait_minutes} minutes of waiting for the deployment's lock "
                 f"must be shorter than executionTimeoutMinutes ({settings.execution_timeout_minutes})"
             )
+        problems.extend(_token_secret_key_problems(reader, settings))
         if problems:
             raise SettingsError(problems)
         return settings
+
+
+def arn_partition_and_region(arn: str) -> tuple[str, str]:
+    _, partition, _, region, *_ = arn.split(":")
+    return partition, region
+
+
+def _token_secret_key_problems(reader: "_ContextReader", settings: StackSettings) -> list[str]:
+    key, secret = settings.astro_token_secret_kms_key_arn, settings.astro_token_secret_arn
+    if key and not secret and not reader.has("astroTokenSecretArn"):
+        return ["astroTokenSecretKmsKeyArn: names the key of an existing secret, but astroTokenSecretArn is not set"]
+    # Secrets Manager encrypts a secret only with a key of the secret's own Region.
+    if key and secret and arn_partition_and_region(key) != arn_partition_and_region(secret):
+        return [
+            f"astroTokenSecretKmsKeyArn: the key is in {':'.join(arn_partition_and_region(key))}, the secret in "
+            f"{':'.join(arn_partition_and_region(secret))}: Secrets Manager needs a key of the secret's Region"
+        ]
+    return []
 
 
 class _ContextReader:
@@ -219,6 +254,9 @@ class _ContextReader:
             self.problems.append(f"{key}: expected {expected.__name__}, got {type(value).__name__}")
             return None
         return value
+
+    def has(self, key: str) -> bool:
+        return self._context.get(key) not in (None, "")
 
     def text(self, key: str, rule: _Rule) -> str | None:
         value = self._context.get(key)

@@ -1,6 +1,7 @@
 """The step functions and the recovery function, each with its own role allowed only what it does; and how a zip
 function is built, which the status function (cdk/status.py) shares."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from cdk.config import StackSettings
+from cdk.config import StackSettings, arn_partition_and_region
 from cdk.nag import attribute_finding, suppress
 from functions.shared.paths import DAGS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
 
@@ -278,6 +279,7 @@ class PipelineFunctions(Construct):
         ]
         self._allow(self.parse, ["s3:ListBucket"], [self._bucket_arn(name) for name in settings.source_buckets])
         self._allow_objects(self.parse, ["s3:GetObject"], sources)
+        self._allow_decrypting(self.parse, settings.source_kms_key_arns, "s3")
         self._allow_objects(self.parse, ["s3:PutObject"], [plans])
         # The deployment's repo folders: a per-repo bundle name another repo already uses is refused.
         self._allow_listing(self.parse, bucket)
@@ -289,10 +291,14 @@ class PipelineFunctions(Construct):
         self._allow_objects(self.upload, ["s3:GetObject"], [plans])
         # CopyObject reads the source with the caller's permissions.
         self._allow_objects(self.upload, ["s3:GetObject"], sources)
+        # The DAG bucket encrypts with SSE-S3 (cdk/storage.py): writing the copies needs no key.
+        self._allow_decrypting(self.upload, settings.source_kms_key_arns, "s3")
         self._allow_objects(self.upload, ["s3:PutObject"], [dags])
         self._allow_listing(self.deploy, bucket)
         self._allow_objects(self.deploy, ["s3:GetObject"], [dags])
         self.token_secret.grant_read(self.deploy)
+        if settings.astro_token_secret_kms_key_arn:
+            self._allow_decrypting(self.deploy, [settings.astro_token_secret_kms_key_arn], "secretsmanager")
         for restorer in (self.rollback, self.recover):
             self._allow_restoring(restorer, bucket, dags, restore_points)
         self._allow(self.recover, ["dynamodb:DeleteItem"], [lock_table.table_arn])
@@ -355,8 +361,25 @@ class PipelineFunctions(Construct):
         resource = bucket_name if object_pattern is None else f"{bucket_name}/{object_pattern}"
         return Arn.format(ArnComponents(service="s3", region="", account="", resource=resource), Stack.of(self))
 
-    def _allow(self, function: lambda_.Function, actions: list[str], resources: list[str]) -> None:
-        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+    def _allow(
+        self, function: lambda_.Function, actions: list[str], resources: list[str], conditions: dict | None = None
+    ) -> None:
+        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
+
+    def _allow_decrypting(self, function: lambda_.Function, key_arns: Sequence[str], service: str) -> None:
+        """kms:Decrypt on customer-managed keys, only for requests `service` makes on the function's behalf.
+
+        Hand-written: the CDK's key grants leave out keys imported from another (or an unresolved) environment.
+        A key serves only its own Region's services: one statement per Region.
+        """
+        regions = sorted({arn_partition_and_region(arn)[1] for arn in key_arns})
+        for region in regions:
+            self._allow(
+                function,
+                ["kms:Decrypt"],
+                [arn for arn in key_arns if arn_partition_and_region(arn)[1] == region],
+                {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}},
+            )
 
     def _allow_objects(self, function: lambda_.Function, actions: list[str], scopes: list[ObjectScope]) -> None:
         self._allow(function, actions, [scope.arn for scope in scopes])

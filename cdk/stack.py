@@ -57,6 +57,9 @@ class AstroDagDeployStack(Stack):
         CfnOutput(self, "FailureTopicArn", value=self.notifications.topic.topic_arn)
         CfnOutput(self, "AstroTokenSecretArn", value=self.functions.token_secret.secret_arn)
         CfnOutput(self, "RecoveryDeadLettersUrl", value=self.functions.recovery_dead_letters.queue_url)
+        # What a source bucket's policy (and its key's policy) in another account names: README, Source buckets.
+        CfnOutput(self, "ParseRoleArn", value=self.functions.parse.role.role_arn)
+        CfnOutput(self, "UploadRoleArn", value=self.functions.upload.role.role_arn)
         CfnOutput(
             self,
             "DashboardUrl",

@@ -128,6 +128,7 @@ def _inspect(candidate: Candidate) -> tuple[PlannedFile | None, list[str], list[
             entry = PlannedFile(
                 source_bucket=candidate.bucket, source_key=candidate.key, etag=head["ETag"],
                 size=head["ContentLength"], path=candidate.path, kind="dependency",
+                server_side_encryption=head.get("ServerSideEncryption"),
             )
             return entry, [], []
         response = s3.get_object(Bucket=candidate.bucket, Key=candidate.key)
@@ -156,6 +157,7 @@ def _inspect(candidate: Candidate) -> tuple[PlannedFile | None, list[str], list[
         source_bucket=candidate.bucket, source_key=candidate.key, etag=response["ETag"],
         size=response["ContentLength"], path=candidate.path, kind=kind,
         dag_ids=found.dag_ids if kind == "dag" else [],
+        server_side_encryption=response.get("ServerSideEncryption"),
     )
     return entry, problems, warnings
 

@@ -19,6 +19,16 @@ class PlannedFile(Document):
     path: str  # inside the repo
     kind: Literal["dag", "dependency"]
     dag_ids: list[str] = field(default_factory=list)
+    # How S3 said the source is encrypted (its ServerSideEncryption answer); None when it did not say.
+    server_side_encryption: str | None = None
+
+    @property
+    def etag_is_md5(self) -> bool:
+        """Whether the ETag is the MD5 of the bytes, as a copy's ETag into the SSE-S3 DAG bucket is.
+
+        Not for multipart uploads ("...-N") nor, as S3 documents, for SSE-KMS and DSSE-KMS objects.
+        """
+        return "-" not in self.etag and not (self.server_side_encryption or "").startswith("aws:kms")
 
     def __post_init__(self) -> None:
         # Checked again where the plan is read back: Upload writes to the repo prefix + this path.

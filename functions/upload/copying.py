@@ -34,8 +34,8 @@ def _copy(bucket: str, prefix: str, plan: Plan, entry: PlannedFile) -> str | Non
         reason = SOURCE_CHANGED if code == "PreconditionFailed" else code
         return f"{entry.path}: {reason}"
     copied_etag = response["CopyObjectResult"]["ETag"]
-    # Checked again after the copy for stores that ignore IfMatch; a multipart ETag ("...-N") changes on copy.
-    if "-" not in entry.etag and copied_etag != entry.etag:
+    # Checked again after the copy for stores that ignore IfMatch, where both ETags are MD5s of the bytes.
+    if entry.etag_is_md5 and copied_etag != entry.etag:
         return f"{entry.path}: {SOURCE_CHANGED}"
     return None
 

@@ -25,6 +25,11 @@ TEST_CONTEXT: dict[str, Any] = {
         "*/*": {"deploymentId": "dep-{deployment}"},
     },
     "astroTokenSecretArn": None,
+    # Two Regions, one of them a multi-Region key of another account (cross-account source buckets).
+    "sourceKmsKeyArns": [
+        "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:eu-central-1:210987654321:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+    ],
     "powertoolsVersion": "3.37.0",
     "executionTimeoutMinutes": 45,
     "deployTimeoutSeconds": 720,
@@ -34,6 +39,8 @@ TEST_CONTEXT: dict[str, Any] = {
     "emailNotifications": True,
     "alarms": {"enabled": True, "failedExecutions": 2, "timedOutExecutions": 1, "api5xx": 3, "failedDeploys": True},
 }
+EXISTING_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:astro/token-AbC123"
+EXISTING_SECRET_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 
 
 def render(value: Any) -> Any:
@@ -127,6 +134,16 @@ def synthesize_with(tmp_path_factory) -> Callable[..., SynthesizedStack]:
 @pytest.fixture(scope="session")
 def synthesized(synthesize_with) -> SynthesizedStack:
     return synthesize_with()
+
+
+@pytest.fixture(scope="session")
+def with_customer_managed_secret(synthesize_with) -> SynthesizedStack:
+    """An existing token secret encrypted with a customer-managed key, and no source keys."""
+    return synthesize_with(
+        sourceKmsKeyArns=[],
+        astroTokenSecretArn=EXISTING_SECRET_ARN,
+        astroTokenSecretKmsKeyArn=EXISTING_SECRET_KEY_ARN,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -49,10 +49,11 @@ def run(command: list[str]) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
-def template_file(synthesized, tmp_path_factory) -> Path:
+# The test stack grants source keys; the other one, an existing secret's customer-managed key.
+@pytest.fixture(scope="module", params=["synthesized", "with_customer_managed_secret"])
+def template_file(request, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("checkers") / "template.json"
-    path.write_text(json.dumps(synthesized.template.to_json(), indent=1))
+    path.write_text(json.dumps(request.getfixturevalue(request.param).template.to_json(), indent=1))
     return path
 
 

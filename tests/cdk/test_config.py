@@ -9,6 +9,10 @@ from cdk.app import CDK_JSON, cdk_json_context
 from cdk.config import CONTEXT_KEYS, AlarmSettings, SettingsError, StackSettings
 
 MINIMAL = {"sourceBuckets": ["ci-artifacts"]}
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:astro-token-AbC123"
+ALIAS_ARN = "arn:aws:kms:eu-west-1:123456789012:alias/ci-artifacts"
+NOT_A_KEY = "is not the complete ARN of a KMS key"
 
 
 def test_cdk_json_runs_the_app_and_sets_every_context_key():
@@ -25,6 +29,7 @@ def test_missing_keys_take_the_defaults():
     assert settings == StackSettings(source_buckets=("ci-artifacts",))
     assert settings.stack_name == "AstroDagDeploy"
     assert settings.astro_token_secret_arn is None
+    assert (settings.astro_token_secret_kms_key_arn, settings.source_kms_key_arns) == (None, ())
     assert (settings.execution_timeout_minutes, settings.deploy_timeout_seconds) == (45, 600)
     assert (settings.log_retention_days, settings.noncurrent_version_days) == (30, 30)
     assert settings.lock_max_wait_minutes == 20
@@ -42,6 +47,23 @@ def test_alarm_thresholds_are_read_and_false_turns_one_off():
     )
     assert settings.alarms == AlarmSettings(
         enabled=True, failed_executions=5, timed_out_executions=1, api_5xx=None, failed_deploys=False
+    )
+
+
+def test_customer_managed_keys_are_read():
+    multi_region_key = "arn:aws-cn:kms:cn-north-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+    settings = StackSettings.from_context(
+        {
+            **MINIMAL,
+            "sourceKmsKeyArns": [KEY_ARN, multi_region_key],
+            "astroTokenSecretArn": SECRET_ARN,
+            "astroTokenSecretKmsKeyArn": KEY_ARN,
+        }
+    )
+    assert settings.source_kms_key_arns == (KEY_ARN, multi_region_key)
+    assert settings.astro_token_secret_kms_key_arn == KEY_ARN
+    assert StackSettings.from_context({**MINIMAL, "sourceKmsKeyArns": f'["{KEY_ARN}"]'}).source_kms_key_arns == (
+        KEY_ARN,
     )
 
 
@@ -74,6 +96,8 @@ def test_every_problem_is_reported_at_once_with_its_key():
                 "notifyEmails": ["not-an-email"],
                 "astroDeployments": {"too/many/parts": {"deploymentId": "x"}, "ws/dep": {"workspaceId": "w"}},
                 "astroTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:astrotoken",
+                "astroTokenSecretKmsKeyArn": "alias/astro-token",
+                "sourceKmsKeyArns": [KEY_ARN, "arn:aws:kms:eu-west-1:123456789012:key/*"],
                 "powertoolsVersion": "latest",
                 "executionTimeoutMinutes": 0,
                 "deployTimeoutSeconds": 901,
@@ -93,6 +117,8 @@ def test_every_problem_is_reported_at_once_with_its_key():
             "astroDeployments",
             "astroDeployments",
             "astroTokenSecretArn",
+            "astroTokenSecretKmsKeyArn",
+            "sourceKmsKeyArns",
             "powertoolsVersion",
             "executionTimeoutMinutes",
             "deployTimeoutSeconds",
@@ -125,6 +151,17 @@ def test_every_problem_is_reported_at_once_with_its_key():
         ({"alarms": {"api5xx": 0}}, "alarms.api5xx: 0 is neither a threshold from 1 to 10000 nor false (off)"),
         ({"alarms": {"timedOutExecutions": True}}, "alarms.timedOutExecutions: True is neither a threshold"),
         ({"alarms": {"failedDeploys": 1}}, "alarms.failedDeploys: 1 is not true or false"),
+        ({"sourceKmsKeyArns": [ALIAS_ARN]}, f"sourceKmsKeyArns: '{ALIAS_ARN}' {NOT_A_KEY}"),
+        ({"sourceKmsKeyArns": ["arn:aws:kms:*:123456789012:key/*"]}, NOT_A_KEY),
+        ({"sourceKmsKeyArns": ["1234abcd-12ab-34cd-56ef-1234567890ab"]}, NOT_A_KEY),
+        ({"sourceKmsKeyArns": [KEY_ARN.upper()]}, NOT_A_KEY),
+        ({"sourceKmsKeyArns": KEY_ARN}, f"sourceKmsKeyArns: {KEY_ARN[:80]!r} is not valid JSON"),
+        ({"sourceKmsKeyArns": [KEY_ARN, KEY_ARN]}, "sourceKmsKeyArns: lists a name twice"),
+        ({"astroTokenSecretKmsKeyArn": f"{KEY_ARN}*"}, f"astroTokenSecretKmsKeyArn: '{KEY_ARN}*' {NOT_A_KEY}"),
+        ({"astroTokenSecretKmsKeyArn": KEY_ARN},
+         "astroTokenSecretKmsKeyArn: names the key of an existing secret, but astroTokenSecretArn is not set"),
+        ({"astroTokenSecretArn": SECRET_ARN, "astroTokenSecretKmsKeyArn": KEY_ARN.replace("eu-west-1", "us-east-1")},
+         "astroTokenSecretKmsKeyArn: the key is in aws:us-east-1, the secret in aws:eu-west-1"),
     ],
 )
 def test_wrong_values_are_explained(context, message):

@@ -24,8 +24,10 @@ def suppressions(synthesized) -> list[dict]:
     ]
 
 
-def test_no_unsuppressed_findings(synthesized):
-    annotations = Annotations.from_stack(synthesized.stack)
+# The test stack grants source keys; the other one, an existing secret's customer-managed key.
+@pytest.mark.parametrize("stack", ["synthesized", "with_customer_managed_secret"])
+def test_no_unsuppressed_findings(request, stack):
+    annotations = Annotations.from_stack(request.getfixturevalue(stack).stack)
     findings = Match.string_like_regexp("AwsSolutions-.*")
     errors = annotations.find_error("*", findings)
     assert errors == [], [error.entry.data for error in errors]

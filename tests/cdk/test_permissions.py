@@ -34,6 +34,17 @@ def allow(action, resource, **extra) -> dict:
     return {"Action": action, "Effect": "Allow", "Resource": resource, **extra}
 
 
+def decrypt_via(service: str, region: str, key_arn: str) -> dict:
+    via = {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
+    return allow("kms:Decrypt", key_arn, Condition=via)
+
+
+def source_key_statements(synthesized) -> list[dict]:
+    """kms:Decrypt on each source key, only through S3 of the key's own Region."""
+    first, second = synthesized.context["sourceKmsKeyArns"]
+    return [decrypt_via("s3", "eu-central-1", second), decrypt_via("s3", "eu-west-1", first)]
+
+
 @pytest.fixture(scope="module")
 def ids(synthesized) -> dict[str, str]:
     return {
@@ -72,6 +83,7 @@ def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized
     assert function_statements(synthesized, "functions.parse.app.handler") == [
         allow("s3:ListBucket", sources),
         allow("s3:GetObject", [f"{source}/*" for source in sources]),
+        *source_key_statements(synthesized),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/plans/*"),
         # The deployment's repo folders, for the per-repo bundle clash check.
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
@@ -130,6 +142,8 @@ def test_upload_reads_plans_and_sources_and_writes_only_dags(synthesized, ids):
     assert function_statements(synthesized, "functions.upload.app.handler") == [
         allow("s3:GetObject", f"<{ids['bucket']}.Arn>/plans/*"),
         allow("s3:GetObject", sources),
+        # CopyObject decrypts an SSE-KMS source with the caller's permissions; the SSE-S3 copy needs no key.
+        *source_key_statements(synthesized),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/dags/*"),
     ]
 
@@ -140,6 +154,44 @@ def test_deploy_reads_only_dags_and_its_secret(synthesized, ids):
         allow("s3:GetObject", f"<{ids['bucket']}.Arn>/dags/*"),
         allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], f"<{ids['secret']}>"),
     ]
+
+
+ZIP_HANDLERS = [
+    "functions.parse.app.handler",
+    "functions.acquire_lock.app.handler",
+    "functions.snapshot.app.handler",
+    "functions.clear_prefix.app.handler",
+    "functions.upload.app.handler",
+    "functions.rollback.app.handler",
+    "functions.notify.app.handler",
+    RECOVER_HANDLER,
+]
+
+
+def test_a_customer_managed_secret_key_is_decrypted_only_by_deploy_through_secrets_manager(
+    with_customer_managed_secret,
+):
+    synthesized = with_customer_managed_secret
+    bucket = synthesized.output_ref("DagBucketName")
+    assert function_statements(synthesized, "functions.deploy.app.handler") == [
+        allow("s3:ListBucket", f"<{bucket}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        allow("s3:GetObject", f"<{bucket}.Arn>/dags/*"),
+        allow(
+            ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            synthesized.context["astroTokenSecretArn"],
+        ),
+        decrypt_via("secretsmanager", "eu-west-1", synthesized.context["astroTokenSecretKmsKeyArn"]),
+    ]
+
+
+@pytest.mark.parametrize("handler", ZIP_HANDLERS)
+def test_without_source_keys_nothing_else_changes(synthesized, with_customer_managed_secret, handler):
+    # The same statements as with source keys, less theirs: the keys add those and change nothing else.
+    with_source_keys = function_statements(synthesized, handler)
+    without = function_statements(with_customer_managed_secret, handler)
+    source_keys = source_key_statements(synthesized)
+    assert without == [statement for statement in with_source_keys if statement not in source_keys]
+    assert "kms:ViaService" not in str(without)
 
 
 def test_notify_publishes_only_to_its_topic(synthesized, ids):
@@ -214,3 +266,11 @@ def test_star_resources_only_where_aws_offers_nothing_narrower(synthesized):
             if "*" in resources:
                 assert set(actions) <= WILDCARD_ONLY_ACTIONS, policy_id
             assert not [action for action in actions if action.endswith(":*")], policy_id
+
+
+def test_the_roles_a_cross_account_source_bucket_names_are_outputs(synthesized):
+    # The bucket and key policies of README (Source buckets: SSE-KMS keys and other accounts) name these two roles.
+    for output, folder in (("ParseRoleArn", "parse"), ("UploadRoleArn", "upload")):
+        handler = f"functions.{folder}.app.handler"
+        role_id = synthesized.role_id(synthesized.function_id(handler))
+        assert synthesized.output_value(output) == f"<{role_id}.Arn>"

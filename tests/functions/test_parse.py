@@ -12,6 +12,7 @@ from functions.shared.plan_store import load_plan
 
 TARGETS = json.dumps({"*/*": {"deploymentId": "dep-{deployment}"}})
 ALLOWED = frozenset({SOURCE_BUCKET})
+SOURCE_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 DAG_CODE = """
 from airflow import DAG
 from airflow.operators.empty import EmptyOperator
@@ -78,6 +79,22 @@ def test_plans_dags_and_dependencies_with_their_paths(buckets):
     assert by_path["include/helpers.py"].kind == "dependency"
     assert by_path["report.sql"].size == len("select 1")
     assert all(entry.etag.startswith('"') for entry in plan.files)
+
+
+def test_the_plan_records_how_each_source_is_encrypted(buckets):
+    # Upload needs it: an SSE-KMS source's ETag is no MD5 of its bytes, its copy's is.
+    kms = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": SOURCE_KEY_ARN}
+    buckets.put_object(Bucket=SOURCE_BUCKET, Key="kms/etl.py", Body=DAG_CODE.format(dag_id="etl").encode(), **kms)
+    buckets.put_object(Bucket=SOURCE_BUCKET, Key="kms/q.sql", Body=b"select 1", **kms)
+    plain = put(buckets, "plain/r.sql", "select 2")
+    dags = [{"dag_id": "etl", "dag_file": f"s3://{SOURCE_BUCKET}/kms/etl.py"}]
+    dependencies = [{"source": f"s3://{SOURCE_BUCKET}/kms/q.sql"}, {"source": plain}]
+
+    plan, _ = build_plan(request(dags=dags, dependencies=dependencies), "exec-1", ALLOWED, TARGETS)
+
+    encryption = {entry.path: entry.server_side_encryption for entry in plan.files}
+    # moto reports no encryption for an object put without it; S3 reports its default, AES256.
+    assert encryption == {"etl.py": "aws:kms", "q.sql": "aws:kms", "r.sql": None}
 
 
 def test_dag_path_defaults_to_the_file_name(buckets):
