@@ -16,6 +16,7 @@ from constructs import Construct
 from cdk.config import StackSettings
 from cdk.functions import METRICS_NAMESPACE
 from cdk.notifications import FailureNotifications
+from cdk.state_machine import LOCK_RELEASE_FAILURES_METRIC
 
 PERIOD = Duration.minutes(5)
 STEP_DIMENSIONS = ("workspace", "deployment", "repo")
@@ -215,6 +216,19 @@ class PipelineMonitoring(Construct):
                 "A stopped or timed-out execution could not be recovered automatically: its repo prefix may hold a "
                 "partial set of files and its deployment stays locked until the lease expires. The queue's "
                 "messages name the executions; restore them by hand (README, Operations).",
+            )
+        )
+        alarms.append(
+            self._alarm(
+                "LockReleaseFailures",
+                cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE, metric_name=LOCK_RELEASE_FAILURES_METRIC, period=PERIOD,
+                    statistic="Sum",
+                ),
+                1,
+                "A deploy succeeded but its lock could not be released (the execution passed 'Lock release failed'; "
+                "its lock_release holds the error): the deployment stays locked until the lease ends. Free it by "
+                "hand (README, Operations).",
             )
         )
         return alarms

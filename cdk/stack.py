@@ -12,10 +12,13 @@ from cdk.recovery import ExecutionRecovery
 from cdk.state_machine import DeployStateMachine
 from cdk.status import DeploymentStatus
 from cdk.storage import DagStorage
+from cdk.time_budget import check_time_budget
 
 
 class AstroDagDeployStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings):
+        # A run too long for the execution timeout would end TIMED_OUT, outside the machine's failure path.
+        check_time_budget(settings)
         super().__init__(scope, construct_id, description="Deploys Airflow DAGs to Astronomer (astro-dag-deploy)")
 
         self.storage = DagStorage(self, "Storage", settings)

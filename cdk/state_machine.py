@@ -9,6 +9,8 @@ comes from its keys. JSONPath, not JSONata: the local mode runs this exact defin
 has no JSONata.
 """
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
@@ -18,36 +20,83 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from cdk.config import StackSettings
-from cdk.functions import PipelineFunctions
+from cdk.functions import METRICS_NAMESPACE, PipelineFunctions
 from cdk.nag import attribute_finding, suppress
 from cdk.storage import LOCK_KEY_ATTRIBUTE
-from functions.shared.execution_state import LOCK_NOT_HELD, ROLLBACK_FAILED, StateKey
+from functions.shared.execution_state import LOCK_NOT_HELD, ROLLBACK_FAILED, StateKey, plan_field_path
 
-# Errors of the Lambda service itself, not of our code: worth another attempt.
-LAMBDA_TRANSIENT_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "Lambda.ClientExecutionTimeoutException",
-]
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """One Retry of a task, as Step Functions runs it; the time budget (cdk/time_budget.py) reads the same figures."""
+
+    errors: tuple[str, ...]
+    interval_seconds: int
+    max_attempts: int
+    backoff_rate: float
+    # Whether an attempt that ends with these errors may have run to the task's timeout first.
+    late: bool = True
+
+    def longest_waits(self) -> list[float]:
+        """The intervals before each retry, without jitter (which only shortens them)."""
+        return [self.interval_seconds * self.backoff_rate**retry for retry in range(self.max_attempts)]
+
+    def apply(self, task: sfn.TaskStateBase, jitter: bool = True) -> None:
+        task.add_retry(
+            errors=list(self.errors),
+            interval=Duration.seconds(self.interval_seconds),
+            max_attempts=self.max_attempts,
+            backoff_rate=self.backoff_rate,
+            # Jitter spreads the retries of concurrent executions that were throttled together.
+            jitter_strategy=sfn.JitterType.FULL if jitter else None,
+        )
+
+
+# Lambda refuses an invocation over its concurrency before the function runs: cheap to try again, often.
+LAMBDA_THROTTLED = RetryPolicy(("Lambda.TooManyRequestsException",), 2, 6, 2, late=False)
+# Errors of the Lambda service itself, not of our code, that may come after the function ran: worth another
+# attempt, but each may cost a whole function timeout.
+LAMBDA_SERVICE_ERRORS = RetryPolicy(
+    (
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.ClientExecutionTimeoutException",
+    ),
+    2,
+    2,
+    2,
+)
+LAMBDA_RETRIES = (LAMBDA_THROTTLED, LAMBDA_SERVICE_ERRORS)
 # A transient Astro or network failure (functions/shared/errors.py); a retried DAG-only deploy is harmless.
-ASTRO_TRANSIENT_ERRORS = ["AstroUnavailable"]
-ASTRO_RETRY_ATTEMPTS = 3
+ASTRO_UNAVAILABLE = RetryPolicy(("AstroUnavailable",), 30, 3, 2)
 # DynamoDB throttling or a fault on its side: the release is idempotent, try again.
-DYNAMODB_TRANSIENT_ERRORS = [
-    "DynamoDB.ProvisionedThroughputExceededException",
-    "DynamoDB.ThrottlingException",
-    "DynamoDB.RequestLimitExceeded",
-    "DynamoDB.InternalServerError",
-]
+DYNAMODB_TRANSIENT = RetryPolicy(
+    (
+        "DynamoDB.ProvisionedThroughputExceededException",
+        "DynamoDB.ThrottlingException",
+        "DynamoDB.RequestLimitExceeded",
+        "DynamoDB.InternalServerError",
+    ),
+    1,
+    6,
+    2,
+)
+# The state a deployed execution passes through when its lock could not be released, and the metric that counts
+# it from the execution log (an alarm in cdk/monitoring.py).
+LOCK_RELEASE_FAILED_STATE = "Lock release failed"
+LOCK_RELEASE_FAILURES_METRIC = "LockReleaseFailures"
 # Beyond the function's own timeout, so that a slow step fails with Lambda's timeout error, not the task's.
 TASK_TIMEOUT_MARGIN = Duration.seconds(30)
 DYNAMODB_TASK_TIMEOUT = Duration.seconds(30)
 
 
+def lambda_task_timeout_seconds(function_timeout_seconds: float) -> float:
+    return function_timeout_seconds + TASK_TIMEOUT_MARGIN.to_seconds()
+
+
 def _task_timeout(function: lambda_.IFunction) -> sfn.Timeout:
-    return sfn.Timeout.duration(Duration.seconds(function.timeout.to_seconds() + TASK_TIMEOUT_MARGIN.to_seconds()))
+    return sfn.Timeout.duration(Duration.seconds(lambda_task_timeout_seconds(function.timeout.to_seconds())))
 
 
 class DeployStateMachine(Construct):
@@ -120,20 +169,24 @@ class DeployStateMachine(Construct):
             result_path=sfn.JsonPath.entire_payload,
         )
         # On a loop the state holds the previous attempt's $.lock: the function counts attempts and the wait.
-        acquire_lock = self._step("AcquireLock", functions.lock, notify, result_path=StateKey.LOCK.path)
+        # An AcquireLock that failed may have taken the lock first (a crash after the put): release it by Parse's key.
+        acquire_lock = self._step(
+            "AcquireLock", functions.lock, release_after_failure, result_path=StateKey.LOCK.path
+        )
         # Nothing under the repo prefix has changed before Snapshot: from there on a failure is rolled back.
         snapshot = self._step("Snapshot", functions.snapshot, rollback, result_path=StateKey.RESTORE_POINT.path)
         clear_prefix = self._step("ClearPrefix", functions.clear_prefix, rollback, result_path=StateKey.CLEAR.path)
         upload = self._step("Upload", functions.upload, rollback, result_path=StateKey.UPLOAD.path)
         deploy = self._step("Deploy", functions.deploy, rollback, result_path=StateKey.DEPLOY.path)
-        deploy.add_retry(
-            errors=ASTRO_TRANSIENT_ERRORS, interval=Duration.seconds(30), max_attempts=ASTRO_RETRY_ATTEMPTS,
-            backoff_rate=2,
-        )
+        ASTRO_UNAVAILABLE.apply(deploy, jitter=False)
         deployed = sfn.Succeed(self, "Deployed")
         release_lock = self._release_lock("ReleaseLock")
         # The lease expired and another execution took the lock: this one has deployed all the same.
         release_lock.add_catch(deployed, errors=[LOCK_NOT_HELD], result_path=StateKey.LOCK_RELEASE.path)
+        # Any other failure, past the retries, leaves the lock to its lease: the deploy stands, the failure is kept
+        # in the state under lock_release and shown by this state (the LockReleaseFailures metric counts it).
+        lock_release_failed = sfn.Pass(self, "LockReleaseFailed", state_name=LOCK_RELEASE_FAILED_STATE).next(deployed)
+        release_lock.add_catch(lock_release_failed, errors=[sfn.Errors.ALL], result_path=StateKey.LOCK_RELEASE.path)
 
         # A Wait state: the console shows the execution waiting for the lock, for as long as AcquireLock said.
         wait_for_lock = sfn.Wait(
@@ -150,6 +203,16 @@ class DeployStateMachine(Construct):
         definition = parse.next(acquire_lock).next(lock_acquired)
 
         self.log_group = logs.LogGroup(self, "ExecutionLogs", retention=settings.log_retention)
+        self.log_group.add_metric_filter(
+            "LockReleaseFailures",
+            filter_pattern=logs.FilterPattern.all(
+                logs.FilterPattern.string_value("$.type", "=", "PassStateEntered"),
+                logs.FilterPattern.string_value("$.details.name", "=", LOCK_RELEASE_FAILED_STATE),
+            ),
+            metric_namespace=METRICS_NAMESPACE,
+            metric_name=LOCK_RELEASE_FAILURES_METRIC,
+            metric_value="1",
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -196,14 +259,8 @@ class DeployStateMachine(Construct):
             # Replaced by the retry below: CDK's default misses Lambda.TooManyRequestsException.
             retry_on_service_exceptions=False,
         )
-        # Jitter spreads the retries of concurrent executions that Lambda throttled together.
-        task.add_retry(
-            errors=LAMBDA_TRANSIENT_ERRORS,
-            interval=Duration.seconds(2),
-            max_attempts=6,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        for policy in LAMBDA_RETRIES:
+            policy.apply(task)
         return task
 
     def _step(
@@ -241,7 +298,7 @@ class DeployStateMachine(Construct):
             table=self._lock_table,
             key={
                 LOCK_KEY_ATTRIBUTE: tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.string_at(StateKey.LOCK.field_path("key"))
+                    sfn.JsonPath.string_at(plan_field_path("lock_key"))
                 )
             },
             condition_expression="holder = :me",
@@ -252,11 +309,5 @@ class DeployStateMachine(Construct):
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(DYNAMODB_TASK_TIMEOUT),
         )
-        task.add_retry(
-            errors=DYNAMODB_TRANSIENT_ERRORS,
-            interval=Duration.seconds(1),
-            max_attempts=6,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        DYNAMODB_TRANSIENT.apply(task)
         return task

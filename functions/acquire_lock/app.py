@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.shared.documents import document
 from functions.shared.execution_state import LockState, RunScope
-from functions.shared.locking import acquire, lock_key
+from functions.shared.locking import acquire
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
 
 logger = step_logger("lock")
@@ -15,6 +15,7 @@ logger = step_logger("lock")
 
 @document
 class LockRequest(RunScope):
+    lock_key: str  # Parse's: the key the failure path releases
     lock: LockState | None = None  # on a loop, the previous attempt's
 
 
@@ -25,7 +26,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     with step_metrics("lock", dimensions(request.workspace, request.deployment, request.repo)) as metrics:
         state = acquire(
             table=os.environ["LOCK_TABLE"],
-            key=lock_key(request.workspace, request.deployment, request.bundle),
+            key=request.lock_key,
             execution=request.execution,
             lease_seconds=int(os.environ["LOCK_LEASE_SECONDS"]),
             max_wait_seconds=int(os.environ["LOCK_MAX_WAIT_SECONDS"]),

@@ -19,6 +19,7 @@ from functions.shared.dag_source import inspect_dag_source
 from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
 from functions.shared.errors import AstroConfigError, InvalidRequest
 from functions.shared.execution_state import PlanSummary
+from functions.shared.locking import lock_key
 from functions.shared.paths import (
     PATH_RULE, deployment_prefix, is_segment, normalize_relative_path, repo_prefix, split_s3_uri,
 )
@@ -267,5 +268,6 @@ def summarize(plan: Plan, plan_uri: str, warnings: list[str]) -> PlanSummary:
         execution=plan.execution, bundle=plan.bundle, prefix=plan.prefix, plan=plan_uri, files=len(plan.files),
         bytes=sum(entry.size for entry in plan.files),
         dag_count=sum(1 for entry in plan.files if entry.kind == "dag"), dag_ids=_limited(dag_ids),
+        lock_key=lock_key(plan.workspace, plan.deployment, plan.bundle),
         allow_empty_deployment=plan.allow_empty_deployment, warnings=_limited(warnings),
     )

@@ -98,6 +98,9 @@ class PlanSummary(RunScope):
     bytes: int
     dag_count: int
     dag_ids: list[str]
+    # The deployment's lock (functions/shared/locking.py): known before AcquireLock runs, so that any failure from
+    # AcquireLock on can release it.
+    lock_key: str
     allow_empty_deployment: bool = False
     warnings: list[str] = field(default_factory=list)
 
@@ -209,6 +212,13 @@ class ExecutionState(Document):
         types = typing.get_type_hints(cls)
         return cls(plan=read_leniently(types["plan"], document),
                    **{key.value: read_leniently(types[key.value], document.get(key.value)) for key in StateKey})
+
+
+def plan_field_path(name: str) -> str:
+    """`$.<name>`, for a field of Parse's plan summary (the state's top level)."""
+    if name not in {plan_field.name for plan_field in dataclasses.fields(PlanSummary)}:
+        raise ValueError(f"the plan summary has no field {name!r}")
+    return f"$.{name}"
 
 
 def _document_fields(key: StateKey) -> set[str]:

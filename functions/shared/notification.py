@@ -11,7 +11,9 @@ from functions.shared.execution_state import (
 from functions.shared.paths import restore_point_key
 
 CAUSE_LIMIT = 2000
-SUBJECT_LIMIT = 100  # SNS refuses longer subjects
+# SNS takes a subject of ASCII text without control characters, shorter than 100 characters.
+SUBJECT_LIMIT = 99
+ELLIPSIS = "..."  # ASCII: SNS refuses any other character in a subject
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 UNKNOWN_FAILURE = Failure(state="unknown state", error="unknown error")
 
@@ -68,7 +70,7 @@ def failure_notification(failed: FailedExecution) -> Notification:
     workspace = _text(names.workspace) or "?"
     deployment = _text(names.deployment) or "?"
     commit = _text(names.commit, 12)
-    subject = f"astro-dag-deploy FAILED: {repo} -> {workspace}/{deployment} at {failure.state}"
+    outcome = "astro-dag-deploy FAILED: "
     lines = [
         f"Deploying {repo}{f' (commit {commit})' if commit else ''} to {workspace}/{deployment} failed "
         f"at {failure.state}.",
@@ -77,13 +79,27 @@ def failure_notification(failed: FailedExecution) -> Notification:
         f"Cause: {readable_cause(failure.cause)}",
     ]
     if isinstance(state.rollback, RollbackFailure):
-        subject = "ROLLBACK FAILED " + subject
+        outcome = "ROLLBACK FAILED " + outcome
     prefix = state.plan.prefix if state.plan else f"the prefix of {repo}"
     lines += ["", _rollback_line(state.rollback, prefix, failed.execution)]
     if state.lock_release:
         lines.append(_lock_release_line(state.lock_release.Error))
     lines += ["", f"Execution: {failed.execution}", f"Console: {console_url(failed.execution_arn)}"]
-    return Notification(subject=_UNPRINTABLE.sub("?", subject)[:SUBJECT_LIMIT], message="\n".join(lines))
+    subject = _subject(outcome, f"{repo} -> {workspace}/{deployment}", f" at {_text(failure.state, SUBJECT_LIMIT) or '?'}")
+    return Notification(subject=subject, message="\n".join(lines))
+
+
+def _subject(outcome: str, names: str, where: str) -> str:
+    """`<outcome><names><where>` within SNS's limit: long names are shortened first, so that the outcome and the
+    failed state survive; whatever still does not fit is cut at the end."""
+    room = SUBJECT_LIMIT - len(outcome) - len(where)
+    if len(names) > room:
+        names = _shortened(names, max(room, len(ELLIPSIS)))
+    return _shortened(_UNPRINTABLE.sub("?", outcome + names + where), SUBJECT_LIMIT)
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
 
 
 def _rollback_line(rollback: RestoreResult | RollbackFailure | None, prefix: str, execution: str) -> str:
@@ -101,6 +117,7 @@ def _rollback_line(rollback: RestoreResult | RollbackFailure | None, prefix: str
 
 def _lock_release_line(error: str) -> str:
     if error == LOCK_NOT_HELD:
-        return "The deployment's lock was not held by this execution any more (nothing to release)."
+        # After AcquireLock failed, it was never taken; later, its lease ran out and another execution took it.
+        return "The deployment's lock was not held by this execution (nothing to release)."
     return (f"The deployment's lock could not be released ({error}): it frees itself when its lease ends "
             "(README, Operations).")

@@ -96,7 +96,8 @@ def test_the_alarms_watch_failures_timeouts_5xx_deploys_and_recoveries(synthesiz
     machine = [{"Name": "StateMachineArn", "Value": {"Ref": synthesized.output_ref("StateMachineArn")}}]
     assert alarm_names(synthesized) == {
         f"{prefix}-{name}"
-        for name in ("FailedExecutions", "TimedOutExecutions", "Api5xx", "FailedDeploys", "RecoveryDeadLetters")
+        for name in ("FailedExecutions", "TimedOutExecutions", "Api5xx", "FailedDeploys", "RecoveryDeadLetters",
+                     "LockReleaseFailures")
     }
     at_or_above = {"ComparisonOperator": "GreaterThanOrEqualToThreshold"}
     synthesized.template.has_resource_properties(
@@ -139,6 +140,30 @@ def test_the_alarms_watch_failures_timeouts_5xx_deploys_and_recoveries(synthesiz
             "MetricName": "ApproximateNumberOfMessagesVisible",
             "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}],
             **at_or_above,
+        },
+    )
+
+
+def test_a_lock_left_locked_after_a_deploy_is_counted_from_the_execution_log_and_alarms(synthesized):
+    # The execution passes "Lock release failed" (cdk/state_machine.py); its log (level ALL) records it.
+    log_group = synthesized.template.find_resources("AWS::Logs::LogGroup")
+    (filter_id, metric_filter), = synthesized.resources(
+        "AWS::Logs::MetricFilter", {"FilterPattern": '{ ($.type = "PassStateEntered") && '
+                                                     '($.details.name = "Lock release failed") }'}
+    ).items()
+    assert metric_filter["Properties"]["LogGroupName"]["Ref"] in log_group
+    assert metric_filter["Properties"]["MetricTransformations"] == [
+        {"MetricNamespace": "AstroDagDeploy", "MetricName": "LockReleaseFailures", "MetricValue": "1"}
+    ]
+    synthesized.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"{synthesized.context['stackName']}-LockReleaseFailures",
+            "Namespace": "AstroDagDeploy",
+            "MetricName": "LockReleaseFailures",
+            "Statistic": "Sum",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
         },
     )
 
@@ -193,6 +218,7 @@ def test_false_turns_one_alarm_off(some_alarms_off):
         f"{prefix}-TimedOutExecutions",
         f"{prefix}-Api5xx",
         f"{prefix}-RecoveryDeadLetters",
+        f"{prefix}-LockReleaseFailures",
     }
 
 

@@ -10,7 +10,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from testkit import CLI_OUTCOMES, deploy_example, fake_astro
 
 from local_mode.world import LOCAL_ASTRO_TOKEN, LocalWorld
-from cdk.state_machine import ASTRO_RETRY_ATTEMPTS
+from cdk.state_machine import ASTRO_UNAVAILABLE
 from functions.shared.errors import AstroUnavailable
 
 REPO = "marketing_etl"
@@ -27,7 +27,7 @@ def test_a_cli_outcome_that_is_not_a_deploy_fails_the_execution(tmp_path, monkey
 
         assert (result.status, result.failed_state, result.error) == ("FAILED", "Deploy", error.__name__)
         [deploy] = [visit for visit in result.visits if visit.name == "Deploy"]
-        assert deploy.attempts == (1 + ASTRO_RETRY_ATTEMPTS if error is AstroUnavailable else 1)
+        assert deploy.attempts == (1 + ASTRO_UNAVAILABLE.max_attempts if error is AstroUnavailable else 1)
         assert "Last lines of the astro CLI output (redacted)" in result.cause
         [notification] = result.notifications
         assert f"{REPO} -> analytics/production at Deploy" in notification.subject

@@ -4,15 +4,24 @@ After every fault the repo's prefix is byte-for-byte what it was, the deployment
 notification says what happened and what was rolled back.
 """
 
+import json
 import time
+from types import SimpleNamespace
 
+import pytest
 from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
+    StateTaskServiceDynamoDB,
+)
 
 from local_mode.astro_standin import read_invocations
 from local_mode.project import EXAMPLES_DIR
 from local_mode.scenario import Scenario, run_scenario
 from local_mode.world import LocalWorld
 from testkit import deploy_example, fake_astro
+
+from functions.acquire_lock import app as acquire_lock_app
 
 REPO = "marketing_etl"
 PREFIX = f"dags/analytics/production/{REPO}/"
@@ -95,6 +104,70 @@ def test_a_cli_hanging_past_its_timeout_is_killed_and_rolled_back(tmp_path):
         assert (result.failed_state, result.error) == ("Deploy", "AstroDeployFailed")
         assert "killed" in (result.cause or "")
         assert_nothing_lost(world, before, result.notifications)
+
+
+def test_an_acquire_lock_crashing_after_taking_the_lock_leaves_it_free(tmp_path, monkeypatch):
+    take_lock = acquire_lock_app.acquire
+
+    def crash_after_the_put(**arguments):
+        take_lock(**arguments)
+        raise RuntimeError("injected crash after the lease was written")
+
+    monkeypatch.setattr(acquire_lock_app, "acquire", crash_after_the_put)
+    with LocalWorld(tmp_path / "out") as world:
+        before = deployed_before(world)
+
+        result = deploy_example(world)
+
+        assert (result.failed_state, result.error) == ("AcquireLock", "RuntimeError")
+        # Released by Parse's key, before the notification: no lease left for the next execution to wait out.
+        assert result.states[-3:] == ["Release lock after failure", "Notify", "Failed"]
+        assert lock_items(world) == []
+        assert prefix_contents(world, "dags/") == before
+        [notification] = result.notifications
+        assert "at AcquireLock" in notification.subject and "injected crash" in notification.message
+        assert "lock could not be released" not in notification.message
+
+
+def failing_lock_releases(monkeypatch, failures: int) -> dict:
+    """DynamoDB answers the state machine's first `failures` deleteItem calls with InternalServerError."""
+    calls = {"count": 0}
+    delete = StateTaskServiceDynamoDB._eval_service_task
+
+    def fail_first_deletes(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        if self._get_boto_service_action() == "delete_item":
+            calls["count"] += 1
+            if calls["count"] <= failures:
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected fault"},
+                                   "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "injected"}},
+                                  "DeleteItem")
+        return delete(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    monkeypatch.setattr(StateTaskServiceDynamoDB, "_eval_service_task", fail_first_deletes)
+    # The retries' intervals, not slept here.
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
+    return calls
+
+
+@pytest.mark.parametrize("failures", [2, 100])
+def test_a_lock_release_failing_after_a_deploy_is_retried_and_never_fails_the_deploy(tmp_path, monkeypatch,
+                                                                                     failures):
+    calls = failing_lock_releases(monkeypatch, failures)
+    with LocalWorld(tmp_path / "out") as world:
+        result = deploy_example(world, expect="SUCCEEDED")
+
+        assert result.status == "SUCCEEDED" and result.notifications == []
+        output = json.loads(world.client("stepfunctions").describe_execution(executionArn=result.arn)["output"])
+        if failures == 2:
+            # Freed on the third attempt.
+            assert calls["count"] == 3 and lock_items(world) == []
+            assert "Lock release failed" not in result.states and "lock_release" not in output
+        else:
+            # Past the retries (1 + 6 attempts) the deploy stands; the failure shows in the console and the state.
+            assert calls["count"] == 7
+            assert result.states[-2:] == ["Lock release failed", "Deployed"]
+            assert output["lock_release"]["Error"] == "DynamoDB.InternalServerError"
+            assert [item["holder"]["S"] for item in lock_items(world)] == [result.name]
 
 
 def wait_for_state(world: LocalWorld, arn: str, state: str, timeout: float = 30) -> None:

@@ -51,7 +51,8 @@ def state_after_upload(deployment: str = "dep", commit: str | None = "abc123", a
     return {
         "workspace": "ws", "deployment": deployment, "repo": "repo-a", "commit": commit, "execution": "exec-1",
         "prefix": f"dags/ws/{deployment}/repo-a/", "plan": f"s3://{DAG_BUCKET}/plans/exec-1.json", "files": 1,
-        "bytes": 4, "dag_count": 1, "dag_ids": ["etl"], "allow_empty_deployment": allow_empty, "warnings": [],
+        "bytes": 4, "dag_count": 1, "dag_ids": ["etl"], "lock_key": f"ws/{deployment}",
+        "allow_empty_deployment": allow_empty, "warnings": [],
         "clear": {"prefix": f"dags/ws/{deployment}/repo-a/", "deleted": 0},
         "upload": {"prefix": f"dags/ws/{deployment}/repo-a/", "copied": 1, "bytes": 4},
     }

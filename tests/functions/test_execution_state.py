@@ -10,7 +10,7 @@ from functions.shared.plan_store import Plan
 
 SCOPE = {"workspace": "ws", "deployment": "dep", "repo": "repo-a", "execution": "exec-1"}
 SUMMARY = {**SCOPE, "prefix": "dags/ws/dep/repo-a/", "plan": "s3://b/plans/exec-1.json", "files": 2, "bytes": 20,
-           "dag_count": 1, "dag_ids": ["etl"]}
+           "dag_count": 1, "dag_ids": ["etl"], "lock_key": "ws/dep"}
 
 
 def test_each_key_is_a_result_path_and_its_fields_are_the_models():

@@ -74,7 +74,7 @@ def test_handler_loops_through_the_state(table, monkeypatch, lambda_context, cap
     monkeypatch.setenv("LOCK_LEASE_SECONDS", "600")
     monkeypatch.setenv("LOCK_MAX_WAIT_SECONDS", "900")
     acquire(table, "ws/dep", "exec-a", 600, 900)
-    state = {"workspace": "ws", "deployment": "dep", "repo": "repo-b", "execution": "exec-b"}
+    state = {"workspace": "ws", "deployment": "dep", "repo": "repo-b", "execution": "exec-b", "lock_key": "ws/dep"}
 
     waiting = app.handler(state, lambda_context)
     release(table, "ws/dep", "exec-a")

@@ -2,11 +2,14 @@
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
 from testkit import REGION
 
 from functions.notify import app
 from functions.shared.aws import client
 from functions.shared.notification import CAUSE_LIMIT, FailedExecution, failure_notification
+from functions.shared.paths import SEGMENT_RE
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:123456789012:execution:AstroDagDeploy:repo-a-1234"
 
@@ -24,7 +27,7 @@ def planned(workspace: str, deployment: str, repo: str) -> dict:
     """Parse's summary, the state from Parse on."""
     return {"workspace": workspace, "deployment": deployment, "repo": repo, "execution": "repo-a-1234",
             "prefix": f"dags/{workspace}/{deployment}/{repo}/", "plan": "s3://b/plans/repo-a-1234.json", "files": 1,
-            "bytes": 10, "dag_count": 1, "dag_ids": ["etl"]}
+            "bytes": 10, "dag_count": 1, "dag_ids": ["etl"], "lock_key": f"{workspace}/{deployment}"}
 
 
 def failure(state: str, error: str, cause: str) -> dict:
@@ -55,8 +58,7 @@ def test_a_refused_request_is_described_from_its_raw_fields_without_echoing_junk
         refused, {**refused, "failure": failure("Parse", "InvalidRequest", "c" * (CAUSE_LIMIT + 50))},
     )))
 
-    assert len(notification.subject) <= 100
-    assert "\n" not in notification.subject and "\x1b" not in notification.subject
+    assert_sns_accepts(notification.subject)
     assert "repo-b -> ws??evil" in notification.subject
     assert "/? at Parse" in notification.message or "? failed at Parse" in notification.message
     assert "... (50 more characters)" in notification.message
@@ -78,3 +80,61 @@ def test_handler_publishes_to_the_topic(aws, monkeypatch, lambda_context):
     assert result["subject"] == "astro-dag-deploy FAILED: repo-a -> ws/dep at Deploy"
     message = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
     assert message["Subject"] == result["subject"] and "Cause: token expired" in message["Message"]
+
+
+# Every way an execution fails: a step's Catch, Recover for an execution that ended without reaching it.
+FAILED_STATES = ["Parse", "AcquireLock", "Snapshot", "ClearPrefix", "Upload", "Deploy", "execution ABORTED",
+                 "execution TIMED_OUT", "execution FAILED"]
+SEGMENTS = st.from_regex(SEGMENT_RE, fullmatch=True)
+
+
+def assert_sns_accepts(subject: str) -> None:
+    """SNS: ASCII text beginning with a letter, number or punctuation mark, without line breaks or control
+    characters, less than 100 characters long."""
+    assert len(subject) < 100
+    assert subject.isascii() and subject.isprintable()
+    assert subject[0].isalpha()
+
+
+@given(workspace=SEGMENTS, deployment=SEGMENTS, repo=SEGMENTS, state=st.sampled_from(FAILED_STATES),
+       rollback_failed=st.booleans())
+def test_every_subject_for_names_the_request_allows_is_one_sns_accepts(workspace, deployment, repo, state,
+                                                                       rollback_failed):
+    rollback = {"status": "FAILED", "error": "AccessDenied", "cause": "no"} if rollback_failed else None
+    subject = failure_notification(FailedExecution.from_json(event(
+        request(workspace, deployment, repo),
+        {**planned(workspace, deployment, repo), "failure": failure(state, "States.TaskFailed", "x"),
+         "rollback": rollback},
+    ))).subject
+
+    assert_sns_accepts(subject)
+    # The outcome and the failed state survive shortening; shortened names say so.
+    assert subject.startswith("ROLLBACK FAILED astro-dag-deploy FAILED: " if rollback_failed
+                              else "astro-dag-deploy FAILED: ")
+    assert subject.endswith(f" at {state}")
+    full = f"{repo} -> {workspace}/{deployment}"
+    assert full in subject or "... at " in subject
+
+
+@given(names=st.lists(st.text(), min_size=3, max_size=3), state=st.text())
+def test_a_subject_from_any_refused_request_is_one_sns_accepts(names, state):
+    workspace, deployment, repo = names
+    refused = request(workspace, deployment, repo)
+    subject = failure_notification(FailedExecution.from_json(event(
+        refused, {**refused, "failure": failure(state or "Parse", "InvalidRequest", "bad")},
+    ))).subject
+
+    assert_sns_accepts(subject)
+    assert subject.startswith("astro-dag-deploy FAILED: ")
+
+
+def test_long_names_are_shortened_visibly_to_the_longest_subject_sns_takes():
+    long_name = "r" * 64
+    subject = failure_notification(FailedExecution.from_json(event(
+        request(long_name, long_name, long_name),
+        {**planned(long_name, long_name, long_name), "failure": failure("Deploy", "AstroDeployFailed", "x"),
+         "rollback": {"status": "FAILED", "error": "AccessDenied"}},
+    ))).subject
+
+    assert len(subject) == 99
+    assert subject == f"ROLLBACK FAILED astro-dag-deploy FAILED: {'r' * 45}... at Deploy"

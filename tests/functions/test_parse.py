@@ -8,6 +8,7 @@ from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics
 from functions.parse import app
 from functions.parse.planning import build_plan
 from functions.shared.errors import InvalidRequest
+from functions.shared.locking import lock_key
 from functions.shared.plan_store import load_plan
 
 TARGETS = json.dumps({"*/*": {"deploymentId": "dep-{deployment}"}})
@@ -246,6 +247,8 @@ def test_handler_stores_the_plan_and_returns_a_small_summary(parse_env, lambda_c
     assert len(summary["dag_ids"]) == 21 and summary["dag_ids"][-1].startswith("... and 10 more")
     assert summary["plan"] == f"s3://{DAG_BUCKET}/plans/exec-42.json"
     assert summary["prefix"] == "dags/analytics/production/repo-a/"
+    # The lock AcquireLock takes and every release frees, known before AcquireLock runs.
+    assert summary["lock_key"] == lock_key("analytics", "production", summary["bundle"]) == "analytics/production"
     assert len(load_plan(DAG_BUCKET, "exec-42").files) == 30
     metrics = emitted_metrics(capsys.readouterr().out, repo="repo-a")
     assert metrics["parse.success"] == 1 and metrics["parse.files"] == 30 and metrics["parse.time"] > 0

@@ -1,0 +1,76 @@
+"""The longest an execution can run before it reaches its end on its own, checked against its timeout.
+
+An execution that outlives `executionTimeoutMinutes` ends TIMED_OUT and is recovered by Recover, outside the state
+machine. So that a slow run ends in the machine's own failure path instead, the worst case must fit: every step
+running each of its attempts to its task timeout, every retry taken with its longest interval, the longest wait
+for the lock, then a failure at the end of Deploy's last attempt, rolled back, the lock released and notified.
+The figures are the ones the constructs are built from (cdk/functions.py, cdk/state_machine.py).
+"""
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+
+from cdk.config import SettingsError, StackSettings
+from cdk.functions import CLEAR_PREFIX, LOCK, NOTIFY, PARSE, ROLLBACK, SNAPSHOT, UPLOAD
+from cdk.state_machine import (
+    ASTRO_UNAVAILABLE, DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, RetryPolicy,
+    lambda_task_timeout_seconds,
+)
+from functions.shared.locking import MAX_WAIT_SECONDS
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    seconds: float
+
+
+def task_worst_case(task_timeout_seconds: float, retries: tuple[RetryPolicy, ...]) -> float:
+    """Every attempt that may run long runs to the timeout; every retry waits its longest interval."""
+    attempts = 1 + sum(policy.max_attempts for policy in retries if policy.late)
+    return attempts * task_timeout_seconds + sum(sum(policy.longest_waits()) for policy in retries)
+
+
+def lambda_step(name: str, timeout: Duration, extra: tuple[RetryPolicy, ...] = ()) -> Phase:
+    return Phase(name, task_worst_case(lambda_task_timeout_seconds(timeout.to_seconds()), LAMBDA_RETRIES + extra))
+
+
+def worst_case(settings: StackSettings) -> list[Phase]:
+    """The phases of the longest execution, in order."""
+    acquire_lock = lambda_step("AcquireLock", LOCK.timeout)
+    return [
+        lambda_step("Parse", PARSE.timeout),
+        # The first AcquireLock starts the clock of the wait; while waiting, the last WaitForLock may start just
+        # before the wait runs out, and one more AcquireLock follows it.
+        Phase(
+            "AcquireLock / WaitForLock",
+            2 * acquire_lock.seconds + settings.lock_max_wait_minutes * 60 + MAX_WAIT_SECONDS,
+        ),
+        lambda_step("Snapshot", SNAPSHOT.timeout),
+        lambda_step("ClearPrefix", CLEAR_PREFIX.timeout),
+        lambda_step("Upload", UPLOAD.timeout),
+        lambda_step("Deploy", Duration.seconds(settings.deploy_timeout_seconds), (ASTRO_UNAVAILABLE,)),
+        lambda_step("Rollback", ROLLBACK.timeout),
+        Phase("Release lock after failure", task_worst_case(DYNAMODB_TASK_TIMEOUT.to_seconds(), (DYNAMODB_TRANSIENT,))),
+        lambda_step("Notify", NOTIFY.timeout),
+    ]
+
+
+def worst_case_seconds(settings: StackSettings) -> float:
+    return sum(phase.seconds for phase in worst_case(settings))
+
+
+def check_time_budget(settings: StackSettings) -> None:
+    """Fail synthesis when the worst case does not fit the execution timeout, naming the figures."""
+    phases = worst_case(settings)
+    needed = sum(phase.seconds for phase in phases)
+    if needed <= settings.execution_timeout_minutes * 60:
+        return
+    breakdown = ", ".join(f"{phase.name} {phase.seconds:.0f} s" for phase in phases)
+    raise SettingsError([
+        f"executionTimeoutMinutes: {settings.execution_timeout_minutes} minutes is shorter than the worst case of "
+        f"one execution, {needed:.0f} s ({breakdown}): raise executionTimeoutMinutes to at least "
+        f"{-(-needed // 60):.0f}, or lower lockMaxWaitMinutes ({settings.lock_max_wait_minutes}) or "
+        f"deployTimeoutSeconds ({settings.deploy_timeout_seconds})"
+    ])

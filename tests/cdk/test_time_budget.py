@@ -1,0 +1,64 @@
+"""The worst case of one execution fits its timeout, or `cdk synth` says what to raise."""
+
+import json
+from pathlib import Path
+
+import pytest
+from aws_cdk import App
+
+from cdk.config import SettingsError, StackSettings
+from cdk.stack import AstroDagDeployStack
+from cdk.time_budget import check_time_budget, worst_case, worst_case_seconds
+
+CDK_JSON = Path(__file__).parents[2] / "cdk.json"
+# The defaults' worst case, 14,271 s, leaves this much of their execution timeout.
+DEFAULT_MARGIN_SECONDS = 250 * 60 - 14271
+
+
+def test_the_worst_case_is_every_attempt_to_its_timeout_every_retry_and_the_longest_lock_wait():
+    settings = StackSettings(deploy_timeout_seconds=600, lock_max_wait_minutes=20)
+    # Lambda retries per step: throttling 2+4+8+16+32+64 s of waits (a refused invocation never runs); service
+    # errors 2+4 s of waits and 2 more attempts, each up to the task timeout (the function's + 30 s).
+    waits = 126 + 6
+    parse = snapshot = clear_prefix = 3 * 330 + waits
+    acquire_lock = notify = 3 * 90 + waits
+    upload = rollback = 3 * 630 + waits
+    # Deploy: 3 more attempts on AstroUnavailable, after 30, 60 and 120 s.
+    deploy = (3 + 3) * 630 + waits + 210
+    lock_phase = 2 * acquire_lock + 20 * 60 + 60
+    # DynamoDB's deleteItem: 7 attempts of 30 s, waits 1+2+4+8+16+32 s.
+    release = 7 * 30 + 63
+
+    expected = parse + lock_phase + snapshot + clear_prefix + upload + deploy + rollback + release + notify
+    assert expected == 14271
+    assert worst_case_seconds(settings) == expected
+    assert [phase.name for phase in worst_case(settings)] == [
+        "Parse", "AcquireLock / WaitForLock", "Snapshot", "ClearPrefix", "Upload", "Deploy", "Rollback",
+        "Release lock after failure", "Notify",
+    ]
+
+
+def test_the_defaults_and_cdk_json_fit_with_a_margin():
+    defaults = StackSettings()
+    context = json.loads(CDK_JSON.read_text())["context"]
+    from_cdk_json = StackSettings.from_context(context)
+
+    for settings in (defaults, from_cdk_json):
+        check_time_budget(settings)
+        assert settings.execution_timeout_minutes * 60 - worst_case_seconds(settings) == DEFAULT_MARGIN_SECONDS
+    assert DEFAULT_MARGIN_SECONDS >= 10 * 60
+
+
+def test_a_configuration_that_cannot_fit_fails_synthesis_naming_the_figures_and_what_to_raise():
+    settings = StackSettings(source_buckets=("ci-artifacts",), execution_timeout_minutes=60,
+                             deploy_timeout_seconds=600, lock_max_wait_minutes=20)
+
+    with pytest.raises(SettingsError) as raised:
+        AstroDagDeployStack(App(), "TooShort", settings=settings)
+
+    (problem,) = raised.value.problems
+    assert problem.startswith("executionTimeoutMinutes: 60 minutes is shorter than the worst case of one execution, "
+                              "14271 s (Parse 1122 s, AcquireLock / WaitForLock 2064 s, ")
+    assert "Deploy 4122 s" in problem and "Notify 402 s" in problem
+    assert "raise executionTimeoutMinutes to at least 238" in problem
+    assert "lockMaxWaitMinutes (20)" in problem and "deployTimeoutSeconds (600)" in problem
