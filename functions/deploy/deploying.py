@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities import parameters
 from functions.deploy.astro_cli import CliRun, deployed_version, listed_bundles, run_cli
 from functions.deploy.bundling import Bundle, gather_bundle
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
-from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
+from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
 from functions.shared.documents import document
 from functions.shared.execution_state import DeployResult, RunScope
@@ -186,10 +186,8 @@ def deploy_deployment(
     """Resolve the Astro target and Dag bundle, read the token, gather the bundle's files and run `astro deploy`."""
     # Configuration first: nothing is downloaded or run for a deployment that has no Astro ID.
     astro_target = resolve_astro_target(request.workspace, request.deployment, settings.astro_targets)
-    try:
-        bundle_name = astro_target.bundle(request.repo)
-    except UnmappableRepo as error:
-        raise AstroConfigError(str(error)) from None
+    # Parse's choice, which the lock covers: never worked out again here.
+    bundle_name = request.bundle
     token = read_token(settings.token_secret_arn)
     work = _work_folder()
 

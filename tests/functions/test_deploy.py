@@ -29,6 +29,7 @@ from local_mode.astro_standin import (
 from functions.deploy import app
 from functions.deploy.astro_cli import redact
 from functions.shared.aws import client
+from functions.shared.locking import lock_key
 from functions.shared.errors import (
     AstroConfigError,
     AstroDeployFailed,
@@ -46,12 +47,13 @@ TARGETS = {
 CLI_VARIABLES = {"PATH", "HOME", "ASTRO_HOME", "ASTRO_API_TOKEN", "ASTRO_TELEMETRY_DISABLED", "LANG", "LC_ALL"}
 
 
-def state_after_upload(deployment: str = "dep", commit: str | None = "abc123", allow_empty: bool = False) -> dict:
+def state_after_upload(deployment: str = "dep", commit: str | None = "abc123", allow_empty: bool = False,
+                       bundle: str = "main") -> dict:
     """Deploy's event: the Parse summary plus the results of ClearPrefix and Upload."""
     return {
         "workspace": "ws", "deployment": deployment, "repo": "repo-a", "commit": commit, "execution": "exec-1",
-        "prefix": f"dags/ws/{deployment}/repo-a/", "plan": f"s3://{DAG_BUCKET}/plans/exec-1.json", "files": 1,
-        "bytes": 4, "dag_count": 1, "dag_ids": ["etl"], "lock_key": f"ws/{deployment}",
+        "bundle": bundle, "prefix": f"dags/ws/{deployment}/repo-a/", "plan": f"s3://{DAG_BUCKET}/plans/exec-1.json",
+        "files": 1, "bytes": 4, "dag_count": 1, "dag_ids": ["etl"], "lock_key": lock_key("ws", deployment, bundle),
         "allow_empty_deployment": allow_empty, "warnings": [],
         "clear": {"prefix": f"dags/ws/{deployment}/repo-a/", "deleted": 0},
         "upload": {"prefix": f"dags/ws/{deployment}/repo-a/", "copied": 1, "bytes": 4},
@@ -644,7 +646,7 @@ def per_repo_env(deploy_env, monkeypatch):
 def test_per_repo_ships_only_its_repo_at_the_bundle_root_to_its_bundle(per_repo_env, standin, lambda_context):
     seed_deployment(per_repo_env)
 
-    result = app.handler(state_after_upload(), lambda_context)
+    result = app.handler(state_after_upload(bundle="repo-a"), lambda_context)
 
     assert result["bundle"] == "repo-a" and result["repos"] == ["repo-a"] and result["files"] == 2
     assert last_bundle(standin, "dep-id-1", "repo-a") == ["etl.py", "sql/q.sql"]
@@ -655,13 +657,13 @@ def test_per_repo_ships_only_its_repo_at_the_bundle_root_to_its_bundle(per_repo_
 
 def test_per_repo_creates_a_missing_bundle_once_and_leaves_the_others(per_repo_env, standin, lambda_context):
     seed_deployment(per_repo_env)
-    other = {**state_after_upload(), "repo": "repo-b", "prefix": "dags/ws/dep/repo-b/"}
+    other = {**state_after_upload(bundle="helpers"), "repo": "repo-b", "prefix": "dags/ws/dep/repo-b/"}
 
     first = app.handler(other, lambda_context)
-    app.handler(state_after_upload(), lambda_context)
-    app.handler(state_after_upload(), lambda_context)
+    app.handler(state_after_upload(bundle="repo-a"), lambda_context)
+    app.handler(state_after_upload(bundle="repo-a"), lambda_context)
 
-    assert first["bundle"] == "helpers"  # named in bundleNames, not derived
+    assert first["bundle"] == "helpers"  # the bundle Parse chose (bundleNames), shipped as it is
     assert bundle_versions(standin, "dep-id-1").keys() == {"main", "helpers", "repo-a"}
     assert bundle_versions(standin, "dep-id-1")["helpers"] == first["version"]
     assert last_bundle(standin, "dep-id-1", "helpers") == ["pkg/helper.py"]
@@ -672,11 +674,11 @@ def test_per_repo_bundle_missing_and_not_to_be_created_fails_before_shipping(per
 
     with pytest.raises(BundleMissing, match=r"has no Dag bundle repo-a and createBundles is false .*astro "
                                            r"deployment bundle create --deployment-id dep-id-4 --name repo-a"):
-        app.handler(state_after_upload("fixed"), lambda_context)
+        app.handler(state_after_upload("fixed", bundle="repo-a"), lambda_context)
     assert read_invocations(standin) == []
 
     create_bundle(standin, "dep-id-4", "repo-a")
-    assert app.handler(state_after_upload("fixed"), lambda_context)["bundle"] == "repo-a"
+    assert app.handler(state_after_upload("fixed", bundle="repo-a"), lambda_context)["bundle"] == "repo-a"
 
 
 def test_per_repo_cli_arguments_name_the_bundle_without_a_base_dir(per_repo_env, fake_cli, lambda_context):
@@ -689,7 +691,7 @@ def test_per_repo_cli_arguments_name_the_bundle_without_a_base_dir(per_repo_env,
         f"    {SUCCESS}\n"
     )
 
-    app.handler(state_after_upload(), lambda_context)
+    app.handler(state_after_upload(bundle="repo-a"), lambda_context)
 
     listing, deploy = fake_cli.calls
     assert listing["argv"] == ["deployment", "bundle", "list", "--deployment-id", "dep-id-1", "--json"]
@@ -702,7 +704,7 @@ def test_per_repo_refuses_a_repo_without_python_files_naming_its_bundle(per_repo
 
     with pytest.raises(EmptyBundleRefused, match=r"dags/ws/dep/repo-a/ holds 1 file but no \.py file: deploying it "
                                                  r"would remove every DAG of Dag bundle repo-a"):
-        app.handler(state_after_upload(), lambda_context)
+        app.handler(state_after_upload(bundle="repo-a"), lambda_context)
 
 
 def test_standin_serves_bundle_create_and_list_and_refuses_unknown_bundles(tmp_path, project):
