@@ -27,6 +27,8 @@ What it mirrors of the real CLI's DAG-only deploy (`astro deploy <DEPLOYMENT-ID>
   the real success line, the version in ANSI bold (the real CLI bolds it on a terminal or with CLICOLOR_FORCE: the
   stand-in always does, the harder case for a reader).
 A deployment name (-n) stands for the deployment of the same ID: the stand-in has no registry of names.
+While a file named HOLD_DEPLOYS exists in the state folder, deploys wait before landing (at most 120 s): a test
+holds one there to make executions overlap without racing the clock.
 Every deploy it starts is appended to <state-dir>/invocations.log (JSON lines: deployment_id, bundle, start, end,
 files, outcome, version), so a test can check that deploys of one bundle never overlapped.
 """
@@ -48,6 +50,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 INVOCATIONS_LOG = "invocations.log"
+HOLD_FILE = "HOLD_DEPLOYS"
+HOLD_LIMIT_SECONDS = 120
 SETTINGS_FILE = "settings.json"
 BUNDLES_FOLDER = "bundles"
 BUNDLES_FILE = "bundles.json"  # per deployment: {bundle name: its current version, or null before its first deploy}
@@ -85,6 +89,12 @@ def write_standin_wrapper(bin_dir: Path, state_dir: Path, upload_seconds: float 
     )
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return wrapper
+
+
+def _wait_while_held(state_dir: Path) -> None:
+    deadline = time.monotonic() + HOLD_LIMIT_SECONDS
+    while (state_dir / HOLD_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def configure_deployment(state_dir: Path, deployment_id: str, workspace_id: str) -> None:
@@ -296,6 +306,7 @@ def _deploy(args: argparse.Namespace, state_dir: Path) -> tuple[str, int, str | 
 
     print(f"Initiating DAG deploy for: {deployment_id}", flush=True)
     time.sleep(args.standin_upload_seconds)
+    _wait_while_held(state_dir)
     _replace_dags(state_dir, deployment_id, bundle, dags_path)
     version = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with _bundles_locked(state_dir, deployment_id) as bundles:

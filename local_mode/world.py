@@ -26,7 +26,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from functions.shared.aws import client as step_client
 
 from functions.shared.dag_bundles import MAIN_BUNDLE
-from local_mode.astro_standin import bundle_versions, last_bundle, write_standin_wrapper
+from local_mode.astro_standin import HOLD_FILE, bundle_versions, last_bundle, write_standin_wrapper
 from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
 from local_mode.lambda_seam import in_process_lambdas
 from local_mode.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
@@ -294,6 +294,17 @@ class LocalWorld:
         """The EventBridge deliveries made for an ended execution (its status-change event to matching rules)."""
         assert self._event_bus is not None
         return self._event_bus.delivered_for(execution_arn, timeout)
+
+    @contextmanager
+    def hold_deploys(self) -> Iterator[None]:
+        """Keep the stand-in's deploys from landing until the block ends (a deploy already running waits too)."""
+        assert self.astro_state_dir is not None, "only the stand-in can be held"
+        hold = self.astro_state_dir / HOLD_FILE
+        hold.touch()
+        try:
+            yield
+        finally:
+            hold.unlink()
 
     def astro_bundles(self, bundle: str = MAIN_BUNDLE) -> dict[str, list[str]]:
         """Per Astro deployment ID, the paths of the last content the stand-in received for one of its Dag bundles

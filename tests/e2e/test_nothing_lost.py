@@ -17,11 +17,13 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 
 from local_mode.astro_standin import read_invocations
 from local_mode.project import EXAMPLES_DIR
-from local_mode.scenario import Scenario, run_scenario
+from local_mode.executions import watch_execution
+from local_mode.scenario import Scenario, upload_dags_dir
 from local_mode.world import LocalWorld
 from testkit import deploy_example, fake_astro
 
 from functions.acquire_lock import app as acquire_lock_app
+from functions.shared.execution_names import execution_name
 
 REPO = "marketing_etl"
 PREFIX = f"dags/analytics/production/{REPO}/"
@@ -210,18 +212,24 @@ def test_an_execution_stopped_while_holding_the_lock_is_recovered(tmp_path):
 
 
 def test_two_repos_deploying_to_one_deployment_at_once_both_land(tmp_path):
-    # Each deploy takes 3 s: the second execution reaches AcquireLock while the first holds the lock.
-    with LocalWorld(tmp_path / "out", standin_upload_seconds=3) as world:
-        outcomes = run_scenario(world, Scenario.from_document(
-            {"concurrent": True, "requests": [
-                {"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo, "dags_dir": repo}
-                for repo in ("marketing_etl", "finance_reports")
-            ]},
+    # The first deploy is held until the second execution waits for the lock: they overlap whatever the machine's load.
+    with LocalWorld(tmp_path / "out") as world:
+        scenario = Scenario.from_document(
+            {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
+                           "dags_dir": repo} for repo in ("marketing_etl", "finance_reports")]},
             EXAMPLES_DIR,
-        ))
+        )
+        s3 = world.client("s3")
+        with world.hold_deploys():
+            arns = []
+            for request in scenario.requests:
+                run_id = world.next_run_id()
+                execution_input = upload_dags_dir(s3, world.artifacts_bucket, request, run_id)
+                arns.append(world.start_execution(execution_input, execution_name(request.repo, None, run_id)))
+                wait_for_state(world, arns[-1], "Deploy" if len(arns) == 1 else "WaitForLock")
+        results = [watch_execution(world, arn) for arn in arns]
 
-        assert [outcome.result.status for outcome in outcomes] == ["SUCCEEDED", "SUCCEEDED"]
-        assert any("WaitForLock" in outcome.result.states for outcome in outcomes), "the lock was never contended"
+        assert [result.status for result in results] == ["SUCCEEDED", "SUCCEEDED"]
         deploys = sorted(read_invocations(world.astro_state_dir), key=lambda deploy: deploy["start"])
         assert len(deploys) == 2 and deploys[0]["end"] <= deploys[1]["start"], f"deploys overlapped: {deploys}"
         bundle = world.astro_bundles()["local-production"]
