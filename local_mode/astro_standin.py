@@ -28,7 +28,8 @@ What it mirrors of the real CLI's DAG-only deploy (`astro deploy <DEPLOYMENT-ID>
   stand-in always does, the harder case for a reader).
 A deployment name (-n) stands for the deployment of the same ID: the stand-in has no registry of names.
 While a file named HOLD_DEPLOYS exists in the state folder, deploys wait before landing (at most 120 s): a test
-holds one there to make executions overlap without racing the clock.
+holds one there to make executions overlap without racing the clock; each deploy that waits appends a line to
+HELD_LOG, so the test knows when every deploy it expects has started.
 Every deploy it starts is appended to <state-dir>/invocations.log (JSON lines: deployment_id, bundle, start, end,
 files, outcome, version), so a test can check that deploys of one bundle never overlapped.
 """
@@ -51,6 +52,7 @@ from pathlib import Path
 
 INVOCATIONS_LOG = "invocations.log"
 HOLD_FILE = "HOLD_DEPLOYS"
+HELD_LOG = "held.log"
 HOLD_LIMIT_SECONDS = 120
 SETTINGS_FILE = "settings.json"
 BUNDLES_FOLDER = "bundles"
@@ -92,6 +94,9 @@ def write_standin_wrapper(bin_dir: Path, state_dir: Path, upload_seconds: float 
 
 
 def _wait_while_held(state_dir: Path) -> None:
+    if (state_dir / HOLD_FILE).exists():
+        with open(state_dir / HELD_LOG, "a") as log:
+            log.write(f"{os.getpid()}\n")
     deadline = time.monotonic() + HOLD_LIMIT_SECONDS
     while (state_dir / HOLD_FILE).exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -26,7 +26,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from functions.shared.aws import client as step_client
 
 from functions.shared.dag_bundles import MAIN_BUNDLE
-from local_mode.astro_standin import HOLD_FILE, bundle_versions, last_bundle, write_standin_wrapper
+from local_mode.astro_standin import HELD_LOG, HOLD_FILE, bundle_versions, last_bundle, write_standin_wrapper
 from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
 from local_mode.lambda_seam import in_process_lambdas
 from local_mode.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
@@ -305,6 +305,16 @@ class LocalWorld:
             yield
         finally:
             hold.unlink()
+
+    def wait_for_held_deploys(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until `count` deploys of the stand-in wait behind `hold_deploys` (they have all started)."""
+        assert self.astro_state_dir is not None, "only the stand-in can be held"
+        log = self.astro_state_dir / HELD_LOG
+        deadline = time.monotonic() + timeout
+        while not (log.exists() and len(log.read_text().splitlines()) >= count):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} deploys were expected to wait behind the hold, not all started")
+            time.sleep(0.05)
 
     def astro_bundles(self, bundle: str = MAIN_BUNDLE) -> dict[str, list[str]]:
         """Per Astro deployment ID, the paths of the last content the stand-in received for one of its Dag bundles

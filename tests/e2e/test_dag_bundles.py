@@ -1,6 +1,7 @@
 """Per-repo Dag bundles end to end: the real state machine on moto, the deploy step, the astro stand-in's bundles."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from functions.status.describing import describe_deployment
@@ -64,8 +65,12 @@ def test_each_repo_ships_alone_to_its_own_bundle_and_leaves_the_others(tmp_path)
 
 def test_eight_repos_of_one_deployment_ship_at_the_same_time(tmp_path):
     repos = {f"team_{number}": write_repo(tmp_path, f"team_{number}") for number in range(8)}
-    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO, standin_upload_seconds=8) as world:
-        outcomes = deploy(world, repos, concurrent=True)
+    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO) as world, ThreadPoolExecutor(1) as pool:
+        # Deploys land only once all eight have started: executions that waited for each other would never get there.
+        with world.hold_deploys():
+            running = pool.submit(deploy, world, repos, concurrent=True)
+            world.wait_for_held_deploys(len(repos))
+        outcomes = running.result()
 
         assert [outcome.result.status for outcome in outcomes] == ["SUCCEEDED"] * 8, [
             (outcome.result.name, outcome.result.error, outcome.result.cause) for outcome in outcomes
