@@ -20,7 +20,7 @@ from constructs import Construct
 
 from cdk.config import StackSettings, arn_partition_and_region
 from cdk.nag import attribute_finding, suppress
-from functions.shared.paths import DAGS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
+from functions.shared.paths import ARCHIVES_ROOT, DAGS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every asset is staged from the project root, so that each function imports as `functions.<folder>`.
@@ -269,6 +269,12 @@ class PipelineFunctions(Construct):
             "Each execution writes and reads restore-points/<execution name>.json; the name exists only at run "
             "time.",
         )
+        archives = ObjectScope(
+            bucket.arn_for_objects(f"{ARCHIVES_ROOT}*"),
+            attribute_finding(bucket_resource, f"/{ARCHIVES_ROOT}*"),
+            "Each repo prefix's archive is archives/<workspace>/<deployment>/<repo>.zip, named by each request: IAM "
+            "can bound it only to archives/.",
+        )
         sources = [
             ObjectScope(
                 self._bucket_arn(name, "*"),
@@ -294,13 +300,19 @@ class PipelineFunctions(Construct):
         # The DAG bucket encrypts with SSE-S3 (cdk/storage.py): writing the copies needs no key.
         self._allow_decrypting(self.upload, settings.source_kms_key_arns, "s3")
         self._allow_objects(self.upload, ["s3:PutObject"], [dags])
+        # The repo's archive, read back from the prefix it just wrote.
+        self._allow_listing(self.upload, bucket)
+        self._allow_objects(self.upload, ["s3:GetObject"], [dags])
+        self._allow_objects(self.upload, ["s3:PutObject"], [archives])
         self._allow_listing(self.deploy, bucket)
-        self._allow_objects(self.deploy, ["s3:GetObject"], [dags])
+        self._allow_objects(self.deploy, ["s3:GetObject"], [dags, archives])
         self.token_secret.grant_read(self.deploy)
         if settings.astro_token_secret_kms_key_arn:
             self._allow_decrypting(self.deploy, [settings.astro_token_secret_kms_key_arn], "secretsmanager")
         for restorer in (self.rollback, self.recover):
             self._allow_restoring(restorer, bucket, dags, restore_points)
+            # The restored prefix's archive, written anew.
+            self._allow_objects(restorer, ["s3:PutObject"], [archives])
         self._allow(self.recover, ["dynamodb:DeleteItem"], [lock_table.table_arn])
         for publisher in (self.notify, self.recover):
             topic.grant_publish(publisher)

@@ -3,19 +3,27 @@
 An Astro DAG-only deploy replaces all DAGs of the bundle it ships to. The deployment's `main` bundle holds every repo
 prefix under `dags/{workspace}/{deployment}/`, as `<repo>/<relative path>`, never only the repo that triggered the
 run; a per-repo bundle holds its repo's prefix alone, as `<relative path>` (the repo's root is the bundle's root).
+
+What a bundle holds is the listing of its prefix, always; how the bytes arrive is each repo's archive when it holds
+exactly that listing (one GET per repo, functions/shared/repo_archive.py), else the repo's objects one by one.
 """
 
 import shutil
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.errors import BundleFailed
+from functions.shared.observability import step_logger
 from functions.shared.paths import deployment_prefix, is_segment, normalize_relative_path, repo_prefix
+from functions.shared.repo_archive import ListedObject, StaleArchive, copy_member, listed_objects, matching_archive
+
+logger = step_logger("deploy")
 
 SHOWN_PROBLEMS = 10
 COPY_CHUNK_BYTES = 1024 * 1024
@@ -23,8 +31,13 @@ COPY_CHUNK_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class BundleFile:
-    key: str
     path: str  # `<repo>/<relative path>` (or `<relative path>` for one repo), validated: it stays inside the folder
+    repo: str
+    source: ListedObject  # the object, listed below its repo prefix
+
+    @property
+    def key(self) -> str:
+        return self.source.key
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,7 @@ class Bundle:
     bytes: int
     python_files: int
     repos: list[str]
+    archived_repos: list[str] = field(default_factory=list)  # gathered from their archive, one GET each
 
 
 def _problem_summary(problems: list[str]) -> str:
@@ -48,23 +62,21 @@ def list_bundle(bucket: str, workspace: str, deployment: str, repo: str | None =
     prefix = repo_prefix(workspace, deployment, repo) if repo else deployment_prefix(workspace, deployment)
     files: list[BundleFile] = []
     problems: list[str] = []
-    for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix):]
-            if (not relative or relative.endswith("/")) and item["Size"] == 0:
-                continue  # a folder marker (the S3 console's "Create folder"): no content to ship
-            if repo:
-                folder, inside = repo, relative
-            else:
-                folder, _, inside = relative.partition("/")
-            if not is_segment(folder) or not inside:
-                problems.append(f"{item['Key']}: not inside a repo folder")
-                continue
-            try:
-                path = normalize_relative_path(inside)
-                files.append(BundleFile(key=item["Key"], path=path if repo else f"{folder}/{path}"))
-            except ValueError as reason:
-                problems.append(f"{item['Key']}: {reason}")
+    for item in listed_objects(bucket, prefix):
+        if repo:
+            folder, inside = repo, item.relative
+        else:
+            folder, _, inside = item.relative.partition("/")
+        if not is_segment(folder) or not inside:
+            problems.append(f"{item.key}: not inside a repo folder")
+            continue
+        try:
+            path = normalize_relative_path(inside)
+        except ValueError as reason:
+            problems.append(f"{item.key}: {reason}")
+            continue
+        below_repo = ListedObject(key=item.key, relative=inside, etag=item.etag, size=item.size)
+        files.append(BundleFile(path=path if repo else f"{folder}/{path}", repo=folder, source=below_repo))
     problems += _clashes(files)
     if problems:
         raise BundleFailed(
@@ -90,6 +102,10 @@ def _clashes(files: list[BundleFile]) -> list[str]:
     return problems
 
 
+def _storage_problem(error: OSError) -> str:
+    return f"{error.strerror or error} (is the function's ephemeral storage large enough?)"
+
+
 def _download(bucket: str, entry: BundleFile, folder: Path) -> tuple[int, str | None]:
     """Write one object into the bundle; return its size and why it failed, or None."""
     destination = folder / entry.path
@@ -102,25 +118,57 @@ def _download(bucket: str, entry: BundleFile, folder: Path) -> tuple[int, str | 
     except ClientError as error:
         return 0, f"{entry.key}: {error.response.get('Error', {}).get('Code', 'unknown error')}"
     except OSError as error:
-        return 0, f"{entry.key}: {error.strerror or error} (is the function's ephemeral storage large enough?)"
+        return 0, f"{entry.key}: {_storage_problem(error)}"
+
+
+def _unpack(bucket: str, workspace: str, deployment: str, repo: str, entries: list[BundleFile],
+            folder: Path) -> str | None:
+    """Write a repo's files into the bundle from its archive; return why the archive cannot serve, or None.
+
+    Raises BundleFailed when the folder cannot be written (the objects one by one would not fare better)."""
+    expected = {entry.source.relative: entry.source for entry in entries}
+    try:
+        with matching_archive(bucket, workspace, deployment, repo, expected) as archive:
+            for entry in entries:
+                destination = folder / entry.path
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with destination.open("wb") as file:
+                    copy_member(archive, entry.source.relative, file)
+    except StaleArchive as stale:
+        return str(stale)
+    except OSError as error:
+        raise BundleFailed(f"the files of {repo} cannot be written into the bundle: {_storage_problem(error)}") from None
+    return None
 
 
 def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, repo: str | None = None) -> Bundle:
-    """Download every file of the deployment, or of its one `repo`, into `folder` (created, maybe left empty)
-    concurrently."""
+    """Write every file of the deployment, or of its one `repo`, into `folder` (created, maybe left empty): each
+    repo from its archive when it matches the listing, the others' objects one by one, concurrently."""
     files = list_bundle(bucket, workspace, deployment, repo)
     folder.mkdir(parents=True, exist_ok=True)
+    by_repo: dict[str, list[BundleFile]] = defaultdict(list)
+    for entry in files:
+        by_repo[entry.repo].append(entry)
     with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
-        outcomes = list(pool.map(lambda entry: _download(bucket, entry, folder), files))
+        stale = dict(zip(by_repo, pool.map(
+            lambda name: _unpack(bucket, workspace, deployment, name, by_repo[name], folder), by_repo
+        )))
+        one_by_one = [entry for name, reason in stale.items() if reason for entry in by_repo[name]]
+        outcomes = list(pool.map(lambda entry: _download(bucket, entry, folder), one_by_one))
     failures = [failure for _, failure in outcomes if failure]
     if failures:
         raise BundleFailed(
             f"{len(failures)} of {len(files)} files could not be downloaded from s3://{bucket}: "
             f"{_problem_summary(failures)}"
         )
+    archived = sorted(name for name, reason in stale.items() if not reason)
+    if any(stale.values()):
+        logger.info("repos read object by object", extra={"stale_archives": {
+            name: reason for name, reason in sorted(stale.items()) if reason}})
     return Bundle(
         files=len(files),
-        bytes=sum(size for size, _ in outcomes),
+        bytes=sum(entry.source.size for entry in files if entry.repo in archived) + sum(size for size, _ in outcomes),
         python_files=sum(1 for entry in files if entry.path.endswith(".py")),
-        repos=[repo] if repo else sorted({entry.path.split("/", 1)[0] for entry in files}),
+        repos=[repo] if repo else sorted(by_repo),
+        archived_repos=archived,
     )

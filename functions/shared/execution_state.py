@@ -132,10 +132,22 @@ class ClearResult(Document):
 
 
 @document
+class RepoArchive(Document):
+    """The archive of a repo prefix (functions/shared/repo_archive.py), as a step left it."""
+
+    key: str
+    written: bool = True
+    files: int = 0
+    bytes: int = 0  # the archive's size
+    error: str | None = None  # why it was not written: Deploy then reads that repo object by object
+
+
+@document
 class UploadResult(Document):
     prefix: str
     copied: int
     bytes: int
+    archive: RepoArchive | None = None
 
 
 @document
@@ -172,6 +184,7 @@ class RestoreResult(Document):
     restored: int = 0
     removed: int = 0
     unchanged: int = 0
+    archive: RepoArchive | None = None  # rewritten after the prefix was put back
 
 
 @document

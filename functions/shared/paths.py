@@ -5,6 +5,8 @@ import re
 DAGS_ROOT = "dags/"
 PLANS_ROOT = "plans/"
 RESTORE_POINTS_ROOT = "restore-points/"
+# Beside dags/, never under it: an archive is not a DAG file, and no listing of a deployment meets it.
+ARCHIVES_ROOT = "archives/"
 
 # Workspace, deployment and repo names become single S3 path segments.
 SEGMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -35,12 +37,21 @@ def repo_prefix(workspace: str, deployment: str, repo: str) -> str:
     return _join_segments(workspace, deployment, repo)
 
 
+def repo_archive_key(workspace: str, deployment: str, repo: str) -> str:
+    """The archive of a repo prefix (functions/shared/repo_archive.py)."""
+    return ARCHIVES_ROOT + _checked(workspace, deployment, repo).removesuffix("/") + ".zip"
+
+
 def _join_segments(*segments: str) -> str:
-    # Checked again here, not only in the request model: every key the steps touch is built by this function.
+    return DAGS_ROOT + _checked(*segments)
+
+
+def _checked(*segments: str) -> str:
+    # Checked again here, not only in the request model: every key the steps touch is built from these.
     for segment in segments:
         if not is_segment(segment):
             raise ValueError(f"{segment!r} is not a valid path segment ({SEGMENT_RULE})")
-    return DAGS_ROOT + "".join(f"{segment}/" for segment in segments)
+    return "".join(f"{segment}/" for segment in segments)
 
 
 def normalize_relative_path(path: str) -> str:

@@ -1,4 +1,4 @@
-"""`python -m local_mode.bench [--sizes 10,100,1000] [--runs 5] [--no-write]` (what `make bench` runs).
+"""`python -m local_mode.bench [--sizes 10,100,1000] [--runs 5] [--quick] [--no-write]` (what `make bench` runs).
 
 Progress goes to stderr; stdout gets the table, then the JSON summary as its last line.
 """
@@ -8,6 +8,7 @@ import json
 import sys
 
 from local_mode.bench.report import render, summary, write_results
+from local_mode.bench.ships import FULL, QUICK
 from local_mode.bench.suite import DEFAULT_RUNS, DEFAULT_SIZES, run_benchmark
 from local_mode.project import PROJECT_ROOT
 
@@ -34,12 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m local_mode.bench",
         description="Measure the S3 steps against the AWS CLI on a local moto server, whole local executions "
-        "(wall time, state transitions) and each zip function's cold-start proxy.",
+        "(wall time, state transitions), each zip function's cold-start proxy, the cost of gathering a bundle as "
+        "a deployment grows in repos, and bursts of pushes to one deployment.",
     )
     parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), metavar="N,N,...",
                         help="numbers of DAG files to measure with (default: 10,100,1000)")
     parser.add_argument("--runs", type=_runs, default=DEFAULT_RUNS, metavar="RUNS",
                         help=f"runs per figure, the median is reported (default: {DEFAULT_RUNS})")
+    parser.add_argument("--quick", action="store_true",
+                        help="ships measured small: gathering 1 x 20 and 3 x 20 files once, bursts of 1 and 2 "
+                        "pushes with a 1 s CLI (default: 1 x 200 and 10 x 200 files, bursts of 1, 5 and 20 with a "
+                        "5 s CLI, which take minutes with today's lock)")
     parser.add_argument("--no-write", action="store_true", help=f"do not update docs/{DOCUMENT.name}")
     return parser
 
@@ -50,7 +56,7 @@ def _progress(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    results = run_benchmark(args.sizes, args.runs, _progress)
+    results = run_benchmark(args.sizes, args.runs, QUICK if args.quick else FULL, _progress)
     table = render(results)
     print(table)
     if not args.no_write:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from local_mode.bench.s3_steps import CLEAR_PREFIX, UPLOAD, StepComparison, StepRun
+from local_mode.bench.ships import ARCHIVES, OBJECT_BY_OBJECT, QUICK, BurstRun, GatherRun, ShipResults
 from local_mode.bench.suite import BenchResults
 
 RESULTS_BEGIN = "<!-- benchmark results: written by `make bench`; what is between these markers is replaced -->"
@@ -23,6 +24,12 @@ UPLOAD_RATIO_TARGET = 1.0
 CLEAR_RATIO_TARGET = 0.2
 REQUESTS_OVER_MINIMUM_TARGET = 1.05
 IMPORT_VS_BOTO3_TARGET = 1.25
+# Issue 15: the largest deployment's gathering at most twice the one-repo deployment's; in a burst, at most 3 CLI
+# runs whatever N, and the wall time within so many ships (one ship: the burst of 1) plus seconds, by N.
+GATHER_RATIO_TARGET = 2.0
+BURST_CLI_RUNS_TARGET = 3
+BURST_WALL_TARGETS = {5: (3, 15.0), 20: (4, 20.0)}
+UNMEASURED_BURST = 50
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,38 @@ def summary(results: BenchResults) -> dict:
         "transitions": {str(size): _transitions(results, size) for size in results.sizes},
         "import_ms": {cold.function: round(cold.median_import_ms, 1) for cold in results.cold_starts},
         "import_vs_boto3": {cold.function: round(cold.vs_boto3, 3) for cold in results.cold_starts},
+        "gather_ratio": {mode: round(ratio, 3) for mode, ratio in gather_ratios(results.ships).items()},
+        "bursts": {str(burst.pushes): {"wall_seconds": round(burst.wall_seconds, 1), "cli_runs": burst.cli_runs,
+                                       "failed": sum(burst.failed.values())} for burst in results.ships.bursts},
     }
+
+
+def _gather(ships: ShipResults, repos: int, mode: str) -> GatherRun:
+    return next(run for run in ships.gathering if run.repos == repos and run.mode == mode)
+
+
+def gather_shapes(ships: ShipResults) -> tuple[int, int]:
+    """The fewest and the most repos measured."""
+    repos = [run.repos for run in ships.gathering]
+    return min(repos), max(repos)
+
+
+def gather_ratios(ships: ShipResults) -> dict[str, float]:
+    """By way of gathering: the Deploy state's median time with the most repos over the one with the fewest."""
+    fewest, most = gather_shapes(ships)
+    return {mode: _gather(ships, most, mode).median_seconds / _gather(ships, fewest, mode).median_seconds
+            for mode in (ARCHIVES, OBJECT_BY_OBJECT)}
+
+
+def one_ship_seconds(ships: ShipResults) -> float:
+    return min(ships.bursts, key=lambda burst: burst.pushes).wall_seconds
+
+
+def burst_wall_target(ships: ShipResults, burst: BurstRun) -> float | None:
+    if burst.pushes not in BURST_WALL_TARGETS:
+        return None
+    count, seconds = BURST_WALL_TARGETS[burst.pushes]
+    return count * one_ship_seconds(ships) + seconds
 
 
 def check_targets(results: BenchResults) -> list[TargetCheck]:
@@ -101,6 +139,31 @@ def check_targets(results: BenchResults) -> list[TargetCheck]:
             f"{cold.function}: import / `import boto3` <= {IMPORT_VS_BOTO3_TARGET}", f"{cold.vs_boto3:.3f}",
             cold.vs_boto3 <= IMPORT_VS_BOTO3_TARGET,
         ))
+    return checks + ship_checks(results.ships)
+
+
+def ship_checks(ships: ShipResults) -> list[TargetCheck]:
+    fewest, most = gather_shapes(ships)
+    files = ships.gathering[0].files_per_repo
+    ratio = gather_ratios(ships)[ARCHIVES]
+    checks = [TargetCheck(
+        f"Gathering (Deploy state): {most} x {files} files / {fewest} x {files} <= {GATHER_RATIO_TARGET:g}",
+        f"{ratio:.2f}", ratio <= GATHER_RATIO_TARGET,
+    )]
+    for burst in ships.bursts:
+        checks.append(TargetCheck(
+            f"Burst of {burst.pushes}, CLI of {burst.cli_seconds:g} s: CLI runs <= {BURST_CLI_RUNS_TARGET}",
+            str(burst.cli_runs), burst.cli_runs <= BURST_CLI_RUNS_TARGET,
+        ))
+        target = burst_wall_target(ships, burst)
+        if target is not None:
+            count, seconds = BURST_WALL_TARGETS[burst.pushes]
+            checks.append(TargetCheck(
+                f"Burst of {burst.pushes}: wall <= {count} ships + {seconds:g} s = {target:.1f} s",
+                f"{burst.wall_seconds:.1f} s", burst.wall_seconds <= target,
+            ))
+    checks.append(TargetCheck(f"Burst of {UNMEASURED_BURST} with default settings: no LockWaitExpired",
+                              "not measured (today's lock serializes every push)", False))
     return checks
 
 
@@ -149,9 +212,10 @@ def versions_line() -> str:
 def render(results: BenchResults, measured_at: datetime | None = None) -> str:
     measured_at = measured_at or datetime.now(timezone.utc)
     sizes = ",".join(str(size) for size in results.sizes)
+    quick = " --quick" if results.ships.plan == QUICK else ""
     lines = [
         f"Measured {measured_at:%Y-%m-%d %H:%M} UTC by `python -m local_mode.bench --sizes {sizes} "
-        f"--runs {results.runs}`.",
+        f"--runs {results.runs}{quick}`.",
         "",
         f"- Machine: {machine_line(results)}.",
         f"- Versions: {versions_line()}.",
@@ -199,10 +263,45 @@ def render(results: BenchResults, measured_at: datetime | None = None) -> str:
     for cold in results.cold_starts:
         lines.append(_row(cold.function, f"{cold.median_import_ms:.0f}", f"{cold.median_boto3_ms:.0f}",
                           f"**{cold.vs_boto3:.3f}**", f"{cold.zip_bytes / 1024:.1f}"))
+    lines += ship_sections(results.ships)
     lines += ["", "### Targets", "", _row("target", "measured", "met"), _row("---", "---", "---")]
     for check in check_targets(results):
         lines.append(_row(check.target, check.measured, "yes" if check.met else "**no**"))
     return "\n".join(lines)
+
+
+def ship_sections(ships: ShipResults) -> list[str]:
+    runs = ships.plan.gather_runs
+    lines = [
+        "",
+        f"### Gathering a bundle in the local mode (one repo pushed again; median of {_runs(runs)})",
+        "",
+        _row("repos x files", "gathered", "Deploy state (s)", "S3 GETs while Deploy ran"),
+        _row("---", "---", "---:", "---:"),
+    ]
+    for run in sorted(ships.gathering, key=lambda item: (item.repos, item.mode != ARCHIVES)):
+        lines.append(_row(f"{run.repos} x {run.files_per_repo}", run.mode, f"{run.median_seconds:.2f}",
+                          _count(run.deploy_gets)))
+    fewest, most = gather_shapes(ships)
+    ratios = gather_ratios(ships)
+    lines += [
+        "",
+        f"{most} repos / {fewest}: **{ratios[ARCHIVES]:.2f}** from archives, {ratios[OBJECT_BY_OBJECT]:.2f} object "
+        "by object.",
+        "",
+        f"### Bursts: N pushes to one deployment at the same moment (stand-in CLI of {ships.plan.cli_seconds:g} s, "
+        "today's lock)",
+        "",
+        _row("N", "wall (s)", "CLI runs", "not succeeded", "wall / one ship", "target: CLI runs / wall (s)"),
+        _row("---:", "---:", "---:", "---", "---:", "---"),
+    ]
+    for burst in ships.bursts:
+        wall_target = burst_wall_target(ships, burst)
+        target = f"<= {BURST_CLI_RUNS_TARGET} / " + (f"<= {wall_target:.1f}" if wall_target is not None else "-")
+        failed = ", ".join(f"{count} {error}" for error, count in sorted(burst.failed.items())) or "0"
+        lines.append(_row(burst.pushes, f"{burst.wall_seconds:.1f}", burst.cli_runs, failed,
+                          f"{burst.wall_seconds / one_ship_seconds(ships):.2f}", target))
+    return lines
 
 
 def write_results(document: Path, table: str) -> None:

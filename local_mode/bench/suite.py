@@ -10,6 +10,7 @@ from local_mode.bench.dag_files import dag_files
 from local_mode.bench.executions import ExecutionRun, measure_executions
 from local_mode.bench.s3_server import CountingS3Server
 from local_mode.bench.s3_steps import S3StepBench, StepComparison
+from local_mode.bench.ships import ShipPlan, ShipResults, measure_ships
 
 DEFAULT_SIZES = (10, 100, 1000)
 DEFAULT_RUNS = 5
@@ -24,6 +25,7 @@ class BenchResults:
     s3_steps: list[StepComparison]
     executions: dict[int, list[ExecutionRun]]
     cold_starts: list[ColdStart]
+    ships: ShipResults
     load_before: float  # the machine's 1-minute load average, before and after: other work skews the figures
     load_after: float
 
@@ -32,7 +34,7 @@ def execution_runs(size: int, runs: int) -> int:
     return runs if size < LARGE_EXECUTION else max(1, math.ceil(runs / 2))
 
 
-def run_benchmark(sizes: list[int], runs: int, progress: Callable[[str], None]) -> BenchResults:
+def run_benchmark(sizes: list[int], runs: int, ship_plan: ShipPlan, progress: Callable[[str], None]) -> BenchResults:
     load_before = os.getloadavg()[0]
     comparisons: list[StepComparison] = []
     progress("S3 steps against the AWS CLI, on a moto server on loopback")
@@ -43,7 +45,8 @@ def run_benchmark(sizes: list[int], runs: int, progress: Callable[[str], None]) 
     executions = measure_executions({size: execution_runs(size, runs) for size in sizes}, progress)
     progress("Cold-start proxy of every zip function")
     cold_starts = measure_cold_starts(runs, progress)
+    ships = measure_ships(ship_plan, progress)
     return BenchResults(
         sizes=list(sizes), runs=runs, s3_steps=comparisons, executions=executions, cold_starts=cold_starts,
-        load_before=load_before, load_after=os.getloadavg()[0],
+        ships=ships, load_before=load_before, load_after=os.getloadavg()[0],
     )

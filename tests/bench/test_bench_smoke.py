@@ -9,6 +9,7 @@ import pytest
 from local_mode.bench import __main__ as bench_cli
 from local_mode.bench.cold_start import zip_function_folders
 from local_mode.bench.s3_steps import CLEAR_PREFIX, UPLOAD
+from local_mode.bench.ships import ARCHIVES, OBJECT_BY_OBJECT
 from local_mode.bench.suite import BenchResults, run_benchmark
 
 SIZE = 10
@@ -16,7 +17,7 @@ SIZE = 10
 
 @pytest.fixture(scope="module")
 def bench_run() -> tuple[int, str, BenchResults]:
-    """`python -m local_mode.bench --sizes 10 --runs 1 --no-write`, keeping the results it printed."""
+    """`python -m local_mode.bench --sizes 10 --runs 1 --quick --no-write`, keeping the results it printed."""
     recorded: list[BenchResults] = []
 
     def recording_run(*args) -> BenchResults:
@@ -26,7 +27,7 @@ def bench_run() -> tuple[int, str, BenchResults]:
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, redirect_stdout(stdout):
         patch.setattr(bench_cli, "run_benchmark", recording_run)
-        code = bench_cli.main(["--sizes", str(SIZE), "--runs", "1", "--no-write"])
+        code = bench_cli.main(["--sizes", str(SIZE), "--runs", "1", "--quick", "--no-write"])
     return code, stdout.getvalue(), recorded[0]
 
 
@@ -40,7 +41,7 @@ def test_the_last_line_is_the_json_summary(bench_run):
     summary = json.loads(output.strip().splitlines()[-1])
     assert set(summary) == {
         f"upload_vs_awscli_n{SIZE}", f"clear_vs_awscli_n{SIZE}", f"s3_requests_over_minimum_n{SIZE}",
-        "transitions", "import_ms", "import_vs_boto3",
+        "transitions", "import_ms", "import_vs_boto3", "gather_ratio", "bursts",
     }
     assert summary[f"upload_vs_awscli_n{SIZE}"] > 0 and summary[f"clear_vs_awscli_n{SIZE}"] > 0
     assert set(summary[f"s3_requests_over_minimum_n{SIZE}"]) == {"upload", "clear_prefix"}
@@ -50,13 +51,17 @@ def test_the_last_line_is_the_json_summary(bench_run):
     assert all(milliseconds > 0 for milliseconds in summary["import_ms"].values())
     assert set(summary["import_vs_boto3"]) == set(summary["import_ms"])
     assert all(ratio > 0 for ratio in summary["import_vs_boto3"].values())
+    assert set(summary["gather_ratio"]) == {"archives", "object by object"}
+    assert summary["bursts"].keys() == {"1", "2"}
+    assert all(burst["failed"] == 0 and burst["wall_seconds"] > 0 for burst in summary["bursts"].values())
 
 
 def test_the_table_comes_first_with_every_section(bench_run):
     _, output, _ = bench_run
     table = output.strip().splitlines()[:-1]
     for heading in ("### S3 steps against the AWS CLI", "### Whole executions in the local mode",
-                    "### Cold-start proxy per zip function", "### Targets"):
+                    "### Cold-start proxy per zip function", "### Gathering a bundle in the local mode",
+                    "### Bursts: N pushes to one deployment", "### Targets"):
         assert any(line.startswith(heading) for line in table), heading
     assert any(line.startswith(f"| {SIZE} | Upload vs `aws s3 cp --recursive`") for line in table)
     assert any(line.startswith(f"| {SIZE} | ClearPrefix vs `aws s3 rm --recursive`") for line in table)
@@ -65,9 +70,11 @@ def test_the_table_comes_first_with_every_section(bench_run):
 def test_the_server_counts_exactly_the_requests_our_steps_make(bench_run):
     _, _, results = bench_run
     upload, clear = _comparison(results, UPLOAD), _comparison(results, CLEAR_PREFIX)
-    # One copy per file, and the plan Upload reads (Parse stored it; the state carries only a pointer).
-    assert upload.ours[0].requests == {"CopyObject": SIZE, "GetObject": 1}
-    assert upload.minimum_requests == SIZE
+    # One copy per file, and the plan Upload reads (Parse stored it; the state carries only a pointer); then the
+    # repo's archive: the prefix listed, each copy read back, the archive put.
+    assert upload.ours[0].requests == {"CopyObject": SIZE, "GetObject": 1 + SIZE, "ListObjectsV2": 1,
+                                       "PutObject": 1}
+    assert upload.minimum_requests == 2 * SIZE + 2
     assert clear.ours[0].requests == {"ListObjectsV2": 1, "DeleteObjects": 1}
     assert clear.ours[0].request_count == clear.minimum_requests == 2
 
@@ -85,3 +92,20 @@ def test_executions_succeed_with_a_state_transition_count(bench_run):
     (run,) = results.executions[SIZE]
     assert run.transitions >= len(run.state_seconds) > 0
     assert run.seconds > 0
+
+
+def test_gathering_makes_one_get_per_repo_from_archives_and_one_per_file_without(bench_run):
+    _, _, results = bench_run
+    gathering = {(run.repos, run.mode): run for run in results.ships.gathering}
+    assert gathering.keys() == {(1, ARCHIVES), (1, OBJECT_BY_OBJECT), (3, ARCHIVES), (3, OBJECT_BY_OBJECT)}
+    for (repos, mode), run in gathering.items():
+        # Object by object, Deploy still tries each repo's archive first (one GET each, answered NoSuchKey).
+        assert run.deploy_gets == (repos if mode == ARCHIVES else repos + repos * run.files_per_repo)
+        assert len(run.deploy_seconds) == 1 and run.median_seconds > 0
+
+
+def test_bursts_count_cli_runs_per_deployment(bench_run):
+    _, output, results = bench_run
+    # Today's lock: one ship per push, one after the other.
+    assert [(burst.pushes, burst.cli_runs, burst.failed) for burst in results.ships.bursts] == [(1, 1, {}), (2, 2, {})]
+    assert any(line.startswith("| 2 | ") for line in output.splitlines())

@@ -1,6 +1,7 @@
 """Where the benchmark's table goes in docs/benchmarks.md."""
 
-from local_mode.bench.report import RESULTS_BEGIN, RESULTS_END, write_results
+from local_mode.bench.report import RESULTS_BEGIN, RESULTS_END, ship_checks, ship_sections, write_results
+from local_mode.bench.ships import ARCHIVES, FULL, OBJECT_BY_OBJECT, BurstRun, GatherRun, ShipResults
 
 
 def test_only_the_marked_block_is_replaced(tmp_path):
@@ -20,3 +21,27 @@ def test_a_missing_document_is_created_and_one_without_markers_gets_a_results_se
     notes_only.write_text("# Benchmarks\n\nNotes.\n")
     write_results(notes_only, "table")
     assert notes_only.read_text() == f"# Benchmarks\n\nNotes.\n\n## Results\n\n{RESULTS_BEGIN}\ntable\n{RESULTS_END}\n"
+
+
+def ships(gather_seconds: dict[tuple[int, str], float], bursts: list[tuple[int, float, int]]) -> ShipResults:
+    gathering = [GatherRun(repos=repos, files_per_repo=200, mode=mode, deploy_seconds=[seconds], deploy_gets=repos)
+                 for (repos, mode), seconds in gather_seconds.items()]
+    return ShipResults(plan=FULL, gathering=gathering, bursts=[
+        BurstRun(pushes=pushes, cli_seconds=5.0, wall_seconds=wall, cli_runs=runs, failed={})
+        for pushes, wall, runs in bursts])
+
+
+def test_ship_targets_are_printed_as_target_and_measured():
+    measured = ships({(1, ARCHIVES): 1.0, (1, OBJECT_BY_OBJECT): 1.9, (10, ARCHIVES): 1.5,
+                      (10, OBJECT_BY_OBJECT): 15.1}, [(1, 8.0, 1), (5, 60.0, 5), (20, 30.0, 3)])
+
+    checks = {check.target: (check.measured, check.met) for check in ship_checks(measured)}
+
+    assert checks["Gathering (Deploy state): 10 x 200 files / 1 x 200 <= 2"] == ("1.50", True)
+    assert checks["Burst of 5, CLI of 5 s: CLI runs <= 3"] == ("5", False)
+    assert checks["Burst of 5: wall <= 3 ships + 15 s = 39.0 s"] == ("60.0 s", False)
+    assert checks["Burst of 20: wall <= 4 ships + 20 s = 52.0 s"] == ("30.0 s", True)
+    assert checks["Burst of 50 with default settings: no LockWaitExpired"][1] is False
+    table = "\n".join(ship_sections(measured))
+    assert "10 repos / 1: **1.50** from archives, 7.95 object by object." in table
+    assert "| 5 | 60.0 | 5 | 0 | 7.50 | <= 3 / <= 39.0 |" in table

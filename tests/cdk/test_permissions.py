@@ -111,6 +111,8 @@ def restoring_statements(bucket_id: str) -> list[dict]:
         allow("s3:ListBucketVersions", f"<{bucket_id}.Arn>", Condition=DAGS_PREFIX_ONLY),
         allow("s3:GetObject", f"<{bucket_id}.Arn>/restore-points/*"),
         allow(RESTORING, f"<{bucket_id}.Arn>/dags/*"),
+        # The restored prefix's archive, written anew.
+        allow("s3:PutObject", f"<{bucket_id}.Arn>/archives/*"),
     ]
 
 
@@ -137,7 +139,7 @@ def test_clear_prefix_lists_and_deletes_only_under_dags(synthesized, ids):
     ]
 
 
-def test_upload_reads_plans_and_sources_and_writes_only_dags(synthesized, ids):
+def test_upload_reads_plans_and_sources_and_writes_only_dags_and_archives(synthesized, ids):
     sources = ["arn:<AWS::Partition>:s3:::ci-artifacts-a/*", "arn:<AWS::Partition>:s3:::ci-artifacts-b/*"]
     assert function_statements(synthesized, "functions.upload.app.handler") == [
         allow("s3:GetObject", f"<{ids['bucket']}.Arn>/plans/*"),
@@ -145,13 +147,17 @@ def test_upload_reads_plans_and_sources_and_writes_only_dags(synthesized, ids):
         # CopyObject decrypts an SSE-KMS source with the caller's permissions; the SSE-S3 copy needs no key.
         *source_key_statements(synthesized),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/dags/*"),
+        # The repo's archive, read back from the prefix it wrote.
+        allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/dags/*"),
+        allow("s3:PutObject", f"<{ids['bucket']}.Arn>/archives/*"),
     ]
 
 
-def test_deploy_reads_only_dags_and_its_secret(synthesized, ids):
+def test_deploy_reads_only_dags_archives_and_its_secret(synthesized, ids):
     assert function_statements(synthesized, "functions.deploy.app.handler") == [
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
-        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/dags/*"),
+        allow("s3:GetObject", [f"<{ids['bucket']}.Arn>/dags/*", f"<{ids['bucket']}.Arn>/archives/*"]),
         allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], f"<{ids['secret']}>"),
     ]
 
@@ -175,7 +181,7 @@ def test_a_customer_managed_secret_key_is_decrypted_only_by_deploy_through_secre
     bucket = synthesized.output_ref("DagBucketName")
     assert function_statements(synthesized, "functions.deploy.app.handler") == [
         allow("s3:ListBucket", f"<{bucket}.Arn>", Condition=DAGS_PREFIX_ONLY),
-        allow("s3:GetObject", f"<{bucket}.Arn>/dags/*"),
+        allow("s3:GetObject", [f"<{bucket}.Arn>/dags/*", f"<{bucket}.Arn>/archives/*"]),
         allow(
             ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             synthesized.context["astroTokenSecretArn"],

@@ -1,0 +1,213 @@
+"""Ships in the local mode: what gathering a bundle costs as a deployment grows in repos, and bursts of pushes to
+one deployment (issue 15).
+
+Gathering: one deployment of 1 repo and one of 10, every repo the same number of DAG files, each repo pushed once
+so that its prefix and archive exist; then the first repo is pushed again, and the Deploy state is timed (gathering
+the bundle and the stand-in CLI's run) and its S3 GETs counted. Twice: with the repo archives, and object by object
+(the archives removed and kept from being written: how Deploy gathered before them).
+
+Bursts: N repos push to one deployment at the same moment (every artifact uploaded first, then every execution
+started back to back), with a stand-in CLI whose upload takes a few seconds: the wall time until the last
+execution ends, the CLI runs, and the executions that did not succeed.
+"""
+
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from local_mode.astro_standin import read_invocations
+from local_mode.bench.dag_files import dag_files, write_dag_files
+from local_mode.executions import ExecutionResult, watch_execution
+from local_mode.output import stdout_to_file
+from local_mode.scenario import ScenarioRequest, upload_dags_dir
+from local_mode.world import LocalWorld
+from functions.shared.execution_names import execution_name  # importable once local_mode is loaded
+from functions.shared.paths import ARCHIVES_ROOT, deployment_prefix
+
+WORKSPACE = "bench"
+ARCHIVES, OBJECT_BY_OBJECT = "archives", "object by object"
+BURST_FILES_PER_REPO = 3
+
+
+@dataclass(frozen=True)
+class ShipPlan:
+    """What to measure: the (repos, files per repo) shapes to gather, and the burst sizes with their CLI's time."""
+
+    gather_shapes: tuple[tuple[int, int], ...]
+    gather_runs: int
+    burst_sizes: tuple[int, ...]
+    cli_seconds: float
+
+
+FULL = ShipPlan(gather_shapes=((1, 200), (10, 200)), gather_runs=3, burst_sizes=(1, 5, 20), cli_seconds=5.0)
+# The same code paths in well under a minute (the tests' smoke run).
+QUICK = ShipPlan(gather_shapes=((1, 20), (3, 20)), gather_runs=1, burst_sizes=(1, 2), cli_seconds=1.0)
+
+
+@dataclass(frozen=True)
+class GatherRun:
+    repos: int
+    files_per_repo: int
+    mode: str  # ARCHIVES or OBJECT_BY_OBJECT
+    deploy_seconds: list[float]  # the Deploy state's time, per run
+    deploy_gets: int  # S3 GETs made while Deploy ran (the most of any run)
+
+    @property
+    def median_seconds(self) -> float:
+        return statistics.median(self.deploy_seconds)
+
+
+@dataclass(frozen=True)
+class BurstRun:
+    pushes: int
+    cli_seconds: float
+    wall_seconds: float  # from the first start until the last execution ended
+    cli_runs: int
+    failed: dict[str, int]  # executions that did not succeed, by error
+
+
+@dataclass(frozen=True)
+class ShipResults:
+    plan: ShipPlan
+    gathering: list[GatherRun]
+    bursts: list[BurstRun]
+
+
+class GetRecorder:
+    """When each S3 GET of the DAG bucket was made, by any step."""
+
+    def __init__(self, world: LocalWorld):
+        self.bucket = world.dag_bucket
+        self.times: list[float] = []
+        self._lock = threading.Lock()
+        world.client("s3").meta.events.register("provide-client-params.s3.GetObject", self._record)
+
+    def _record(self, params: dict, **_) -> None:
+        if params.get("Bucket") == self.bucket:
+            with self._lock:
+                self.times.append(time.time())
+
+    def between(self, start: float, end: float) -> int:
+        with self._lock:
+            return sum(1 for moment in self.times if start <= moment <= end)
+
+
+@contextmanager
+def archives_withheld(world: LocalWorld, deployment: str) -> Iterator[None]:
+    """Remove the deployment's archives and keep new ones from being written: Deploy gathers object by object."""
+    s3 = world.client("s3")
+    prefix = ARCHIVES_ROOT + deployment_prefix(WORKSPACE, deployment).removeprefix("dags/")
+
+    def refuse(params: dict, **_) -> None:
+        if params.get("Key", "").startswith(prefix):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "archives withheld"}}, "PutObject")
+
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=world.dag_bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            s3.delete_object(Bucket=world.dag_bucket, Key=item["Key"])
+    s3.meta.events.register("provide-client-params.s3.PutObject", refuse)
+    try:
+        yield
+    finally:
+        s3.meta.events.unregister("provide-client-params.s3.PutObject", refuse)
+
+
+def _repo_inputs(world: LocalWorld, folder: Path, deployment: str, repos: int, files_per_repo: int) -> list[dict]:
+    """Each repo's execution input, its artifacts uploaded; every repo has files of its own (distinct DAG ids)."""
+    files = dag_files(repos * files_per_repo)
+    inputs = []
+    for number in range(repos):
+        repo = f"repo_{number:02}"
+        dags_dir = folder / deployment / repo
+        write_dag_files(dags_dir, files[number * files_per_repo:(number + 1) * files_per_repo])
+        request = ScenarioRequest(workspace=WORKSPACE, deployment=deployment, repo=repo, dags_dir=dags_dir,
+                                  event=None, expect="SUCCEEDED")
+        inputs.append(upload_dags_dir(world.client("s3"), world.artifacts_bucket, request, world.next_run_id()))
+    return inputs
+
+
+def _run(world: LocalWorld, execution_input: dict) -> ExecutionResult:
+    arn = world.start_execution(execution_input, execution_name(execution_input["repo"], None, world.next_run_id()))
+    result = watch_execution(world, arn)
+    if result.status != "SUCCEEDED":
+        raise RuntimeError(f"execution {result.name} ended {result.status} at {result.failed_state}: {result.error}: "
+                           f"{result.cause}")
+    return result
+
+
+def _timed_deploy(world: LocalWorld, gets: GetRecorder, execution_input: dict) -> tuple[float, int]:
+    result = _run(world, execution_input)
+    [deploy] = [visit for visit in result.visits if visit.name == "Deploy"]
+    return deploy.seconds or 0.0, gets.between(deploy.entered.timestamp(), deploy.exited.timestamp())
+
+
+def measure_gathering(world: LocalWorld, folder: Path, plan: ShipPlan, progress: Callable[[str], None]
+                      ) -> list[GatherRun]:
+    gets = GetRecorder(world)
+    runs = []
+    for repos, files_per_repo in plan.gather_shapes:
+        deployment = f"gather-{repos}x{files_per_repo}"
+        progress(f"Gathering {repos} x {files_per_repo} files: pushing every repo once")
+        inputs = _repo_inputs(world, folder, deployment, repos, files_per_repo)
+        for execution_input in inputs:
+            _run(world, execution_input)
+        for mode in (ARCHIVES, OBJECT_BY_OBJECT):
+            progress(f"Gathering {repos} x {files_per_repo} files, {mode}: {plan.gather_runs} pushes of one repo")
+            measured = []
+            for _ in range(plan.gather_runs):
+                if mode == ARCHIVES:
+                    measured.append(_timed_deploy(world, gets, inputs[0]))
+                else:
+                    with archives_withheld(world, deployment):
+                        measured.append(_timed_deploy(world, gets, inputs[0]))
+            runs.append(GatherRun(repos=repos, files_per_repo=files_per_repo, mode=mode,
+                                  deploy_seconds=[seconds for seconds, _ in measured],
+                                  deploy_gets=max(count for _, count in measured)))
+    return runs
+
+
+def measure_bursts(world: LocalWorld, folder: Path, plan: ShipPlan, progress: Callable[[str], None]
+                   ) -> list[BurstRun]:
+    bursts = []
+    for pushes in plan.burst_sizes:
+        deployment = f"burst-n{pushes}"
+        inputs = _repo_inputs(world, folder, deployment, pushes, BURST_FILES_PER_REPO)
+        progress(f"Burst of {pushes} pushes to one deployment, CLI of {plan.cli_seconds:g} s")
+        started = time.perf_counter()
+        arns = [world.start_execution(execution_input, execution_name(execution_input["repo"], None,
+                                                                      world.next_run_id()))
+                for execution_input in inputs]
+        with ThreadPoolExecutor(max_workers=len(arns)) as pool:
+            results = list(pool.map(lambda arn: watch_execution(world, arn), arns))
+        wall = time.perf_counter() - started
+        failed: dict[str, int] = {}
+        for result in results:
+            if result.status != "SUCCEEDED":
+                failed[result.error or result.status] = failed.get(result.error or result.status, 0) + 1
+        cli_runs = sum(1 for ship in read_invocations(world.astro_state_dir)
+                       if ship["deployment_id"] == f"local-{deployment}")
+        bursts.append(BurstRun(pushes=pushes, cli_seconds=plan.cli_seconds, wall_seconds=wall, cli_runs=cli_runs,
+                               failed=failed))
+    return bursts
+
+
+def measure_ships(plan: ShipPlan, progress: Callable[[str], None]) -> ShipResults:
+    """Both measurements, each in a local world of its own (the bursts' stand-in CLI is slowed down)."""
+    with tempfile.TemporaryDirectory(prefix="astro-dag-deploy-ships-") as scratch:
+        folder = Path(scratch)
+        progress("Creating the stack in the local mode for the ships")
+        # The handlers' logs and metrics go to a scratch file: stdout carries the table.
+        with stdout_to_file(folder / "handlers.log"):
+            with LocalWorld(folder / "gather-world") as world:
+                gathering = measure_gathering(world, folder / "gather", plan, progress)
+            with LocalWorld(folder / "burst-world", standin_upload_seconds=plan.cli_seconds) as world:
+                bursts = measure_bursts(world, folder / "burst", plan, progress)
+    return ShipResults(plan=plan, gathering=gathering, bursts=bursts)
