@@ -47,6 +47,12 @@ STANDARD_MAX_EXECUTION_MINUTES = 365 * 24 * 60
 MAX_NONCURRENT_VERSION_DAYS = 36500
 # Beyond the execution timeout: Step Functions stops a timed-out execution a little after the deadline.
 LOCK_LEASE_MARGIN_SECONDS = 300
+# What one SSM parameter holds (cdk/astro_targets.py stores each astroDeployments entry in one): a standard one
+# 4 KB, an advanced one (charged monthly) 8 KB.
+STANDARD_PARAMETER_BYTES = 4096
+ADVANCED_PARAMETER_BYTES = 8192
+# One resource per entry, in a stack CloudFormation caps at 500 resources (about 90 are the pipeline's own).
+MAX_ASTRO_DEPLOYMENTS = 350
 
 CONTEXT_KEYS = (
     "stackName",
@@ -154,9 +160,16 @@ class StackSettings:
         return self.execution_timeout_minutes * 60 + LOCK_LEASE_MARGIN_SECONDS
 
     @property
-    def astro_targets_json(self) -> str:
-        """The ASTRO_TARGETS environment value that functions.shared.astro_targets.resolve_astro_target reads."""
-        return json.dumps(self.astro_deployments, sort_keys=True, separators=(",", ":"))
+    def astro_targets_path(self) -> str:
+        """The SSM path of the astroDeployments entries (functions.shared.astro_targets reads them there).
+
+        Under a fixed first level: SSM refuses names starting with "aws" or "ssm", which a stack name may.
+        """
+        return f"/astro-dag-deploy/{self.stack_name}/astro-deployments/"
+
+    def astro_target_values(self) -> dict[str, str]:
+        """Each astroDeployments entry as the JSON its SSM parameter holds."""
+        return {key: astro_target_value(entry) for key, entry in sorted(self.astro_deployments.items())}
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -212,6 +225,10 @@ class StackSettings:
         if problems:
             raise SettingsError(problems)
         return settings
+
+
+def astro_target_value(entry: Mapping[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
 
 
 def arn_partition_and_region(arn: str) -> tuple[str, str]:
@@ -327,6 +344,11 @@ class _ContextReader:
     def astro_deployments(self) -> dict[str, dict[str, str]]:
         key = ASTRO_DEPLOYMENTS_KEY
         mapping = self._decoded(key, dict) or {}
+        if len(mapping) > MAX_ASTRO_DEPLOYMENTS:
+            self.problems.append(
+                f"{key}: {len(mapping)} entries, at most {MAX_ASTRO_DEPLOYMENTS} (each is one CloudFormation resource, "
+                "500 in a stack): let a '*' entry cover deployments whose IDs follow a pattern"
+            )
         for name, entry in mapping.items():
             parts = name.split("/")
             if len(parts) != 2 or not all(part == "*" or is_segment(part) for part in parts):
@@ -339,6 +361,12 @@ class _ContextReader:
                 self.problems.append(f"{key}: {name!r} may hold only {', '.join(DEPLOYMENT_ENTRY_KEYS)}")
             else:
                 self._check_deployment_entry(key, name, entry)
+                size = len(astro_target_value(entry).encode())
+                if size > ADVANCED_PARAMETER_BYTES:
+                    self.problems.append(
+                        f"{key}: {name!r} is {size} bytes as JSON; an entry is stored in one SSM parameter, which "
+                        f"holds at most {ADVANCED_PARAMETER_BYTES}"
+                    )
         return mapping
 
     def _check_deployment_entry(self, key: str, name: str, entry: dict) -> None:

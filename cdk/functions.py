@@ -18,6 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from cdk.astro_targets import AstroTargets
 from cdk.config import StackSettings, arn_partition_and_region
 from cdk.nag import attribute_finding, suppress
 from functions.shared.paths import ARCHIVES_ROOT, DAGS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
@@ -193,13 +194,14 @@ class PipelineFunctions(Construct):
             ),
         )
         self.token_secret = self._token_secret(settings)
+        self.astro_targets = AstroTargets(self, "AstroTargets", settings)
 
         self.parse = self._zip_function(
             PARSE,
             {
                 "DAG_BUCKET": bucket.bucket_name,
                 "SOURCE_BUCKETS": ",".join(settings.source_buckets),
-                "ASTRO_TARGETS": settings.astro_targets_json,
+                **self.astro_targets.environment,
             },
         )
         self.lock = self._zip_function(
@@ -214,7 +216,8 @@ class PipelineFunctions(Construct):
         self.clear_prefix = self._zip_function(CLEAR_PREFIX, {"DAG_BUCKET": bucket.bucket_name})
         self.upload = self._zip_function(UPLOAD, {"DAG_BUCKET": bucket.bucket_name})
         self.rollback = self._zip_function(ROLLBACK, {"DAG_BUCKET": bucket.bucket_name})
-        self.notify = self._zip_function(NOTIFY, {"TOPIC_ARN": topic.topic_arn})
+        # The bucket: the report of a request Parse refused names who it was for.
+        self.notify = self._zip_function(NOTIFY, {"TOPIC_ARN": topic.topic_arn, "DAG_BUCKET": bucket.bucket_name})
         # Recoveries Lambda (function errors) or EventBridge (delivery) gave up on: a person must finish them.
         self.recovery_dead_letters = sqs.Queue(
             self,
@@ -236,7 +239,7 @@ class PipelineFunctions(Construct):
                 "LOCK_TABLE": lock_table.table_name,
                 "TOPIC_ARN": topic.topic_arn,
                 # Which bundle's lock a stopped execution held.
-                "ASTRO_TARGETS": settings.astro_targets_json,
+                **self.astro_targets.environment,
             },
             dead_letter_queue=self.recovery_dead_letters,
             retry_attempts=RECOVERY_RETRY_ATTEMPTS,
@@ -245,7 +248,7 @@ class PipelineFunctions(Construct):
         self.deploy = self._deploy_function(
             {
                 "DAG_BUCKET": bucket.bucket_name,
-                "ASTRO_TARGETS": settings.astro_targets_json,
+                **self.astro_targets.environment,
                 "ASTRO_TOKEN_SECRET_ARN": self.token_secret.secret_arn,
                 "ASTRO_CLI": ASTRO_CLI_PATH,
             }
@@ -295,6 +298,7 @@ class PipelineFunctions(Construct):
         self._allow_listing(self.clear_prefix, bucket)
         self._allow_objects(self.clear_prefix, ["s3:DeleteObject"], [dags])
         self._allow_objects(self.upload, ["s3:GetObject"], [plans])
+        self._allow_objects(self.notify, ["s3:GetObject"], [plans])
         # CopyObject reads the source with the caller's permissions.
         self._allow_objects(self.upload, ["s3:GetObject"], sources)
         # The DAG bucket encrypts with SSE-S3 (cdk/storage.py): writing the copies needs no key.
@@ -314,6 +318,8 @@ class PipelineFunctions(Construct):
             # The restored prefix's archive, written anew.
             self._allow_objects(restorer, ["s3:PutObject"], [archives])
         self._allow(self.recover, ["dynamodb:DeleteItem"], [lock_table.table_arn])
+        for resolver in (self.parse, self.deploy, self.recover):
+            self.astro_targets.grant_read(resolver)
         for publisher in (self.notify, self.recover):
             topic.grant_publish(publisher)
             suppress(

@@ -125,8 +125,8 @@ class DeployStateMachine(Construct):
                 {
                     "execution": sfn.JsonPath.execution_name,
                     "execution_arn": sfn.JsonPath.execution_id,
-                    # Who the run is for, as requested: the state holds it only once Parse has succeeded.
-                    "request": sfn.JsonPath.object_at("$$.Execution.Input"),
+                    # Not the request (up to 256 KiB itself): Notify reads the names from the plan summary, or from
+                    # the report Parse stored when it refused the request.
                     "state": sfn.JsonPath.entire_payload,
                 }
             ),
@@ -167,6 +167,8 @@ class DeployStateMachine(Construct):
             ),
             # The plan summary becomes the state: every later step reads it.
             result_path=sfn.JsonPath.entire_payload,
+            # On a failure the state is the failure alone: the request (up to 256 KiB) stays out of it.
+            failure_replaces_state=True,
         )
         # On a loop the state holds the previous attempt's $.lock: the function counts attempts and the wait.
         # An AcquireLock that failed may have taken the lock first (a crash after the put): release it by Parse's key.
@@ -271,22 +273,31 @@ class DeployStateMachine(Construct):
         *,
         result_path: str,
         payload: sfn.TaskInput | None = None,
+        failure_replaces_state: bool = False,
     ) -> tasks.LambdaInvoke:
-        """A pipeline task whose every failure is summarized (a Failure document), then handed to `on_failure`."""
+        """A pipeline task whose every failure is summarized (a Failure document), then handed to `on_failure`;
+        with `failure_replaces_state`, the summary is all the state holds from then on."""
         task = self._task(name, function, result_path=result_path, payload=payload)
+        # Where the Catch puts the error: beside the state, or (a CaughtError document) in place of it.
+        caught_path = sfn.JsonPath.entire_payload if failure_replaces_state else StateKey.FAILURE.path
+
+        def caught(field_name: str) -> str:
+            return f"$.{field_name}" if failure_replaces_state else StateKey.FAILURE.field_path(field_name)
+
+        # Which step failed, with the error and cause the Fail state reports.
+        failure = {
+            "state": name,
+            "error": sfn.JsonPath.string_at(caught("Error")),
+            "cause": sfn.JsonPath.string_at(caught("Cause")),
+        }
         summary = sfn.Pass(
             self,
             f"{name}Failed",
             state_name=f"{name} failed",
-            # Which step failed, with the error and cause the Fail state reports.
-            parameters={
-                "state": name,
-                "error": sfn.JsonPath.string_at(StateKey.FAILURE.field_path("Error")),
-                "cause": sfn.JsonPath.string_at(StateKey.FAILURE.field_path("Cause")),
-            },
-            result_path=StateKey.FAILURE.path,
+            parameters={StateKey.FAILURE.value: failure} if failure_replaces_state else failure,
+            result_path=sfn.JsonPath.entire_payload if failure_replaces_state else StateKey.FAILURE.path,
         )
-        task.add_catch(summary.next(on_failure), errors=[sfn.Errors.ALL], result_path=StateKey.FAILURE.path)
+        task.add_catch(summary.next(on_failure), errors=[sfn.Errors.ALL], result_path=caught_path)
         return task
 
     def _release_lock(self, construct_id: str, *, state_name: str | None = None) -> tasks.DynamoDeleteItem:

@@ -93,6 +93,27 @@ def write_standin_wrapper(bin_dir: Path, state_dir: Path, upload_seconds: float 
     return wrapper
 
 
+@contextmanager
+def deploys_held(state_dir: Path) -> Iterator[None]:
+    """Keep the stand-in's deploys from landing until the block ends (a deploy already running waits too)."""
+    hold = state_dir / HOLD_FILE
+    hold.touch()
+    try:
+        yield
+    finally:
+        hold.unlink()
+
+
+def wait_for_held_deploys(state_dir: Path, count: int, timeout: float = 60.0) -> None:
+    """Wait until `count` deploys wait behind `deploys_held` (they have all started)."""
+    log = state_dir / HELD_LOG
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and len(log.read_text().splitlines()) >= count):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{count} deploys were expected to wait behind the hold, not all started")
+        time.sleep(0.05)
+
+
 def _wait_while_held(state_dir: Path) -> None:
     if (state_dir / HOLD_FILE).exists():
         with open(state_dir / HELD_LOG, "a") as log:

@@ -59,6 +59,8 @@ class LocalDeploymentsApi:
         self._watchers: list[tuple[str, threading.Thread]] = []
 
     def start_deployment(self, body: bytes) -> tuple[int, dict]:
+        from botocore.exceptions import ClientError
+
         from functions.shared.execution_names import execution_name
 
         try:
@@ -72,7 +74,14 @@ class LocalDeploymentsApi:
             )
             return 400, {"message": "Invalid request body", "validationErrors": f"[{described}]"}
         name = execution_name(document["repo"], document.get("commit"), uuid.uuid4().hex)
-        arn = self.world.start_execution(document, name)
+        try:
+            arn = self.world.start_execution(document, name)
+        except ClientError as refused:
+            # As the API's integration responses: Step Functions' client errors are 400, its faults 502.
+            error = refused.response["Error"]
+            if refused.response["ResponseMetadata"]["HTTPStatusCode"] < 500:
+                return 400, {"error": error.get("Code", ""), "message": error.get("Message", "")}
+            return 502, {"error": "StepFunctionsUnavailable", "message": error.get("Message", "")}
         self.progress.line(f"{name}  started by POST {DEPLOYMENTS_PATH}")
         self._watch(arn)
         return 202, {"name": name, "executionArn": arn, "statusUrl": f"{self.base_url}{DEPLOYMENTS_PATH}/{name}"}

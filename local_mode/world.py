@@ -26,9 +26,16 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from functions.shared.aws import client as step_client
 
 from functions.shared.dag_bundles import MAIN_BUNDLE
-from local_mode.astro_standin import HELD_LOG, HOLD_FILE, bundle_versions, last_bundle, write_standin_wrapper
+from local_mode.astro_standin import (
+    bundle_versions,
+    deploys_held,
+    last_bundle,
+    wait_for_held_deploys,
+    write_standin_wrapper,
+)
 from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
 from local_mode.lambda_seam import in_process_lambdas
+from local_mode.payload_limits import payload_limits
 from local_mode.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
 
 REGION = "us-east-1"
@@ -196,6 +203,7 @@ class LocalWorld:
         self._exit_stack.enter_context(logger_to_file("moto", self.engine_log))
         self._exit_stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._exit_stack.enter_context(in_process_lambdas())
+        self._exit_stack.enter_context(payload_limits())
         self._exit_stack.callback(self._stop_running_executions)
 
         self._resolver = TokenResolver(self.template, ACCOUNT, REGION, stack_name=STACK_NAME)
@@ -299,22 +307,13 @@ class LocalWorld:
     def hold_deploys(self) -> Iterator[None]:
         """Keep the stand-in's deploys from landing until the block ends (a deploy already running waits too)."""
         assert self.astro_state_dir is not None, "only the stand-in can be held"
-        hold = self.astro_state_dir / HOLD_FILE
-        hold.touch()
-        try:
+        with deploys_held(self.astro_state_dir):
             yield
-        finally:
-            hold.unlink()
 
     def wait_for_held_deploys(self, count: int, timeout: float = 60.0) -> None:
         """Wait until `count` deploys of the stand-in wait behind `hold_deploys` (they have all started)."""
         assert self.astro_state_dir is not None, "only the stand-in can be held"
-        log = self.astro_state_dir / HELD_LOG
-        deadline = time.monotonic() + timeout
-        while not (log.exists() and len(log.read_text().splitlines()) >= count):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{count} deploys were expected to wait behind the hold, not all started")
-            time.sleep(0.05)
+        wait_for_held_deploys(self.astro_state_dir, count, timeout)
 
     def astro_bundles(self, bundle: str = MAIN_BUNDLE) -> dict[str, list[str]]:
         """Per Astro deployment ID, the paths of the last content the stand-in received for one of its Dag bundles
@@ -346,6 +345,7 @@ class LocalWorld:
             "AWS::Lambda::Function": self._create_function,
             "AWS::StepFunctions::StateMachine": self._create_state_machine,
             "AWS::Events::Rule": self._create_rule,
+            "AWS::SSM::Parameter": self._create_parameter,
         }
         pending = {
             logical_id: resource
@@ -486,3 +486,9 @@ class LocalWorld:
         if properties.get("State", "ENABLED") == "ENABLED":
             self._rules.append(Rule(name=name, pattern=pattern, target_arns=targets))
         self._resolver.register(logical_id, name, Arn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}")
+
+    def _create_parameter(self, logical_id: str, properties: dict) -> None:
+        properties = self._resolve(properties)
+        name = properties.get("Name") or f"/local/{logical_id}"
+        self.client("ssm").put_parameter(Name=name, Value=properties["Value"], Type=properties["Type"])
+        self._resolver.register(logical_id, name)

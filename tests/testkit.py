@@ -1,10 +1,13 @@
 """Names and stand-ins the tests share (importable, unlike conftest.py)."""
 
+import itertools
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from functions.shared.astro_targets import PARAMETER_PATH_VARIABLE, parameter_name
+from functions.shared.aws import client
 from functions.shared.errors import AstroDeployFailed, AstroUnavailable
 
 from local_mode.executions import ExecutionResult
@@ -15,6 +18,18 @@ from local_mode.world import LocalWorld
 REGION = "eu-west-1"
 DAG_BUCKET = "test-dag-bucket"
 SOURCE_BUCKET = "test-ci-artifacts"
+
+_TARGET_PATHS = (f"/test-{number}/astro-deployments/" for number in itertools.count(1))
+
+
+def store_astro_targets(monkeypatch, targets: dict) -> None:
+    """Configure `astroDeployments` for the handlers as the stack does: one SSM parameter per entry (in the
+    embedded AWS), under a path of their own, named in the functions' environment."""
+    path = next(_TARGET_PATHS)
+    for key, entry in targets.items():
+        client("ssm").put_parameter(Name=parameter_name(path, key), Value=json.dumps(entry), Type="String")
+    monkeypatch.setenv(PARAMETER_PATH_VARIABLE, path)
+
 
 VERSION = "2024-05-01T10:20:30.1234567Z"
 SUCCESS = (
@@ -111,10 +126,12 @@ def fake_astro(folder: Path, behaviour: str) -> Path:
     return script
 
 
-def deploy_example(world: LocalWorld, repo: str = "marketing_etl", expect: str = "FAILED") -> ExecutionResult:
-    """Deploy one of the example repos to analytics/production through the local world; return how it ended."""
+def deploy_example(world: LocalWorld, repo: str = "marketing_etl", expect: str = "FAILED",
+                   workspace: str = "analytics", deployment: str = "production") -> ExecutionResult:
+    """Deploy one of the example repos (to analytics/production by default) through the local world; return how it
+    ended."""
     scenario = Scenario.from_document(
-        {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
+        {"requests": [{"astroWorkspace": workspace, "astroDeployment": deployment, "repo": repo,
                        "dags_dir": repo, "expect": expect}]},
         EXAMPLES_DIR,
     )

@@ -47,7 +47,6 @@ class DeployInput(RunScope):
 @dataclass(frozen=True)
 class DeploySettings:
     bucket: str
-    astro_targets: str
     token_secret_arn: str
     astro_cli: str
     path: str
@@ -57,7 +56,6 @@ class DeploySettings:
     def from_environment(cls, environ: Mapping[str, str]) -> "DeploySettings":
         return cls(
             bucket=environ["DAG_BUCKET"],
-            astro_targets=environ["ASTRO_TARGETS"],
             token_secret_arn=environ["ASTRO_TOKEN_SECRET_ARN"],
             astro_cli=environ.get("ASTRO_CLI") or "astro",
             path=environ.get("PATH") or os.defpath,
@@ -185,7 +183,7 @@ def deploy_deployment(
 ) -> DeployOutcome:
     """Resolve the Astro target and Dag bundle, read the token, gather the bundle's files and run `astro deploy`."""
     # Configuration first: nothing is downloaded or run for a deployment that has no Astro ID.
-    astro_target = resolve_astro_target(request.workspace, request.deployment, settings.astro_targets)
+    astro_target = resolve_astro_target(request.workspace, request.deployment)
     # Parse's choice, which the lock covers: never worked out again here.
     bundle_name = request.bundle
     token = read_token(settings.token_secret_arn)

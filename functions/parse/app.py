@@ -6,6 +6,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.parse.planning import build_plan, summarize
+from functions.parse.refusal import reported_failure
 from functions.shared.documents import Document, document
 from functions.shared.execution_state import RequestedNames
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
@@ -27,8 +28,11 @@ def handler(event: dict, context: LambdaContext) -> dict:
     names = RequestedNames.from_request(parse_input.request)
     source_buckets = frozenset(filter(None, os.environ["SOURCE_BUCKETS"].split(",")))
     with step_metrics("parse", dimensions(names.workspace, names.deployment, names.repo)) as metrics:
-        plan, warnings = build_plan(parse_input.request, parse_input.execution, source_buckets,
-                                    os.environ["ASTRO_TARGETS"], os.environ["DAG_BUCKET"])
+        try:
+            plan, warnings = build_plan(parse_input.request, parse_input.execution, source_buckets,
+                                        dag_bucket=os.environ["DAG_BUCKET"])
+        except Exception as error:
+            raise reported_failure(error, parse_input.request, parse_input.execution, os.environ["DAG_BUCKET"]) from None
         summary = summarize(plan, save_plan(os.environ["DAG_BUCKET"], plan), warnings)
         metrics.add_metric(name="parse.files", unit=MetricUnit.Count, value=summary.files)
     for warning in warnings:

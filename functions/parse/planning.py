@@ -6,7 +6,7 @@ by the import of the handler, which every cold start pays.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ from functions.shared.astro_targets import resolve_astro_target
 from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.dag_source import inspect_dag_source
 from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
-from functions.shared.errors import AstroConfigError, InvalidRequest
+from functions.shared.errors import PROBLEM_LIMIT, AstroConfigError, InvalidRequest, shortened
 from functions.shared.execution_state import PlanSummary
 from functions.shared.locking import lock_key
 from functions.shared.paths import (
@@ -177,9 +177,11 @@ def _duplicate_problems(candidates: Iterable[Candidate]) -> list[str]:
 
 
 def _limited(items: list[str]) -> list[str]:
+    # The summary becomes the state: a bounded number of bounded items.
+    shown = [shortened(item, PROBLEM_LIMIT) for item in items[:SUMMARY_LIST_LIMIT]]
     if len(items) <= SUMMARY_LIST_LIMIT:
-        return items
-    return [*items[:SUMMARY_LIST_LIMIT], f"... and {len(items) - SUMMARY_LIST_LIMIT} more (see the plan)"]
+        return shown
+    return [*shown, f"... and {len(items) - SUMMARY_LIST_LIMIT} more (see the plan)"]
 
 
 def _live_repos(dag_bucket: str, workspace: str, deployment: str) -> list[str]:
@@ -213,11 +215,12 @@ def _bundle_problems(request: DeployRequest, target: AstroTarget, dag_bucket: st
 
 
 def build_plan(
-    raw_request: object, execution: str, source_buckets: frozenset[str], astro_targets: str,
-    dag_bucket: str | None = None,
+    raw_request: object, execution: str, source_buckets: frozenset[str],
+    astro_targets: Mapping[str, object] | None = None, dag_bucket: str | None = None,
 ) -> tuple[Plan, list[str]]:
     """Validate everything (format, allow-list, Astro target and Dag bundle, paths, sources, Python syntax).
 
+    `astro_targets`: the configured entries, else the stack's (functions/shared/astro_targets.py).
     `dag_bucket` is where the deployment's other repos live: given, a per-repo bundle name they already use is
     refused.
 

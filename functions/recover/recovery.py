@@ -54,7 +54,7 @@ def requested_scope(ended: ExecutionEnded) -> RunScope | None:
 def locked_bundle(workspace: str, deployment: str, repo: str) -> str:
     """The bundle whose lock the execution took; Parse refuses a request without one before anything is locked."""
     try:
-        return resolve_astro_target(workspace, deployment, os.environ["ASTRO_TARGETS"]).bundle(repo)
+        return resolve_astro_target(workspace, deployment).bundle(repo)
     except (AstroConfigError, UnmappableRepo):
         return MAIN_BUNDLE
 

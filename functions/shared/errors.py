@@ -4,19 +4,55 @@ Step Functions names a Lambda error after the exception's class, so these class 
 contract: the state machine's Retry/Catch rules and the notifications refer to them.
 """
 
+import json
+
+
+# An error's message becomes the cause of the execution's failure (a Fail state's cause holds at most 32,768
+# characters) inside Lambda's error document, which escapes it as JSON (six characters for an "é"): bounded in
+# that form, with room for the stack trace.
+MESSAGE_LIMIT = 8000
+# An invalid request's message shows this many of its problems, each cut to this length; the full list is in the
+# report Parse stores (functions/shared/plan_store.py).
+PROBLEMS_SHOWN = 20
+PROBLEM_LIMIT = 300
+
+
+def shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def bounded_message(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`message`, cut so that it is at most `limit` characters once escaped as a JSON string."""
+    kept = len(message)
+    while len(json.dumps(shortened(message, kept))) > limit:
+        kept = min(kept - 1, int(kept * 0.9))
+    return shortened(message, kept)
+
 
 class PipelineError(Exception):
     """A failure the pipeline reports to a person; the message says what went wrong and what to do."""
 
+    def __init__(self, message: str = ""):
+        super().__init__(bounded_message(str(message)))
+
 
 class InvalidRequest(PipelineError):
-    """The request cannot be deployed; the message lists every problem found."""
+    """The request cannot be deployed. The message counts the problems and shows the first ones; `report`, once
+    Parse has stored them all, is where the full list is."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], report: str | None = None):
         self.problems = list(problems)
+        self.report = report
         count = len(self.problems)
         heading = "1 problem" if count == 1 else f"{count} problems"
-        super().__init__(f"{heading} in the request: " + "; ".join(self.problems))
+        where = f" (full report: {report})" if report else ""
+        shown = "; ".join(shortened(problem, PROBLEM_LIMIT) for problem in self.problems[:PROBLEMS_SHOWN])
+        first = f"the first {PROBLEMS_SHOWN}: " if count > PROBLEMS_SHOWN else ""
+        super().__init__(f"{heading} in the request{where}: {first}{shown}")
+
+    def reported(self, report: str) -> "InvalidRequest":
+        """The same refusal, pointing to the full report stored at `report`."""
+        return InvalidRequest(self.problems, report)
 
 
 class ClearPrefixFailed(PipelineError):

@@ -21,6 +21,7 @@ WORKSPACE_FIELD = "astroWorkspace"
 DEPLOYMENT_FIELD = "astroDeployment"
 REPO_FIELD = "repo"
 COMMIT_FIELD = "commit"
+NAME_FIELDS = (WORKSPACE_FIELD, DEPLOYMENT_FIELD, REPO_FIELD, COMMIT_FIELD)
 # The error of a lock release whose condition failed: this execution no longer holds the lock.
 LOCK_NOT_HELD = "DynamoDB.ConditionalCheckFailedException"
 ROLLBACK_FAILED = "FAILED"

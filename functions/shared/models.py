@@ -22,10 +22,11 @@ DagId = Annotated[
     str,
     Field(
         pattern=r"^[A-Za-z0-9_.-]{1,250}$",
+        max_length=250,
         description="Airflow's rule: letters, digits, _ . -, at most 250 characters",
     ),
 ]
-Commit = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{4,64}$", description="the commit SHA (hex)")]
+Commit = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{4,64}$", max_length=64, description="the commit SHA (hex)")]
 
 
 def _relative_path(value: str) -> str:
@@ -33,7 +34,9 @@ def _relative_path(value: str) -> str:
 
 
 RelativePath = Annotated[str, Field(max_length=512, description=PATH_RULE), AfterValidator(_relative_path)]
-S3Uri = Annotated[str, Field(pattern=S3_URI_PATTERN, description=S3_RULE)]
+# s3:// + a bucket name (at most 63) + / + a key (at most 1,024 characters).
+S3_URI_MAX_LENGTH = 5 + 63 + 1 + 1024
+S3Uri = Annotated[str, Field(pattern=S3_URI_PATTERN, max_length=S3_URI_MAX_LENGTH, description=S3_RULE)]
 
 
 

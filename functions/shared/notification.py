@@ -1,16 +1,20 @@
 """Notify: tell a person what failed, where, and where to look."""
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
 
 from functions.shared.documents import Document, document
+from functions.shared.errors import MESSAGE_LIMIT
 from functions.shared.execution_state import (
     LOCK_NOT_HELD, ExecutionState, Failure, RequestedNames, RestoreResult, RollbackFailure,
 )
 from functions.shared.paths import restore_point_key
+from functions.shared.plan_store import load_parse_report, parse_report_uri
 
-CAUSE_LIMIT = 2000
+# An error's whole message (functions/shared/errors.py bounds it), not an unbounded cause.
+CAUSE_LIMIT = MESSAGE_LIMIT
 # SNS takes a subject of ASCII text without control characters, shorter than 100 characters.
 SUBJECT_LIMIT = 99
 ELLIPSIS = "..."  # ASCII: SNS refuses any other character in a subject
@@ -25,12 +29,30 @@ class FailedExecution(Document):
 
     execution: str
     execution_arn: str
+    # The request, or its name fields (from Parse's report): the state holds the names only once Parse succeeded.
     request: object = None
     state: ExecutionState = field(default_factory=ExecutionState)
+    report: str | None = None  # where the full report of a refused request is
 
     @property
     def names(self) -> RequestedNames:
+        plan = self.state.plan
+        if plan:
+            return RequestedNames(workspace=plan.workspace, deployment=plan.deployment, repo=plan.repo,
+                                  commit=plan.commit)
         return RequestedNames.from_request(self.request)
+
+
+def with_parse_report(failed: FailedExecution, dag_bucket: str) -> FailedExecution:
+    """After Parse failed, the names and the report's place from the report Parse stored (the state carries
+    neither the request nor its problems: both may be large)."""
+    if failed.state.plan is not None or failed.request is not None:
+        return failed
+    report = load_parse_report(dag_bucket, failed.execution)
+    if report is None:
+        return failed
+    return dataclasses.replace(failed, request=report.requested,
+                               report=parse_report_uri(dag_bucket, failed.execution))
 
 
 @dataclass
@@ -78,6 +100,8 @@ def failure_notification(failed: FailedExecution) -> Notification:
         f"Error: {failure.error}",
         f"Cause: {readable_cause(failure.cause)}",
     ]
+    if failed.report:
+        lines.append(f"Every problem found: {failed.report}")
     if isinstance(state.rollback, RollbackFailure):
         outcome = "ROLLBACK FAILED " + outcome
     prefix = state.plan.prefix if state.plan else f"the prefix of {repo}"

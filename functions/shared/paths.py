@@ -86,5 +86,9 @@ def plan_key(execution: str) -> str:
     return f"{PLANS_ROOT}{execution}.json"
 
 
+def parse_report_key(execution: str) -> str:
+    return f"{PLANS_ROOT}{execution}.report.json"
+
+
 def restore_point_key(execution: str) -> str:
     return f"{RESTORE_POINTS_ROOT}{execution}.json"

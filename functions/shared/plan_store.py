@@ -1,13 +1,19 @@
-"""The full plan lives in the DAG bucket; states carry a pointer to it (Step Functions caps payloads at 256 KB)."""
+"""The full plan lives in the DAG bucket; states carry a pointer to it (Step Functions caps payloads at 256 KiB).
+
+So does the report of a request Parse refused: every problem, however many, while the error's message (which
+becomes the state's and the execution's cause) shows the first ones and points here.
+"""
 
 import json
 from dataclasses import field
 from typing import Literal
 
+from botocore.exceptions import ClientError
+
 from functions.shared.aws import client
 from functions.shared.documents import Document, document
-from functions.shared.execution_state import RunScope
-from functions.shared.paths import normalize_relative_path, plan_key
+from functions.shared.execution_state import NAME_FIELDS, RunScope
+from functions.shared.paths import normalize_relative_path, parse_report_key, plan_key
 
 
 @document
@@ -57,3 +63,47 @@ def load_plan(bucket: str, execution: str) -> Plan:
     # Found by execution name, not by a pointer from the state: a step reads only the plan Parse wrote for it.
     body = client("s3").get_object(Bucket=bucket, Key=plan_key(execution))["Body"].read()
     return Plan.from_json(json.loads(body))
+
+
+REQUESTED_NAME_LIMIT = 256
+
+
+@document
+class ParseReport(Document):
+    """Why Parse refused a request: who it was for, as sent, and every problem."""
+
+    execution: str
+    requested: dict  # the request's name fields, as sent (RequestedNames.from_request reads them)
+    error: str
+    problems: list[str]
+
+    @classmethod
+    def of(cls, execution: str, request: object, error: Exception) -> "ParseReport":
+        fields = request if isinstance(request, dict) else {}
+        # Only the names: the request itself is in the execution's input.
+        requested = {name: fields[name][:REQUESTED_NAME_LIMIT] for name in NAME_FIELDS if isinstance(fields.get(name), str)}
+        problems = getattr(error, "problems", None) or [str(error)]
+        return cls(execution=execution, requested=requested, error=type(error).__name__, problems=problems)
+
+
+def parse_report_uri(bucket: str, execution: str) -> str:
+    return f"s3://{bucket}/{parse_report_key(execution)}"
+
+
+def save_parse_report(bucket: str, report: ParseReport) -> str:
+    client("s3").put_object(
+        Bucket=bucket, Key=parse_report_key(report.execution), Body=json.dumps(report.to_json()).encode(),
+        ContentType="application/json",
+    )
+    return parse_report_uri(bucket, report.execution)
+
+
+def load_parse_report(bucket: str, execution: str) -> ParseReport | None:
+    """The report of Parse's refusal, or None when Parse wrote none (it succeeded, or failed before it could)."""
+    try:
+        body = client("s3").get_object(Bucket=bucket, Key=parse_report_key(execution))["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied", "403"):
+            return None
+        raise
+    return ParseReport.from_json(json.loads(body))

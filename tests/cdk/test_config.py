@@ -84,7 +84,7 @@ def test_command_line_strings_are_read_like_json():
     assert settings.lock_max_wait_minutes == 10
     assert settings.email_notifications is False
     assert settings.alarms.enabled is False
-    assert json.loads(settings.astro_targets_json) == {"*/*": {"deploymentId": "dep-{deployment}"}}
+    assert settings.astro_deployments == {"*/*": {"deploymentId": "dep-{deployment}"}}
 
 
 def test_every_problem_is_reported_at_once_with_its_key():

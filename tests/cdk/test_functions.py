@@ -1,6 +1,5 @@
 """The functions: code assets, runtime, layer, environment, logs; and the Astro token secret."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -117,13 +116,14 @@ def test_the_status_function_is_sized_for_one_api_request(synthesized):
 
 
 def test_environments_are_exactly_the_contract(synthesized, refs):
-    targets = synthesized.context["astroDeployments"]
+    # Where the astroDeployments entries are (tests/cdk/test_astro_targets.py: exactly the configured ones).
+    targets = "/astro-dag-deploy/AstroDagDeployTest/astro-deployments/"
     execution_timeout_seconds = synthesized.context["executionTimeoutMinutes"] * 60
     expected = {
         "functions.parse.app.handler": {
             "DAG_BUCKET": refs["bucket"],
             "SOURCE_BUCKETS": "ci-artifacts-a,ci-artifacts-b",
-            "ASTRO_TARGETS": targets,
+            "ASTRO_TARGETS_PATH": targets,
         },
         "functions.acquire_lock.app.handler": {
             "LOCK_TABLE": refs["table"],
@@ -135,26 +135,24 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
         "functions.clear_prefix.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.upload.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.rollback.app.handler": {"DAG_BUCKET": refs["bucket"]},
-        "functions.notify.app.handler": {"TOPIC_ARN": refs["topic"]},
+        "functions.notify.app.handler": {"TOPIC_ARN": refs["topic"], "DAG_BUCKET": refs["bucket"]},
         "functions.recover.app.handler": {
             "DAG_BUCKET": refs["bucket"],
             "LOCK_TABLE": refs["table"],
             "TOPIC_ARN": refs["topic"],
-            "ASTRO_TARGETS": targets,
+            "ASTRO_TARGETS_PATH": targets,
         },
         # The status API reads this machine's executions.
         "functions.status.app.handler": {"STATE_MACHINE_ARN": refs["machine"]},
         DEPLOY_COMMAND: {
             "DAG_BUCKET": refs["bucket"],
-            "ASTRO_TARGETS": targets,
+            "ASTRO_TARGETS_PATH": targets,
             "ASTRO_TOKEN_SECRET_ARN": refs["secret"],
             "ASTRO_CLI": "/usr/local/bin/astro",
         },
     }
     for handler, variables in expected.items():
         actual = environment(synthesized, handler)
-        if "ASTRO_TARGETS" in actual:
-            actual["ASTRO_TARGETS"] = json.loads(actual["ASTRO_TARGETS"])
         assert actual == {**COMMON_ENVIRONMENT, **variables}, handler
 
 

@@ -24,6 +24,13 @@ RECOVER_HANDLER = "functions.recover.app.handler"
 STATUS_HANDLER = "functions.status.app.handler"
 TRACING = {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Effect": "Allow", "Resource": "*"}
 DAGS_PREFIX_ONLY = {"StringLike": {"s3:prefix": ["dags/*"]}}
+# The astroDeployments entries of this stack only (cdk/astro_targets.py), read by the functions resolving targets.
+READ_ASTRO_TARGETS = {
+    "Action": "ssm:GetParameters",
+    "Effect": "Allow",
+    "Resource": "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/astro-dag-deploy/"
+                "AstroDagDeployTest/astro-deployments/*",
+}
 RESTORING = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
 # Values for the references of a deployed stack, to read ARNs that CloudFormation computes.
 PARTITION, REGION, ACCOUNT = "aws", "eu-west-1", "123456789012"
@@ -87,6 +94,7 @@ def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/plans/*"),
         # The deployment's repo folders, for the per-repo bundle clash check.
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        READ_ASTRO_TARGETS,
     ]
 
 
@@ -127,6 +135,7 @@ def test_recover_restores_frees_the_lock_and_publishes_only_to_its_topic(synthes
         allow("sqs:SendMessage", f"<{queue_id}.Arn>"),
         *restoring_statements(ids["bucket"]),
         allow("dynamodb:DeleteItem", f"<{ids['table']}.Arn>"),
+        READ_ASTRO_TARGETS,
         allow("sns:Publish", f"<{ids['topic']}>"),
         allow(["kms:Decrypt", "kms:GenerateDataKey*"], f"<{key_id}.Arn>"),
     ]
@@ -159,6 +168,7 @@ def test_deploy_reads_only_dags_archives_and_its_secret(synthesized, ids):
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
         allow("s3:GetObject", [f"<{ids['bucket']}.Arn>/dags/*", f"<{ids['bucket']}.Arn>/archives/*"]),
         allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], f"<{ids['secret']}>"),
+        READ_ASTRO_TARGETS,
     ]
 
 
@@ -187,6 +197,7 @@ def test_a_customer_managed_secret_key_is_decrypted_only_by_deploy_through_secre
             synthesized.context["astroTokenSecretArn"],
         ),
         decrypt_via("secretsmanager", "eu-west-1", synthesized.context["astroTokenSecretKmsKeyArn"]),
+        READ_ASTRO_TARGETS,
     ]
 
 
@@ -200,9 +211,11 @@ def test_without_source_keys_nothing_else_changes(synthesized, with_customer_man
     assert "kms:ViaService" not in str(without)
 
 
-def test_notify_publishes_only_to_its_topic(synthesized, ids):
+def test_notify_reads_only_parse_reports_and_publishes_only_to_its_topic(synthesized, ids):
     key_id = topic_key_id(synthesized, ids["topic"])
     assert function_statements(synthesized, "functions.notify.app.handler") == [
+        # The report of a refused request (plans/<execution>.report.json) names who it was for.
+        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/plans/*"),
         allow("sns:Publish", f"<{ids['topic']}>"),
         allow(["kms:Decrypt", "kms:GenerateDataKey*"], f"<{key_id}.Arn>"),
     ]

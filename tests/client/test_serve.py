@@ -59,7 +59,8 @@ def test_a_push_with_a_broken_dag_fails_at_parse_naming_the_file(ci_job, cli, ca
     assert code == 1, out + err
     name = execution_name(out)
     assert f"{name} FAILED" in out and " at Parse\n  Error: InvalidRequest\n" in out
-    assert "Cause: 1 problem in the request: broken_dag.py: does not compile" in out
+    assert "Cause: 1 problem in the request (full report: s3://" in out
+    assert ".report.json): broken_dag.py: does not compile" in out
     assert cli("status", name, "--api-url", ci_job.api_url) == 1
     status = capsys.readouterr().out
     assert f"{name} FAILED" in status and "at Parse" in status and "broken_dag.py" in status
@@ -83,5 +84,15 @@ def test_the_api_refuses_unsigned_requests_and_invalid_bodies_as_api_gateway_doe
     assert answers[0] == (403, {"message": "Missing Authentication Token"})
     assert answers[1][0] == 400 and answers[1][1]["message"] == "Invalid request body"
     assert "body.dags.0.dag_file: 'http://not-s3/etl.py' does not match" in answers[1][1]["validationErrors"]
+
+    # Valid, but over Step Functions' 256 KiB input: StartExecution refuses it, the API answers 400.
+    dags = [{"dag_id": f"d{number}", "dag_file": f"s3://ci-artifacts/{'k' * 1000}{number}.py"} for number in range(300)]
+    oversize = json.dumps({"astroWorkspace": "analytics", "astroDeployment": "production", "repo": "r",
+                           "body": {"dags": dags}}).encode()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(
+            url, data=oversize, headers=signed_headers("POST", url, oversize, credentials, "us-east-1"), method="POST",
+        ), timeout=10)
+    assert refused.value.code == 400 and json.loads(refused.value.read())["error"] == "ValidationException"
     assert cli("status", "marketing_etl-nothing", "--api-url", ci_job.api_url) == 2
     assert "HTTP 404: no execution is named marketing_etl-nothing" in capsys.readouterr().err

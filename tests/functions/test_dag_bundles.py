@@ -1,7 +1,5 @@
 """Which Dag bundle a repo ships to: the derivation rule, explicit names, and the Parse checks around them."""
 
-import json
-
 import pytest
 from testkit import DAG_BUCKET, SOURCE_BUCKET
 
@@ -12,10 +10,10 @@ from functions.shared.errors import InvalidRequest
 from functions.shared.locking import lock_key
 
 ALLOWED = frozenset({SOURCE_BUCKET})
-TARGETS = json.dumps({
+TARGETS = {
     "ws/main": {"deploymentId": "dep-main"},
     "ws/split": {"deploymentId": "dep-split", "dagBundles": "per-repo", "bundleNames": {"very_long_repository_name_of_the_team": "team"}},
-})
+}
 
 
 @pytest.mark.parametrize("repo, bundle", [

@@ -16,14 +16,18 @@ from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from testkit import CLI_OUTCOMES, DAG_BUCKET, SUCCESS, VERSION, FakeLambdaContext, emitted_metrics
+from testkit import (
+    CLI_OUTCOMES, DAG_BUCKET, SUCCESS, VERSION, FakeLambdaContext, emitted_metrics, store_astro_targets,
+)
 
 from local_mode.astro_standin import (
     bundle_versions,
     configure_deployment,
     create_bundle,
+    deploys_held,
     last_bundle,
     read_invocations,
+    wait_for_held_deploys,
     write_standin_wrapper,
 )
 from functions.deploy import app
@@ -114,11 +118,11 @@ def deploy_env(buckets, monkeypatch, work_root):
     secret_arn = client("secretsmanager").create_secret(Name="astro-token", SecretString=TOKEN)["ARN"]
     for name, value in {
         "DAG_BUCKET": DAG_BUCKET,
-        "ASTRO_TARGETS": json.dumps(TARGETS),
         "ASTRO_TOKEN_SECRET_ARN": secret_arn,
         "POWERTOOLS_TRACE_DISABLED": "1",
     }.items():
         monkeypatch.setenv(name, value)
+    store_astro_targets(monkeypatch, TARGETS)
     for inherited in ("ASTRO_DOMAIN", "SSL_CERT_FILE"):
         monkeypatch.delenv(inherited, raising=False)
     parameters.clear_caches()
@@ -618,11 +622,14 @@ def test_standin_log_shows_whether_deploys_of_a_deployment_overlapped(tmp_path, 
     run_standin(wrapper, project, *deploy)
     assert not overlapping(read_invocations(state))
 
+    # Two deploys held until both have started: they overlap however slowly the machine starts them.
     runs = []
     threads = [threading.Thread(target=lambda: runs.append(run_standin(wrapper, project, *deploy)))
                for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    with deploys_held(state):
+        for thread in threads:
+            thread.start()
+        wait_for_held_deploys(state, 2)
     for thread in threads:
         thread.join()
     assert [run.returncode for run in runs] == [0, 0]
@@ -639,7 +646,7 @@ PER_REPO_TARGETS = {
 
 @pytest.fixture
 def per_repo_env(deploy_env, monkeypatch):
-    monkeypatch.setenv("ASTRO_TARGETS", json.dumps(PER_REPO_TARGETS))
+    store_astro_targets(monkeypatch, PER_REPO_TARGETS)
     return deploy_env
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from testkit import DAG_BUCKET, SOURCE_BUCKET
+from testkit import DAG_BUCKET, SOURCE_BUCKET, store_astro_targets
 
 from jsonschema import Draft4Validator
 
@@ -16,7 +16,7 @@ from functions.shared.models import api_json_schema
 from functions.shared.paths import repo_prefix
 
 ALLOWED = frozenset({SOURCE_BUCKET})
-TARGETS = json.dumps({"*/*": {"deploymentId": "d"}})
+TARGETS = {"*/*": {"deploymentId": "d"}}
 DAG = b"from airflow import DAG\nDAG('d')\n"
 
 ESCAPES = ["..", ".", "", "/", "a/../..", "../x.py", "/etc/passwd", "a//b.py", "a\\..\\b.py", "%2e%2e/x.py",
@@ -106,6 +106,31 @@ def test_what_the_model_accepts_the_api_accepts(raw):
     API_SCHEMA.validate(raw)
 
 
+def _unbounded(node: object, where: str = "request") -> list[str]:
+    """Every string without maxLength and every array without maxItems in a JSON schema."""
+    if isinstance(node, list):
+        return [found for item in node for found in _unbounded(item, where)]
+    if not isinstance(node, dict):
+        return []
+    found = []
+    if node.get("type") == "string" and "maxLength" not in node and "enum" not in node:
+        found.append(where)
+    if node.get("type") == "array" and "maxItems" not in node:
+        found.append(where)
+    for key, value in node.items():
+        if key == "properties":
+            found += [item for name, child in value.items() for item in _unbounded(child, f"{where}.{name}")]
+        elif isinstance(value, (dict, list)):
+            found += _unbounded(value, where)
+    return found
+
+
+def test_the_api_bounds_every_string_and_list_of_a_request():
+    # API Gateway validates the body against this schema: nothing in a request it accepts is unbounded.
+    assert _unbounded(api_json_schema()) == []
+    assert "additionalProperties" in json.dumps(api_json_schema())
+
+
 def test_the_api_schema_is_self_contained_draft_04():
     Draft4Validator.check_schema(api_json_schema())
     assert "$ref" not in str(api_json_schema())
@@ -114,8 +139,9 @@ def test_the_api_schema_is_self_contained_draft_04():
 @pytest.fixture
 def parse_env(buckets, monkeypatch):
     buckets.put_object(Bucket=SOURCE_BUCKET, Key="src/etl.py", Body=DAG)
-    for name, value in {"DAG_BUCKET": DAG_BUCKET, "SOURCE_BUCKETS": SOURCE_BUCKET, "ASTRO_TARGETS": TARGETS}.items():
+    for name, value in {"DAG_BUCKET": DAG_BUCKET, "SOURCE_BUCKETS": SOURCE_BUCKET}.items():
         monkeypatch.setenv(name, value)
+    store_astro_targets(monkeypatch, TARGETS)
     return buckets
 
 
@@ -124,13 +150,15 @@ def parse_env(buckets, monkeypatch):
 def test_the_parse_handler_raises_nothing_but_invalid_request(parse_env, lambda_context, raw):
     try:
         summary = app.handler({"request": raw, "execution": "exec-h"}, lambda_context)
-    except InvalidRequest:
+    except InvalidRequest as refused:
         event("refused")
-        return
-    event("planned")
-    assert summary["prefix"] == repo_prefix(summary["workspace"], summary["deployment"], summary["repo"])
-    keys = [item["Key"] for item in parse_env.list_objects_v2(Bucket=DAG_BUCKET).get("Contents", [])]
-    assert keys == ["plans/exec-h.json"], "Parse may write its plan and nothing else"
+        assert refused.report == f"s3://{DAG_BUCKET}/plans/exec-h.report.json"
+    else:
+        event("planned")
+        assert summary["prefix"] == repo_prefix(summary["workspace"], summary["deployment"], summary["repo"])
+    # The examples share one bucket: each wrote its plan or its refusal's report.
+    keys = {item["Key"] for item in parse_env.list_objects_v2(Bucket=DAG_BUCKET).get("Contents", [])}
+    assert keys <= {"plans/exec-h.json", "plans/exec-h.report.json"}, "Parse may write its plan or report, nothing else"
 
 
 def test_a_request_near_the_step_functions_input_limit(parse_env):

@@ -8,7 +8,9 @@ from testkit import REGION
 
 from functions.notify import app
 from functions.shared.aws import client
-from functions.shared.notification import CAUSE_LIMIT, FailedExecution, failure_notification
+from functions.shared.errors import InvalidRequest
+from functions.shared.notification import CAUSE_LIMIT, FailedExecution, failure_notification, with_parse_report
+from functions.shared.plan_store import ParseReport, save_parse_report
 from functions.shared.paths import SEGMENT_RE
 
 EXECUTION_ARN = f"arn:aws:states:{REGION}:123456789012:execution:AstroDagDeploy:repo-a-1234"
@@ -71,6 +73,7 @@ def test_handler_publishes_to_the_topic(aws, monkeypatch, lambda_context):
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     monkeypatch.setenv("TOPIC_ARN", topic)
+    monkeypatch.setenv("DAG_BUCKET", "dags")
 
     result = app.handler(event(request("ws", "dep", "repo-a"),
                                {**planned("ws", "dep", "repo-a"),
@@ -138,3 +141,51 @@ def test_long_names_are_shortened_visibly_to_the_longest_subject_sns_takes():
 
     assert len(subject) == 99
     assert subject == f"ROLLBACK FAILED astro-dag-deploy FAILED: {'r' * 45}... at Deploy"
+
+
+def refused_parse_state() -> dict:
+    """The state after Parse refused a request: the failure alone (the request stays out of it)."""
+    cause = json.dumps({"errorType": "InvalidRequest", "errorMessage": "37 problems in the request (full report: "
+                        "s3://dags/plans/repo-a-1234.report.json): the first 20: ..."})
+    return {"failure": failure("Parse", "InvalidRequest", cause)}
+
+
+def test_after_parse_refused_a_request_the_names_and_the_report_come_from_the_report(aws, monkeypatch,
+                                                                                     lambda_context):
+    s3, sns, sqs = client("s3"), client("sns"), client("sqs")
+    s3.create_bucket(Bucket="dags", CreateBucketConfiguration={"LocationConstraint": REGION})
+    save_parse_report("dags", ParseReport.of("repo-a-1234", request("ws", "dep", "repo-a", commit="abcdef12"),
+                                             InvalidRequest([f"problem {number}" for number in range(37)])))
+    topic = sns.create_topic(Name="failures")["TopicArn"]
+    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("TOPIC_ARN", topic)
+    monkeypatch.setenv("DAG_BUCKET", "dags")
+
+    result = app.handler({"execution": "repo-a-1234", "execution_arn": EXECUTION_ARN, "state": refused_parse_state()},
+                         lambda_context)
+
+    assert result["subject"] == "astro-dag-deploy FAILED: repo-a -> ws/dep at Parse"
+    message = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])["Message"]
+    assert "Deploying repo-a (commit abcdef12) to ws/dep failed at Parse." in message
+    assert "Every problem found: s3://dags/plans/repo-a-1234.report.json" in message
+
+
+def test_without_a_report_a_parse_failure_is_still_notified_with_what_is_known(aws):
+    client("s3").create_bucket(Bucket="dags", CreateBucketConfiguration={"LocationConstraint": REGION})
+    failed = with_parse_report(FailedExecution.from_json(
+        {"execution": "repo-a-1234", "execution_arn": EXECUTION_ARN, "state": refused_parse_state()}), "dags")
+    notification = failure_notification(failed)
+    assert notification.subject == "astro-dag-deploy FAILED: unknown repo -> ?/? at Parse"
+    assert "Every problem found" not in notification.message
+
+
+def test_the_message_stays_bounded_whatever_the_cause():
+    huge = json.dumps({"errorMessage": "é" * 100_000, "stackTrace": ["x"] * 10_000})
+    notification = failure_notification(FailedExecution.from_json(event(
+        request("ws", "dep", "repo-a"),
+        {**planned("ws", "dep", "repo-a"), "failure": failure("Deploy", "AstroDeployFailed", huge)},
+    )))
+    # SNS takes 256 KB; the message stays far below it.
+    assert len(notification.message.encode()) < 32_768

@@ -1,17 +1,15 @@
 """Parse: every problem of a request is found and reported together, before anything changes."""
 
-import json
-
 import pytest
 
-from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics
+from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics, store_astro_targets
 from functions.parse import app
 from functions.parse.planning import build_plan
 from functions.shared.errors import InvalidRequest
 from functions.shared.locking import lock_key
-from functions.shared.plan_store import load_plan
+from functions.shared.plan_store import load_parse_report, load_plan
 
-TARGETS = json.dumps({"*/*": {"deploymentId": "dep-{deployment}"}})
+TARGETS = {"*/*": {"deploymentId": "dep-{deployment}"}}
 ALLOWED = frozenset({SOURCE_BUCKET})
 SOURCE_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 DAG_CODE = """
@@ -216,12 +214,12 @@ def test_a_dag_id_that_is_not_literal_is_a_warning(buckets):
 
 
 def test_an_unconfigured_deployment_is_refused_before_anything_happens(buckets):
-    problems = problems_with_astro_targets(request(), json.dumps({"analytics/staging": {"deploymentId": "d1"}}))
+    problems = problems_with_astro_targets(request(), {"analytics/staging": {"deploymentId": "d1"}})
     assert "no Astro deployment is configured for workspace 'analytics', deployment 'production'" in problems[0]
     assert "cdk.json" in problems[0]
 
 
-def problems_with_astro_targets(raw: dict, astro_targets: str) -> list[str]:
+def problems_with_astro_targets(raw: dict, astro_targets: dict) -> list[str]:
     with pytest.raises(InvalidRequest) as raised:
         build_plan(raw, "exec-1", ALLOWED, astro_targets)
     return raised.value.problems
@@ -231,7 +229,7 @@ def problems_with_astro_targets(raw: dict, astro_targets: str) -> list[str]:
 def parse_env(monkeypatch, buckets):
     monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
     monkeypatch.setenv("SOURCE_BUCKETS", f"{SOURCE_BUCKET},another-bucket")
-    monkeypatch.setenv("ASTRO_TARGETS", TARGETS)
+    store_astro_targets(monkeypatch, TARGETS)
     return buckets
 
 
@@ -259,4 +257,20 @@ def test_handler_reports_failure_in_metrics_and_raises_invalid_request(parse_env
     with pytest.raises(InvalidRequest):
         app.handler({"request": raw, "execution": "exec-43"}, lambda_context)
     assert emitted_metrics(capsys.readouterr().out, repo="repo-a")["parse.success"] == 0
-    assert parse_env.list_objects_v2(Bucket=DAG_BUCKET).get("KeyCount") == 0
+    # Nothing written but the report of the refusal.
+    keys = [item["Key"] for item in parse_env.list_objects_v2(Bucket=DAG_BUCKET).get("Contents", [])]
+    assert keys == ["plans/exec-43.report.json"]
+
+
+def test_a_refusal_stores_every_problem_in_a_report_and_points_to_it(parse_env, lambda_context):
+    dags = [{"dag_id": f"d{number}", "dag_file": f"s3://elsewhere/d{number}.py"} for number in range(37)]
+    raw = {**request(dags=dags), "commit": "abcdef12"}
+    with pytest.raises(InvalidRequest) as raised:
+        app.handler({"request": raw, "execution": "exec-44"}, lambda_context)
+
+    report_uri = f"s3://{DAG_BUCKET}/plans/exec-44.report.json"
+    assert str(raised.value).startswith(f"37 problems in the request (full report: {report_uri}): the first 20: ")
+    report = load_parse_report(DAG_BUCKET, "exec-44")
+    assert len(report.problems) == 37 and report.error == "InvalidRequest"
+    assert report.requested == {"astroWorkspace": "analytics", "astroDeployment": "production", "repo": "repo-a",
+                                "commit": "abcdef12"}

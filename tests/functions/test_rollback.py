@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from testkit import DAG_BUCKET, REGION
+from testkit import DAG_BUCKET, REGION, store_astro_targets
 
 from functions.clear_prefix.clearing import clear_repo_prefix
 from functions.recover import app as recover_app
@@ -154,9 +154,9 @@ def recovery_env(repo, monkeypatch):
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     targets = {"ws/dep": {"deploymentId": "d"}, "ws/split": {"deploymentId": "s", "dagBundles": "per-repo"}}
-    for name, value in {"DAG_BUCKET": DAG_BUCKET, "LOCK_TABLE": "locks", "TOPIC_ARN": topic,
-                        "ASTRO_TARGETS": json.dumps(targets)}.items():
+    for name, value in {"DAG_BUCKET": DAG_BUCKET, "LOCK_TABLE": "locks", "TOPIC_ARN": topic}.items():
         monkeypatch.setenv(name, value)
+    store_astro_targets(monkeypatch, targets)
     return lambda: json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
 
 
