@@ -54,6 +54,15 @@ ADVANCED_PARAMETER_BYTES = 8192
 # One resource per entry, in a stack CloudFormation caps at 500 resources (about 90 are the pipeline's own).
 MAX_ASTRO_DEPLOYMENTS = 350
 
+# Lambda's Init phase, before a function's timeout starts counting (functions/sweeper/recovery_start.py).
+LAMBDA_INIT_SECONDS = 10
+# The zip steps whose function timeout `stepTimeoutsSeconds` may set, with their defaults (Deploy has its own key).
+STEP_TIMEOUT_DEFAULTS = {
+    "Parse": 300, "AcquireLock": 60, "Snapshot": 300, "ClearPrefix": 300, "Upload": 600, "Rollback": 600,
+    "Notify": 60, "Recover": 600,
+}
+MAX_SWEEP_MINUTES = 24 * 60
+
 CONTEXT_KEYS = (
     "stackName",
     "sourceBuckets",
@@ -70,6 +79,8 @@ CONTEXT_KEYS = (
     "lockMaxWaitMinutes",
     "emailNotifications",
     "alarms",
+    "stepTimeoutsSeconds",
+    "recoverySweepMinutes",
 )
 
 
@@ -153,11 +164,27 @@ class StackSettings:
     lock_max_wait_minutes: int = 20
     email_notifications: bool = True
     alarms: AlarmSettings = AlarmSettings()
+    # Function timeouts of the zip steps that differ from STEP_TIMEOUT_DEFAULTS.
+    step_timeouts_seconds: Mapping[str, int] = field(default_factory=dict)
+    recovery_sweep_minutes: int = 10
+
+    def step_timeout_seconds(self, step: str) -> int:
+        return self.step_timeouts_seconds.get(step, STEP_TIMEOUT_DEFAULTS[step])
+
+    @property
+    def longest_invocation_seconds(self) -> int:
+        """The longest any pipeline function's invocation can run, its Init phase included."""
+        return max(self.deploy_timeout_seconds, *map(self.step_timeout_seconds, STEP_TIMEOUT_DEFAULTS)) \
+            + LAMBDA_INIT_SECONDS
 
     @property
     def lock_lease_seconds(self) -> int:
-        """A lease outlives any execution holding it: a vanished holder blocks others at most this long."""
-        return self.execution_timeout_minutes * 60 + LOCK_LEASE_MARGIN_SECONDS
+        """A lease outlives any execution holding it, the invocation still in flight at its end and the time until
+        its recovery starts (the next sweep, if the status event is lost), which renews it: a vanished holder
+        blocks others at most this long, and no other execution deploys before the recovery has put its prefix
+        back."""
+        return (self.execution_timeout_minutes * 60 + self.longest_invocation_seconds
+                + self.recovery_sweep_minutes * 60 + LOCK_LEASE_MARGIN_SECONDS)
 
     @property
     def astro_targets_path(self) -> str:
@@ -204,6 +231,10 @@ class StackSettings:
             ),
             email_notifications=reader.boolean("emailNotifications", defaults.email_notifications),
             alarms=reader.alarms(),
+            step_timeouts_seconds=reader.step_timeouts(),
+            recovery_sweep_minutes=reader.integer(
+                "recoverySweepMinutes", defaults.recovery_sweep_minutes, MAX_SWEEP_MINUTES
+            ),
         )
         problems = reader.problems
         if settings.log_retention_days not in RETENTION_DAYS:
@@ -328,6 +359,22 @@ class _ContextReader:
             else:
                 values[attribute] = value
         return AlarmSettings(**values)
+
+    def step_timeouts(self) -> dict[str, int]:
+        """`stepTimeoutsSeconds`: {"<step>": seconds} for the steps of STEP_TIMEOUT_DEFAULTS."""
+        key = "stepTimeoutsSeconds"
+        mapping = self._decoded(key, dict) or {}
+        timeouts = {}
+        for step, seconds in mapping.items():
+            if step not in STEP_TIMEOUT_DEFAULTS:
+                self.problems.append(f"{key}: unknown step {step!r} (known: {', '.join(STEP_TIMEOUT_DEFAULTS)}; "
+                                     "Deploy's is deployTimeoutSeconds)")
+            elif isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= LAMBDA_MAX_TIMEOUT_SECONDS:
+                self.problems.append(f"{key}.{step}: {seconds!r} is not a whole number from 1 to "
+                                     f"{LAMBDA_MAX_TIMEOUT_SECONDS}")
+            else:
+                timeouts[step] = seconds
+        return timeouts
 
     def names(self, key: str, rule: _Rule, required: bool = False) -> tuple[str, ...]:
         values = self._decoded(key, list) or []

@@ -2,7 +2,7 @@
 function is built, which the status function (cdk/status.py) shares."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aws_cdk import Arn, ArnComponents, CopyOptions, Duration, FileSystem, IgnoreMode, Size, Stack
@@ -19,7 +19,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk.astro_targets import AstroTargets
-from cdk.config import StackSettings, arn_partition_and_region
+from cdk.config import STEP_TIMEOUT_DEFAULTS, StackSettings, arn_partition_and_region
 from cdk.nag import attribute_finding, suppress
 from functions.shared.paths import ARCHIVES_ROOT, DAGS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
 
@@ -68,20 +68,29 @@ class ZipStep:
         return f"astro-dag-deploy {self.purpose or self.construct_id + ' step'}"
 
 
-PARSE = ZipStep("parse", "Parse", 1024, Duration.minutes(5))
-LOCK = ZipStep("acquire_lock", "AcquireLock", 256, Duration.minutes(1))
-SNAPSHOT = ZipStep("snapshot", "Snapshot", 512, Duration.minutes(5))
-CLEAR_PREFIX = ZipStep("clear_prefix", "ClearPrefix", 512, Duration.minutes(5))
-UPLOAD = ZipStep("upload", "Upload", 512, Duration.minutes(10))
-ROLLBACK = ZipStep("rollback", "Rollback", 512, Duration.minutes(10))
-NOTIFY = ZipStep("notify", "Notify", 256, Duration.minutes(1))
-RECOVER = ZipStep(
-    "recover",
-    "Recover",
-    512,
-    Duration.minutes(10),
-    purpose="recovery of stopped and timed-out executions (restore, unlock, notify)",
-)
+def _step(folder: str, construct_id: str, memory_mb: int, purpose: str = "") -> ZipStep:
+    """A pipeline step with its default timeout; `stepTimeoutsSeconds` in cdk.json may set another."""
+    return ZipStep(folder, construct_id, memory_mb, Duration.seconds(STEP_TIMEOUT_DEFAULTS[construct_id]), purpose)
+
+
+PARSE = _step("parse", "Parse", 1024)
+LOCK = _step("acquire_lock", "AcquireLock", 256)
+SNAPSHOT = _step("snapshot", "Snapshot", 512)
+CLEAR_PREFIX = _step("clear_prefix", "ClearPrefix", 512)
+UPLOAD = _step("upload", "Upload", 512)
+ROLLBACK = _step("rollback", "Rollback", 512)
+NOTIFY = _step("notify", "Notify", 256)
+RECOVER = _step("recover", "Recover", 512,
+                purpose="Recover step of the recovery of stopped and timed-out executions (restore, fenced by the lock)")
+SWEEPER = ZipStep("sweeper", "Sweeper", 256, Duration.minutes(5),
+                  purpose="sweeper (starts the recovery of stopped and timed-out executions, frees stale leases)")
+
+
+def configured(step: ZipStep, settings: StackSettings) -> ZipStep:
+    """The step with the timeout cdk.json gives it."""
+    if step.construct_id not in STEP_TIMEOUT_DEFAULTS:
+        return step
+    return replace(step, timeout=Duration.seconds(settings.step_timeout_seconds(step.construct_id)))
 
 
 def asset_exclude(*folders: str) -> list[str]:
@@ -218,7 +227,7 @@ class PipelineFunctions(Construct):
         self.rollback = self._zip_function(ROLLBACK, {"DAG_BUCKET": bucket.bucket_name})
         # The bucket: the report of a request Parse refused names who it was for.
         self.notify = self._zip_function(NOTIFY, {"TOPIC_ARN": topic.topic_arn, "DAG_BUCKET": bucket.bucket_name})
-        # Recoveries Lambda (function errors) or EventBridge (delivery) gave up on: a person must finish them.
+        # Recovery starts Lambda (function errors) or EventBridge (delivery) gave up on: the sweep retries them.
         self.recovery_dead_letters = sqs.Queue(
             self,
             "RecoveryDeadLetters",
@@ -229,7 +238,7 @@ class PipelineFunctions(Construct):
         suppress(
             self.recovery_dead_letters,
             "SQS3",
-            "This queue is itself the dead-letter queue of the Recover function and of its EventBridge target; "
+            "This queue is itself the dead-letter queue of the Sweeper function and of its EventBridge target; "
             "cdk-nag recognizes only queues named in another queue's redrive policy.",
         )
         self.recover = self._zip_function(
@@ -237,13 +246,9 @@ class PipelineFunctions(Construct):
             {
                 "DAG_BUCKET": bucket.bucket_name,
                 "LOCK_TABLE": lock_table.table_name,
-                "TOPIC_ARN": topic.topic_arn,
-                # Which bundle's lock a stopped execution held.
-                **self.astro_targets.environment,
+                # The lease Recover renews before it restores: as long as an execution's.
+                "LOCK_LEASE_SECONDS": str(settings.lock_lease_seconds),
             },
-            dead_letter_queue=self.recovery_dead_letters,
-            retry_attempts=RECOVERY_RETRY_ATTEMPTS,
-            max_event_age=RECOVERY_MAX_EVENT_AGE,
         )
         self.deploy = self._deploy_function(
             {
@@ -317,18 +322,17 @@ class PipelineFunctions(Construct):
             self._allow_restoring(restorer, bucket, dags, restore_points)
             # The restored prefix's archive, written anew.
             self._allow_objects(restorer, ["s3:PutObject"], [archives])
-        self._allow(self.recover, ["dynamodb:DeleteItem"], [lock_table.table_arn])
-        for resolver in (self.parse, self.deploy, self.recover):
+        self._allow(self.recover, ["dynamodb:UpdateItem"], [lock_table.table_arn])
+        for resolver in (self.parse, self.deploy):
             self.astro_targets.grant_read(resolver)
-        for publisher in (self.notify, self.recover):
-            topic.grant_publish(publisher)
-            suppress(
-                publisher.role,
-                "IAM5",
-                "Publishing to an SSE-KMS topic needs kms:GenerateDataKey* on its key (as AWS documents it); the "
-                "resource is the topic's own key.",
-                ["Action::kms:GenerateDataKey*"],
-            )
+        topic.grant_publish(self.notify)
+        suppress(
+            self.notify.role,
+            "IAM5",
+            "Publishing to an SSE-KMS topic needs kms:GenerateDataKey* on its key (as AWS documents it); the "
+            "resource is the topic's own key.",
+            ["Action::kms:GenerateDataKey*"],
+        )
 
     def _token_secret(self, settings: StackSettings) -> secretsmanager.ISecret:
         if settings.astro_token_secret_arn:
@@ -347,7 +351,14 @@ class PipelineFunctions(Construct):
         return secret
 
     def _zip_function(self, step: ZipStep, variables: dict[str, str], **options) -> lambda_.Function:
-        return zip_function(self, step, variables, settings=self._settings, layer=self.powertools, **options)
+        return zip_function(self, configured(step, self._settings), variables, settings=self._settings,
+                            layer=self.powertools, **options)
+
+    @property
+    def invoked(self) -> list[lambda_.IFunction]:
+        """The functions the deploy state machine invokes (their invocations may outlive an execution)."""
+        return [self.parse, self.lock, self.snapshot, self.clear_prefix, self.upload, self.deploy, self.rollback,
+                self.notify]
 
     def _deploy_function(self, variables: dict[str, str]) -> lambda_.DockerImageFunction:
         log_group = _log_group(self, "Deploy", self._settings)

@@ -30,8 +30,10 @@ class AstroDagDeployStack(Stack):
         self.recovery = ExecutionRecovery(
             self,
             "Recovery",
+            settings,
             self.pipeline.state_machine,
-            self.functions.recover,
+            self.functions,
+            self.storage.lock_table,
             self.functions.recovery_dead_letters,
         )
         self.status = DeploymentStatus(self, "Status", settings, self.pipeline.state_machine, self.functions.powertools)
@@ -55,6 +57,12 @@ class AstroDagDeployStack(Stack):
             description="GET it with {executionName} replaced by the name POST answered (its statusUrl)",
         )
         CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
+        CfnOutput(
+            self,
+            "RecoveryStateMachineArn",
+            value=self.recovery.state_machine.state_machine_arn,
+            description="Recoveries of stopped and timed-out executions, each named after the execution it recovers",
+        )
         CfnOutput(self, "DagBucketName", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "LockTableName", value=self.storage.lock_table.table_name)
         CfnOutput(self, "FailureTopicArn", value=self.notifications.topic.topic_arn)

@@ -1,7 +1,7 @@
 """The longest an execution can run before it reaches its end on its own, checked against its timeout.
 
-An execution that outlives `executionTimeoutMinutes` ends TIMED_OUT and is recovered by Recover, outside the state
-machine. So that a slow run ends in the machine's own failure path instead, the worst case must fit: every step
+An execution that outlives `executionTimeoutMinutes` ends TIMED_OUT and is recovered by the recovery state machine
+(cdk/recovery.py), outside its own. So that a slow run ends in the machine's own failure path instead, the worst case must fit: every step
 running each of its attempts to its task timeout, every retry taken with its longest interval, the longest wait
 for the lock, then a failure at the end of Deploy's last attempt, rolled back, the lock released and notified.
 The figures are the ones the constructs are built from (cdk/functions.py, cdk/state_machine.py).
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 
 from cdk.config import SettingsError, StackSettings
-from cdk.functions import CLEAR_PREFIX, LOCK, NOTIFY, PARSE, ROLLBACK, SNAPSHOT, UPLOAD
+from cdk.functions import CLEAR_PREFIX, LOCK, NOTIFY, PARSE, RECOVER, ROLLBACK, SNAPSHOT, UPLOAD, ZipStep
 from cdk.state_machine import (
     ASTRO_UNAVAILABLE, DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, RetryPolicy,
     lambda_task_timeout_seconds,
@@ -36,24 +36,51 @@ def lambda_step(name: str, timeout: Duration, extra: tuple[RetryPolicy, ...] = (
     return Phase(name, task_worst_case(lambda_task_timeout_seconds(timeout.to_seconds()), LAMBDA_RETRIES + extra))
 
 
+def _timeout(step: ZipStep, settings: StackSettings) -> Duration:
+    return Duration.seconds(settings.step_timeout_seconds(step.construct_id))
+
+
 def worst_case(settings: StackSettings) -> list[Phase]:
     """The phases of the longest execution, in order."""
-    acquire_lock = lambda_step("AcquireLock", LOCK.timeout)
+    acquire_lock = lambda_step("AcquireLock", _timeout(LOCK, settings))
     return [
-        lambda_step("Parse", PARSE.timeout),
+        lambda_step("Parse", _timeout(PARSE, settings)),
         # The first AcquireLock starts the clock of the wait; while waiting, the last WaitForLock may start just
         # before the wait runs out, and one more AcquireLock follows it.
         Phase(
             "AcquireLock / WaitForLock",
             2 * acquire_lock.seconds + settings.lock_max_wait_minutes * 60 + MAX_WAIT_SECONDS,
         ),
-        lambda_step("Snapshot", SNAPSHOT.timeout),
-        lambda_step("ClearPrefix", CLEAR_PREFIX.timeout),
-        lambda_step("Upload", UPLOAD.timeout),
-        lambda_step("Deploy", Duration.seconds(settings.deploy_timeout_seconds), (ASTRO_UNAVAILABLE,)),
-        lambda_step("Rollback", ROLLBACK.timeout),
-        Phase("Release lock after failure", task_worst_case(DYNAMODB_TASK_TIMEOUT.to_seconds(), (DYNAMODB_TRANSIENT,))),
-        lambda_step("Notify", NOTIFY.timeout),
+        lambda_step("Snapshot", _timeout(SNAPSHOT, settings)),
+        lambda_step("ClearPrefix", _timeout(CLEAR_PREFIX, settings)),
+        lambda_step("Upload", _timeout(UPLOAD, settings)),
+        _deploy(settings),
+        lambda_step("Rollback", _timeout(ROLLBACK, settings)),
+        _release_lock(),
+        lambda_step("Notify", _timeout(NOTIFY, settings)),
+    ]
+
+
+def _deploy(settings: StackSettings, name: str = "Deploy") -> Phase:
+    return lambda_step(name, Duration.seconds(settings.deploy_timeout_seconds), (ASTRO_UNAVAILABLE,))
+
+
+def _release_lock(name: str = "Release lock after failure") -> Phase:
+    return Phase(name, task_worst_case(DYNAMODB_TASK_TIMEOUT.to_seconds(), (DYNAMODB_TRANSIENT,)))
+
+
+def recovery_worst_case(settings: StackSettings) -> list[Phase]:
+    """The phases of the longest recovery (cdk/recovery.py): the wait for the stopped execution's invocation in
+    flight (scheduled at the latest when the execution ended, its start may lag a few seconds behind), the
+    restore, the re-ship of the restored bundle, the lock release and the notification. The recovery state
+    machine's timeout is their sum: a recovery never times out before it has had every chance to finish."""
+    return [
+        # functions/sweeper/recovery_start.py adds a clock margin to the invocation's longest run.
+        Phase("Wait for in-flight invocations", settings.longest_invocation_seconds + 60),
+        lambda_step("Recover", _timeout(RECOVER, settings)),
+        _deploy(settings, "Re-ship restored bundle"),
+        _release_lock("Release lock"),
+        lambda_step("Notify", _timeout(NOTIFY, settings)),
     ]
 
 

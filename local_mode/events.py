@@ -16,6 +16,10 @@ from typing import Any
 
 POLL_SECONDS = 0.1
 TERMINAL_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+# EventBridge events are at most 256 KB: Step Functions leaves the execution's input and output out of its
+# status-change event when they would not fit (about 248 KB together), says so in inputDetails/outputDetails,
+# and DescribeExecution still has them.
+EVENT_DATA_LIMIT_BYTES = 248 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +67,13 @@ def _iso(moment: datetime | None) -> int | None:
     return int(moment.timestamp() * 1000) if moment else None
 
 
+def _utf8_size(text: str | None) -> int:
+    return len(text.encode()) if text else 0
+
+
 def status_change_event(description: dict, account: str, region: str) -> dict:
     """The event Step Functions sends to EventBridge when an execution changes status."""
+    included = _utf8_size(description.get("input")) + _utf8_size(description.get("output")) <= EVENT_DATA_LIMIT_BYTES
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -81,8 +90,10 @@ def status_change_event(description: dict, account: str, region: str) -> dict:
             "status": description["status"],
             "startDate": _iso(description.get("startDate")),
             "stopDate": _iso(description.get("stopDate")),
-            "input": description.get("input"),
-            "output": description.get("output"),
+            "input": description.get("input") if included else None,
+            "inputDetails": {"included": included},
+            "output": description.get("output") if included else None,
+            "outputDetails": {"included": included},
             "error": description.get("error"),
             "cause": description.get("cause"),
         },
@@ -100,6 +111,9 @@ class ExecutionEventBus:
     invoke: Callable[[str, dict], Any]
     rules: list[Rule] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    # Delivery is best effort on AWS: while set, events are lost instead of delivered (and kept here).
+    losing: bool = False
+    lost: list[dict] = field(default_factory=list)
     _known: dict[str, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -142,6 +156,9 @@ class ExecutionEventBus:
                     self._idle.notify_all()
 
     def _deliver(self, event: dict) -> None:
+        if self.losing:
+            self.lost.append(event)
+            return
         for rule in self.rules:
             if not matches(rule.pattern, event):
                 continue

@@ -8,11 +8,19 @@ pyproject.toml and tests/local/test_lambda_seam.py fails loudly if the seam move
 Invocations are not serialized: concurrent executions really call handlers at the same time, as Lambda would.
 The functions' environment is not applied here but once for the whole world (see world.py), as handlers read it
 at call time and run in one process.
+
+Each function's timeout is enforced as Lambda enforces it: an invocation still running at its deadline fails with
+Lambda's timeout error (`Sandbox.Timedout`, see `timed_out_payload`) and is stopped. Lambda stops the whole
+sandbox; in one process the handler's thread is stopped by an exception raised into it at its next Python
+instruction (`SandboxStopped`, which `except Exception` does not catch). Work the handler handed to threads of its
+own, or a call blocked in C, runs on until it returns to Python: tests keep such work shorter than the timeout.
 """
 
+import ctypes
 import importlib
 import inspect
 import json
+import threading
 import time
 import traceback
 import uuid
@@ -85,6 +93,54 @@ def load_handler(name: str) -> Callable:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+# The error type Lambda's Invoke answers (FunctionError "Unhandled") for an invocation that ran out of time, and
+# the error Step Functions then reports for the task (older runtimes' answers carried no type: Lambda.Unknown).
+TIMED_OUT_ERROR = "Sandbox.Timedout"
+
+
+class SandboxStopped(BaseException):
+    """Raised into a handler's thread at its function's timeout: Lambda stops the sandbox, no handler catches it."""
+
+
+def timed_out_payload(request_id: str, timeout_seconds: float) -> dict:
+    """What Lambda answers for an invocation that reached its function's timeout."""
+    return {"errorType": TIMED_OUT_ERROR,
+            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_seconds:.2f} seconds"}
+
+
+@dataclass
+class _Invocation:
+    """One handler call on its own thread, so that its caller can give up on it at the deadline."""
+
+    handler: str  # "module.function"
+    event: object
+    context: LocalLambdaContext
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: tuple[str, bool, str] = ("null", False, "")
+
+    def run(self) -> None:
+        try:
+            result = load_handler(self.handler)(self.event, self.context)
+            self.answer = (json.dumps(result), False, "")
+        except SandboxStopped:
+            return
+        except Exception as error:  # noqa: BLE001 -- Lambda reports any exception as the invocation's error
+            payload = {
+                "errorType": type(error).__name__,
+                "errorMessage": str(error),
+                "stackTrace": traceback.format_tb(error.__traceback__.tb_next),
+            }
+            self.answer = (json.dumps(payload), True, "".join(traceback.format_exception(error)))
+        finally:
+            self.done.set()
+
+
+def _stop_thread(thread: threading.Thread) -> None:
+    """Raise SandboxStopped in `thread` at its next Python instruction."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(SandboxStopped))
+
+
 def _invoke_in_process(self: LambdaFunction, event: object = None) -> tuple[str, bool, str]:
     context = LocalLambdaContext(
         function_name=self.function_name,
@@ -92,16 +148,14 @@ def _invoke_in_process(self: LambdaFunction, event: object = None) -> tuple[str,
         invoked_function_arn=self.function_arn,
         timeout_seconds=int(self.timeout),
     )
-    try:
-        result = load_handler(handler_name(self))(event if event is not None else {}, context)
-        return json.dumps(result), False, ""
-    except Exception as error:  # noqa: BLE001 -- Lambda reports any exception as the invocation's error
-        payload = {
-            "errorType": type(error).__name__,
-            "errorMessage": str(error),
-            "stackTrace": traceback.format_tb(error.__traceback__.tb_next),
-        }
-        return json.dumps(payload), True, "".join(traceback.format_exception(error))
+    invocation = _Invocation(handler_name(self), event if event is not None else {}, context)
+    thread = threading.Thread(target=invocation.run, name=f"lambda {self.function_name}", daemon=True)
+    thread.start()
+    if invocation.done.wait(context.timeout_seconds):
+        return invocation.answer
+    _stop_thread(thread)
+    payload = timed_out_payload(context.aws_request_id, context.timeout_seconds)
+    return json.dumps(payload), True, payload["errorMessage"]
 
 
 @contextmanager

@@ -34,6 +34,7 @@ from local_mode.astro_standin import (
     write_standin_wrapper,
 )
 from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
+from local_mode.execution_end import executions_end_at_once, time_out_execution
 from local_mode.lambda_seam import in_process_lambdas
 from local_mode.payload_limits import payload_limits
 from local_mode.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
@@ -132,7 +133,9 @@ class LocalWorld:
     `astro_cli`: the astro executable the deploy step runs; default: the project's stand-in, whose state is kept
     under `<out_dir>/astro` (`astro_bundles()` reads it); `standin_upload_seconds` makes each of its deploys take
     that long. Handler code runs in this process, in moto's threads. The template's EventBridge rules receive
-    the executions' status-change events (`event_deliveries`).
+    the executions' status-change events (`event_deliveries`); scheduled rules run when `run_schedules()` says.
+    Every state machine of the template is created; `state_machine_arn` is the one the output StateMachineArn
+    names (the deploy pipeline).
     """
 
     _active_lock = threading.Lock()
@@ -150,6 +153,8 @@ class LocalWorld:
         self.context_overrides = context_overrides
         self.standin_upload_seconds = standin_upload_seconds
         self._rules: list[Rule] = []
+        self._schedules: list[Rule] = []
+        self.state_machine_arns: dict[str, str] = {}
         self._event_bus: ExecutionEventBus | None = None
         self.astro_state_dir: Path | None = None if astro_cli else self.out_dir / "astro"
         self.template: dict = {}
@@ -204,6 +209,7 @@ class LocalWorld:
         self._exit_stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._exit_stack.enter_context(in_process_lambdas())
         self._exit_stack.enter_context(payload_limits())
+        self._exit_stack.enter_context(executions_end_at_once())
         self._exit_stack.callback(self._stop_running_executions)
 
         self._resolver = TokenResolver(self.template, ACCOUNT, REGION, stack_name=STACK_NAME)
@@ -231,13 +237,12 @@ class LocalWorld:
 
     def _stop_running_executions(self) -> None:
         sfn = self.client("stepfunctions")
-        if not self.state_machine_arn:
-            return
-        for page in sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
-        ):
-            for execution in page["executions"]:
-                sfn.stop_execution(executionArn=execution["executionArn"], cause="local world closed")
+        for state_machine_arn in self.state_machine_arns.values():
+            for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=state_machine_arn, statusFilter="RUNNING"
+            ):
+                for execution in page["executions"]:
+                    sfn.stop_execution(executionArn=execution["executionArn"], cause="local world closed")
 
     # ---- access ----
 
@@ -302,6 +307,33 @@ class LocalWorld:
         """The EventBridge deliveries made for an ended execution (its status-change event to matching rules)."""
         assert self._event_bus is not None
         return self._event_bus.delivered_for(execution_arn, timeout)
+
+    def time_out_execution(self, execution_arn: str) -> None:
+        """End a running execution now as its timeout would (TIMED_OUT; the invocation in flight runs on)."""
+        time_out_execution(execution_arn, REGION)
+
+    @contextmanager
+    def lose_status_events(self) -> Iterator[list[dict]]:
+        """Lose (not deliver) the status-change events of executions ending in the block, as EventBridge's best
+        effort delivery may; yields the list of lost events."""
+        assert self._event_bus is not None
+        self._event_bus.losing = True
+        try:
+            yield self._event_bus.lost
+        finally:
+            self._event_bus.losing = False
+
+    def run_schedules(self) -> list[Any]:
+        """Run every scheduled rule's targets once, as EventBridge does on schedule; return their answers."""
+        invoke = lambda_invoker(self.client("lambda"))
+        return [
+            invoke(target, {"version": "0", "id": self.next_run_id(), "detail-type": "Scheduled Event",
+                            "source": "aws.events", "account": ACCOUNT, "region": REGION,
+                            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule.name}"], "detail": {}})
+            for rule in self._schedules
+            for target in rule.target_arns
+        ]
 
     @contextmanager
     def hold_deploys(self) -> Iterator[None]:
@@ -370,8 +402,7 @@ class LocalWorld:
                 raise RuntimeError(f"these resources refer to each other in a cycle: {', '.join(sorted(pending))}")
             for logical_id in created:
                 del pending[logical_id]
-        if not self.state_machine_arn:
-            raise RuntimeError("the template declares no AWS::StepFunctions::StateMachine")
+        self.state_machine_arn = self._pipeline_state_machine()
         self.environment = merged_environment(self._function_environments)
 
     def _resolve(self, value: Any) -> Any:
@@ -474,17 +505,28 @@ class LocalWorld:
             name=name, definition=definition, roleArn=self._resolve(properties["RoleArn"]),
             type=properties.get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
-        if self.state_machine_arn:
-            raise RuntimeError("the template declares several state machines; the local mode runs one")
-        self.state_machine_arn = arn
+        self.state_machine_arns[logical_id] = arn
         self._resolver.register(logical_id, arn, Arn=arn, Name=name)
+
+    def _pipeline_state_machine(self) -> str:
+        if not self.state_machine_arns:
+            raise RuntimeError("the template declares no AWS::StepFunctions::StateMachine")
+        output = self.template.get("Outputs", {}).get("StateMachineArn")
+        if output is None:
+            if len(self.state_machine_arns) > 1:
+                raise RuntimeError("the template declares several state machines and no StateMachineArn output")
+            return next(iter(self.state_machine_arns.values()))
+        return self._resolve(output["Value"])
 
     def _create_rule(self, logical_id: str, properties: dict) -> None:
         name = self._resolve(properties.get("Name")) or _local_name(logical_id, 64)
-        pattern = self._resolve(properties.get("EventPattern", {}))
         targets = [self._resolve(target["Arn"]) for target in properties.get("Targets", [])]
         if properties.get("State", "ENABLED") == "ENABLED":
-            self._rules.append(Rule(name=name, pattern=pattern, target_arns=targets))
+            if "ScheduleExpression" in properties:
+                self._schedules.append(Rule(name=name, pattern={}, target_arns=targets))
+            else:
+                pattern = self._resolve(properties.get("EventPattern", {}))
+                self._rules.append(Rule(name=name, pattern=pattern, target_arns=targets))
         self._resolver.register(logical_id, name, Arn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}")
 
     def _create_parameter(self, logical_id: str, properties: dict) -> None:

@@ -1,19 +1,22 @@
-"""Recover: runs on EventBridge's "execution ABORTED / TIMED_OUT" events, where the state machine's own failure
-path never runs: it restores the repo prefix, frees the deployment's lock and notifies."""
+"""Recover step of the recovery state machine: put a stopped or timed-out execution's repo prefix back, fenced by
+its lock (functions/recover/recovery.py)."""
+
+import os
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.recover.recovery import ExecutionEnded, recover_execution
-from functions.shared.observability import step_logger, traced
+from functions.recover.recovery import recover_prefix
+from functions.shared.execution_state import PlanSummary
+from functions.shared.observability import CORRELATION_ID_PATH, step_logger, traced
 
 logger = step_logger("recover")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @traced("recover")
 def handler(event: dict, context: LambdaContext) -> dict:
-    ended = ExecutionEnded.from_json(event["detail"])
-    logger.set_correlation_id(ended.name)
-    result = recover_execution(ended)
-    logger.warning("execution ended without its failure path", extra={"status": ended.status, **result})
-    return result
+    plan = PlanSummary.from_json(event)
+    result = recover_prefix(os.environ["DAG_BUCKET"], os.environ["LOCK_TABLE"], plan,
+                            int(os.environ["LOCK_LEASE_SECONDS"]))
+    logger.warning("execution ended without its failure path: recovered", extra=result.to_json())
+    return result.to_json()

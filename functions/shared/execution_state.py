@@ -41,6 +41,7 @@ class StateKey(StrEnum):
     LOCK_RELEASE = "lock_release"  # a lock release's Catch result
     NOTIFICATION = "notification"
     NOTIFICATION_ERROR = "notification_error"  # Notify's Catch result
+    RESHIP_ERROR = "reship_error"  # recovery: the Catch result of re-shipping the restored bundle
 
     @property
     def path(self) -> str:
@@ -217,6 +218,7 @@ class ExecutionState(Document):
     lock_release: CaughtError | None = None
     notification: NotificationResult | None = None
     notification_error: CaughtError | None = None
+    reship_error: CaughtError | None = None
 
     @classmethod
     def from_json(cls, data: object) -> "ExecutionState":

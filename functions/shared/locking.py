@@ -72,6 +72,26 @@ def current_holder(table: str, key: str) -> str | None:
     return item.get("Item", {}).get("holder", {}).get("S")
 
 
+def keep(table: str, key: str, execution: str, lease_seconds: int) -> bool:
+    """Renew the lease if `execution` still holds the lock, run out or not (nobody else has taken it since); return
+    whether it does. Recovery fences its work with it: what the stopped execution left is put back only while no
+    other execution can have deployed in between."""
+    now = int(time.time())
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"lock_key": {"S": key}},
+            UpdateExpression="SET expires_at = :until",
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues={":until": {"N": str(now + lease_seconds)}, ":me": {"S": execution}},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 def release(table: str, key: str, execution: str) -> bool:
     """Release the lock if `execution` holds it; return whether it did."""
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functions.shared.documents import Document, document
 from functions.shared.errors import MESSAGE_LIMIT
 from functions.shared.execution_state import (
-    LOCK_NOT_HELD, ExecutionState, Failure, RequestedNames, RestoreResult, RollbackFailure,
+    LOCK_NOT_HELD, CaughtError, DeployResult, ExecutionState, Failure, RequestedNames, RestoreResult, RollbackFailure,
 )
 from functions.shared.paths import restore_point_key
 from functions.shared.plan_store import load_parse_report, parse_report_uri
@@ -104,8 +104,12 @@ def failure_notification(failed: FailedExecution) -> Notification:
         lines.append(f"Every problem found: {failed.report}")
     if isinstance(state.rollback, RollbackFailure):
         outcome = "ROLLBACK FAILED " + outcome
+    if state.reship_error:
+        outcome = "RESHIP FAILED " + outcome
     prefix = state.plan.prefix if state.plan else f"the prefix of {repo}"
     lines += ["", _rollback_line(state.rollback, prefix, failed.execution)]
+    if state.deploy or state.reship_error:
+        lines.append(_reship_line(state.deploy, state.reship_error))
     if state.lock_release:
         lines.append(_lock_release_line(state.lock_release.Error))
     lines += ["", f"Execution: {failed.execution}", f"Console: {console_url(failed.execution_arn)}"]
@@ -137,6 +141,15 @@ def _rollback_line(rollback: RestoreResult | RollbackFailure | None, prefix: str
         return (f"Rollback: {rollback.prefix} holds exactly what it held before this execution "
                 f"({rollback.restored} files put back, {rollback.removed} removed, {rollback.unchanged} unchanged).")
     return f"Rollback: not needed, {rollback.prefix} had not been changed yet."
+
+
+def _reship_line(shipped: DeployResult | None, error: CaughtError | None) -> str:
+    """After a recovery: Astro may have received the stopped execution's files, so the restored ones were shipped."""
+    if error:
+        return (f"RESHIP FAILED: {error.Error}: {readable_cause(error.Cause)}\nAstro may run the stopped execution's "
+                "files while S3 holds the restored ones: re-run the last deploy of this deployment.")
+    return (f"Re-shipped: the stopped execution may have deployed, so Astro deployment {shipped.deployment_id} received "
+            f"the restored files again (Dag bundle {shipped.bundle}, version {shipped.version}).")
 
 
 def _lock_release_line(error: str) -> str:

@@ -67,6 +67,11 @@ def _load_restore_point(bucket: str, execution: str) -> RestorePoint | None:
     return RestorePoint.from_json(json.loads(body))
 
 
+def has_restore_point(bucket: str, execution: str) -> bool:
+    """Whether the execution took its snapshot, so may have changed its repo prefix."""
+    return _load_restore_point(bucket, execution) is not None
+
+
 def restore(bucket: str, scope: RunScope) -> RestoreResult:
     """Make the repo prefix hold exactly what the restore point recorded, then check that it does."""
     prefix = repo_prefix(scope.workspace, scope.deployment, scope.repo)

@@ -33,8 +33,10 @@ def test_missing_keys_take_the_defaults():
     assert (settings.execution_timeout_minutes, settings.deploy_timeout_seconds) == (250, 600)
     assert (settings.log_retention_days, settings.noncurrent_version_days) == (30, 30)
     assert settings.lock_max_wait_minutes == 20
-    # A lease outlives any execution: the execution timeout and 5 minutes.
-    assert settings.lock_lease_seconds == 250 * 60 + 300
+    # A lease outlives any execution, its longest invocation in flight (Upload's 600 s or Deploy's, and Lambda's 10 s
+    # Init phase) and the next sweep (every 10 minutes), with 5 minutes to spare.
+    assert (settings.recovery_sweep_minutes, settings.step_timeouts_seconds) == (10, {})
+    assert settings.lock_lease_seconds == 250 * 60 + 610 + 600 + 300
     assert settings.email_notifications is True
     assert settings.alarms == AlarmSettings(
         enabled=True, failed_executions=1, timed_out_executions=1, api_5xx=1, failed_deploys=True
@@ -191,3 +193,19 @@ def test_dag_bundle_settings_of_a_deployment_are_checked_all_at_once():
     assert """'a/names-in-main-mode' bundleNames needs "dagBundles": "per-repo\"""" in message
     assert "a/per-repo" not in message
     assert StackSettings.from_context({**MINIMAL, "astroDeployments": {"a/per-repo": entries["a/per-repo"]}})
+
+
+def test_step_timeouts_and_the_sweep_interval_are_read_and_checked():
+    settings = StackSettings.from_context({**MINIMAL, "stepTimeoutsSeconds": {"Upload": 900, "Snapshot": 20},
+                                           "recoverySweepMinutes": 5})
+    assert (settings.step_timeout_seconds("Upload"), settings.step_timeout_seconds("Parse")) == (900, 300)
+    assert settings.lock_lease_seconds == 250 * 60 + 910 + 300 + 300
+    with pytest.raises(SettingsError) as refused:
+        StackSettings.from_context({**MINIMAL, "stepTimeoutsSeconds": {"Deploy": 60, "Upload": 0},
+                                    "recoverySweepMinutes": 0})
+    assert refused.value.problems == [
+        "stepTimeoutsSeconds: unknown step 'Deploy' (known: Parse, AcquireLock, Snapshot, ClearPrefix, Upload, "
+        "Rollback, Notify, Recover; Deploy's is deployTimeoutSeconds)",
+        "stepTimeoutsSeconds.Upload: 0 is not a whole number from 1 to 900",
+        "recoverySweepMinutes: 0 is not a whole number from 1 to 1440",
+    ]

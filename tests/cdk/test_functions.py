@@ -9,7 +9,8 @@ from aws_cdk.assertions import Capture, Match
 ZIP_HANDLERS = {
     f"functions.{folder}.app.handler": folder
     for folder in (
-        "parse", "acquire_lock", "snapshot", "clear_prefix", "upload", "rollback", "notify", "recover", "status"
+        "parse", "acquire_lock", "snapshot", "clear_prefix", "upload", "rollback", "notify", "recover", "status",
+        "sweeper",
     )
 }
 DEPLOY_COMMAND = "functions.deploy.app.handler"
@@ -35,6 +36,7 @@ def refs(synthesized) -> dict[str, str]:
         "topic": "FailureTopicArn",
         "secret": "AstroTokenSecretArn",
         "machine": "StateMachineArn",
+        "recovery": "RecoveryStateMachineArn",
     }
     return {name: f"<{synthesized.output_ref(output)}>" for name, output in outputs.items()}
 
@@ -119,6 +121,9 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
     # Where the astroDeployments entries are (tests/cdk/test_astro_targets.py: exactly the configured ones).
     targets = "/astro-dag-deploy/AstroDagDeployTest/astro-deployments/"
     execution_timeout_seconds = synthesized.context["executionTimeoutMinutes"] * 60
+    # A lease outlives the execution holding it, its longest invocation in flight (Init phase included: 10 s) and
+    # the wait for its recovery (the next sweep, every 10 minutes by default), plus 5 minutes.
+    lease_seconds = execution_timeout_seconds + max(synthesized.context["deployTimeoutSeconds"], 600) + 10 + 600 + 300
     expected = {
         "functions.parse.app.handler": {
             "DAG_BUCKET": refs["bucket"],
@@ -127,8 +132,7 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
         },
         "functions.acquire_lock.app.handler": {
             "LOCK_TABLE": refs["table"],
-            # A lease outlives the execution holding it: a stopped holder blocks others at most this long.
-            "LOCK_LEASE_SECONDS": str(execution_timeout_seconds + 300),
+            "LOCK_LEASE_SECONDS": str(lease_seconds),
             "LOCK_MAX_WAIT_SECONDS": str(synthesized.context["lockMaxWaitMinutes"] * 60),
         },
         "functions.snapshot.app.handler": {"DAG_BUCKET": refs["bucket"]},
@@ -136,11 +140,17 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
         "functions.upload.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.rollback.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.notify.app.handler": {"TOPIC_ARN": refs["topic"], "DAG_BUCKET": refs["bucket"]},
+        # Renews the stopped execution's lease before it restores.
         "functions.recover.app.handler": {
             "DAG_BUCKET": refs["bucket"],
             "LOCK_TABLE": refs["table"],
-            "TOPIC_ARN": refs["topic"],
-            "ASTRO_TARGETS_PATH": targets,
+            "LOCK_LEASE_SECONDS": str(lease_seconds),
+        },
+        "functions.sweeper.app.handler": {
+            "PIPELINE_STATE_MACHINE_ARN": refs["machine"],
+            "RECOVERY_STATE_MACHINE_ARN": refs["recovery"],
+            "DEPLOY_FUNCTION_ARN": f"<{synthesized.function_id(DEPLOY_COMMAND)}.Arn>",
+            "LOCK_TABLE": refs["table"],
         },
         # The status API reads this machine's executions.
         "functions.status.app.handler": {"STATE_MACHINE_ARN": refs["machine"]},

@@ -22,6 +22,7 @@ WILDCARD_ONLY_ACTIONS = {
 }
 RECOVER_HANDLER = "functions.recover.app.handler"
 STATUS_HANDLER = "functions.status.app.handler"
+SWEEPER_HANDLER = "functions.sweeper.app.handler"
 TRACING = {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Effect": "Allow", "Resource": "*"}
 DAGS_PREFIX_ONLY = {"StringLike": {"s3:prefix": ["dags/*"]}}
 # The astroDeployments entries of this stack only (cdk/astro_targets.py), read by the functions resolving targets.
@@ -128,16 +129,60 @@ def test_rollback_reads_restore_points_and_rewrites_only_under_dags(synthesized,
     assert function_statements(synthesized, "functions.rollback.app.handler") == restoring_statements(ids["bucket"])
 
 
-def test_recover_restores_frees_the_lock_and_publishes_only_to_its_topic(synthesized, ids):
-    key_id = topic_key_id(synthesized, ids["topic"])
-    queue_id = synthesized.output_ref("RecoveryDeadLettersUrl")
+def test_recover_restores_and_renews_the_lease_only(synthesized, ids):
+    # Releasing the lock and notifying are the recovery state machine's own states.
     assert function_statements(synthesized, RECOVER_HANDLER) == [
-        allow("sqs:SendMessage", f"<{queue_id}.Arn>"),
         *restoring_statements(ids["bucket"]),
-        allow("dynamodb:DeleteItem", f"<{ids['table']}.Arn>"),
-        READ_ASTRO_TARGETS,
-        allow("sns:Publish", f"<{ids['topic']}>"),
-        allow(["kms:Decrypt", "kms:GenerateDataKey*"], f"<{key_id}.Arn>"),
+        allow("dynamodb:UpdateItem", f"<{ids['table']}.Arn>"),
+    ]
+
+
+def test_the_sweeper_reads_both_machines_starts_recoveries_and_frees_only_lock_items(synthesized, ids):
+    recovery = synthesized.output_ref("RecoveryStateMachineArn")
+    queue_id = synthesized.output_ref("RecoveryDeadLettersUrl")
+    function_id = synthesized.function_id(SWEEPER_HANDLER)
+    everything = synthesized.statements(synthesized.role_id(function_id), rendered=False)
+    rendered = synthesized.render([statement for statement in everything if "states:" not in str(statement)])
+    assert allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"<{log_group_id(synthesized, function_id)}.Arn>") \
+        in rendered and TRACING in rendered
+    statements = [statement for statement in everything
+                  if "logs:" not in str(statement) and "xray:" not in str(statement)]
+    deployed = TokenResolver({}, account=ACCOUNT, region=REGION, stack_name="AstroDagDeploy", partition=PARTITION)
+    deployed.register(ids["machine"], MACHINE_ARN)
+    deployed.register(recovery, MACHINE_ARN.replace("PipelineStateMachine", "RecoveryStateMachine"))
+    executions = f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:execution"
+    machines = f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:stateMachine"
+    functions = [f"<{synthesized.function_id(f'functions.{folder}.app.handler')}.Arn>"
+                 for folder in ("parse", "acquire_lock", "snapshot", "clear_prefix", "upload", "deploy", "rollback",
+                                "notify")]
+    assert [deployed.resolve(statement) if "states:" in str(statement) else synthesized.render(statement)
+            for statement in statements] == [
+        allow("sqs:SendMessage", f"<{queue_id}.Arn>"),
+        allow("states:ListExecutions",
+              [f"{machines}:PipelineStateMachine-AbC123", f"{machines}:RecoveryStateMachine-AbC123"]),
+        # Executions are named at run time: any execution of each machine, and of no other.
+        allow(["states:DescribeExecution", "states:GetExecutionHistory"],
+              f"{executions}:PipelineStateMachine-AbC123:*"),
+        allow("states:DescribeExecution", f"{executions}:RecoveryStateMachine-AbC123:*"),
+        allow("states:StartExecution", f"{machines}:RecoveryStateMachine-AbC123"),
+        # How long each invocation in flight may still run: the deploy machine's functions only.
+        allow("lambda:GetFunctionConfiguration", functions),
+        allow(["dynamodb:Scan", "dynamodb:DeleteItem"], f"<{ids['table']}.Arn>"),
+    ]
+
+
+def test_the_recovery_machine_invokes_recover_deploy_and_notify_and_deletes_only_lock_items(synthesized, ids):
+    recovery = synthesized.output_ref("RecoveryStateMachineArn")
+    machine_role = Capture()
+    synthesized.has(recovery, "AWS::StepFunctions::StateMachine", {"RoleArn": {"Fn::GetAtt": [machine_role, "Arn"]}})
+    statements = synthesized.statements(machine_role.as_string())
+    invoked = {resource for statement in statements if statement["Action"] == "lambda:InvokeFunction"
+               for resource in statement["Resource"]}
+    assert invoked == {f"<{synthesized.function_id(f'functions.{folder}.app.handler')}.Arn>{suffix}"
+                       for folder in ("recover", "deploy", "notify") for suffix in ("", ":*")}
+    assert [statement for statement in statements if "dynamodb:" in str(statement["Action"])] == [
+        allow("dynamodb:DeleteItem",
+              f"arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/<{ids['table']}>")
     ]
 
 
@@ -263,8 +308,9 @@ def test_the_state_machine_may_invoke_only_its_tasks_functions_and_delete_only_l
         for resource in statement["Resource"]
     }
     functions = set(synthesized.resources("AWS::Lambda::Function"))
-    # Recover runs on EventBridge's events and Status on API requests, never from the machine.
-    tasks = functions - {synthesized.function_id(handler) for handler in (RECOVER_HANDLER, STATUS_HANDLER)}
+    # Recover runs in the recovery machine, the Sweeper on EventBridge's events and Status on API requests.
+    tasks = functions - {synthesized.function_id(handler) for handler in (RECOVER_HANDLER, STATUS_HANDLER,
+                                                                          SWEEPER_HANDLER)}
     assert len(tasks) == 8
     assert invoked == {f"<{function_id}.Arn>{suffix}" for function_id in tasks for suffix in ("", ":*")}
     dynamodb = [statement for statement in statements if "dynamodb:" in str(statement["Action"])]

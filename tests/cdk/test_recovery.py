@@ -1,15 +1,30 @@
-"""Stopped and timed-out executions: EventBridge hands them to Recover; what neither can deliver waits in a DLQ."""
+"""Stopped and timed-out executions: EventBridge hands them to the Sweeper, which starts their recovery (a state
+machine that waits for the invocation in flight); the Sweeper also runs on a schedule; what neither can deliver
+waits in a DLQ."""
+
+import json
 
 import pytest
 from aws_cdk.assertions import Capture, Match
 
-RECOVER = "functions.recover.app.handler"
+from cdk.config import StackSettings
+from cdk.recovery import RECOVERY_MARGIN, WAIT_STATE
+from cdk.time_budget import recovery_worst_case
+
+SWEEPER = "functions.sweeper.app.handler"
 
 
 @pytest.fixture(scope="module")
 def rule_id(synthesized) -> str:
-    synthesized.template.resource_count_is("AWS::Events::Rule", 1)
-    return synthesized.only("AWS::Events::Rule")[0]
+    synthesized.template.resource_count_is("AWS::Events::Rule", 2)
+    return synthesized.only("AWS::Events::Rule", {"EventPattern": Match.any_value()})[0]
+
+
+@pytest.fixture(scope="module")
+def recovery_definition(synthesized) -> dict:
+    machine = synthesized.resources("AWS::StepFunctions::StateMachine")[
+        synthesized.output_ref("RecoveryStateMachineArn")]
+    return json.loads(synthesized.render(machine["Properties"]["DefinitionString"]))
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +54,8 @@ def test_the_rule_matches_only_this_machines_executions_that_skip_their_failure_
     )
 
 
-def test_the_rule_invokes_recover_with_retries_then_dead_letters_the_event(synthesized, rule_id, queue_id):
-    function_id = synthesized.function_id(RECOVER)
+def test_the_rule_invokes_the_sweeper_with_retries_then_dead_letters_the_event(synthesized, rule_id, queue_id):
+    function_id = synthesized.function_id(SWEEPER)
     retries = Capture()
     synthesized.has(
         rule_id,
@@ -67,12 +82,41 @@ def test_the_rule_invokes_recover_with_retries_then_dead_letters_the_event(synth
             }
         ),
     )
-    assert len(synthesized.resources("AWS::Lambda::Permission", {"Principal": "events.amazonaws.com"})) == 1
+    # This rule's and the sweep schedule's.
+    assert len(synthesized.resources("AWS::Lambda::Permission", {"Principal": "events.amazonaws.com"})) == 2
 
 
-def test_a_recovery_that_keeps_failing_lands_in_the_same_queue(synthesized, queue_id):
-    # EventBridge's invocation is asynchronous: Lambda retries a failed recovery, then dead-letters it.
-    function_id = synthesized.function_id(RECOVER)
+def test_the_sweeper_runs_on_a_schedule(synthesized):
+    minutes = synthesized.context.get("recoverySweepMinutes", 10)
+    synthesized.template.has_resource_properties("AWS::Events::Rule", {
+        "ScheduleExpression": f"rate({minutes} minutes)", "State": "ENABLED",
+        "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [synthesized.function_id(SWEEPER), "Arn"]}})]})
+
+
+def test_the_recovery_waits_for_the_invocation_in_flight_in_a_state_the_console_shows(recovery_definition):
+    states = recovery_definition["States"]
+    assert recovery_definition["StartAt"] == WAIT_STATE
+    assert states[WAIT_STATE] == {"Type": "Wait", "TimestampPath": "$.recovery.in_flight_until", "Next": "Planned?"}
+    # Then restore (fenced), re-ship when Deploy may have shipped, release the lock if still held, notify once.
+    assert states["Planned?"]["Choices"][0]["Next"] == "Recover" and states["Planned?"]["Default"] == "Notify"
+    assert states["Recover"]["Next"] == "Re-ship needed?"
+    assert states["Re-ship needed?"]["Choices"][0]["Next"] == "Re-ship restored bundle"
+    assert states["Re-ship restored bundle"]["Parameters"]["allow_empty_deployment"] is True
+    assert states["Re-ship restored bundle"]["Next"] == "Release lock"
+    assert states["Release lock"]["Parameters"]["ConditionExpression"] == "holder = :me"
+    assert states["Release lock"]["Parameters"]["ExpressionAttributeValues"][":me"] == {"S.$": "$.execution"}
+    assert states["Release lock"]["Next"] == "Notify" and states["Notify"]["Next"] == "Recovered"
+
+
+def test_the_recovery_machine_times_out_only_after_its_worst_case(synthesized, recovery_definition):
+    settings = StackSettings.from_context(synthesized.context)
+    worst_case = sum(phase.seconds for phase in recovery_worst_case(settings))
+    assert recovery_definition["TimeoutSeconds"] >= worst_case + RECOVERY_MARGIN.to_seconds()
+
+
+def test_a_recovery_start_that_keeps_failing_lands_in_the_same_queue(synthesized, queue_id):
+    # EventBridge's invocation is asynchronous: Lambda retries a failed start, then dead-letters it.
+    function_id = synthesized.function_id(SWEEPER)
     synthesized.has(
         function_id,
         "AWS::Lambda::Function",

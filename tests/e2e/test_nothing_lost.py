@@ -182,33 +182,7 @@ def wait_for_state(world: LocalWorld, arn: str, state: str, timeout: float = 30)
     raise AssertionError(f"{arn} never entered {state}")
 
 
-def test_an_execution_stopped_while_holding_the_lock_is_recovered(tmp_path):
-    with LocalWorld(tmp_path / "out", standin_upload_seconds=2) as world:
-        before = deployed_before(world)
-        new_files = {"campaign_performance.py": "from airflow import DAG\nDAG('campaign_performance')\n# new\n"}
-        s3 = world.client("s3")
-        for path, body in new_files.items():
-            s3.put_object(Bucket=world.artifacts_bucket, Key=f"stopped/{path}", Body=body.encode())
-        request = {"astroWorkspace": "analytics", "astroDeployment": "production", "repo": REPO,
-                   "body": {"source_prefix": f"s3://{world.artifacts_bucket}/stopped/"}}
-        arn = world.start_execution(request, "stopped-while-deploying")
-        wait_for_state(world, arn, "Deploy")
-        assert [item["holder"]["S"] for item in lock_items(world)] == ["stopped-while-deploying"]
-
-        world.client("stepfunctions").stop_execution(executionArn=arn, cause="operator stopped it")
-        [delivery] = world.event_deliveries(arn)
-
-        assert delivery.error is None and delivery.response["lock_released"] is True
-        assert delivery.response["rollback"]["status"] == "restored"
-        assert prefix_contents(world, "dags/") == before
-        assert lock_items(world) == []
-        [notification] = world.notifications()
-        assert "at execution ABORTED" in notification.subject
-        assert "holds exactly what it held before this execution" in notification.message
-        # The stand-in's deploy, already running when the execution was stopped, finishes on its own.
-        deadline = time.monotonic() + 10
-        while not read_invocations(world.astro_state_dir) and time.monotonic() < deadline:
-            time.sleep(0.1)
+# Stopped and timed-out executions: tests/e2e/test_recovery.py.
 
 
 def test_two_repos_deploying_to_one_deployment_at_once_both_land(tmp_path):

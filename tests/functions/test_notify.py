@@ -100,20 +100,22 @@ def assert_sns_accepts(subject: str) -> None:
 
 
 @given(workspace=SEGMENTS, deployment=SEGMENTS, repo=SEGMENTS, state=st.sampled_from(FAILED_STATES),
-       rollback_failed=st.booleans())
+       rollback_failed=st.booleans(), reship_failed=st.booleans())
 def test_every_subject_for_names_the_request_allows_is_one_sns_accepts(workspace, deployment, repo, state,
-                                                                       rollback_failed):
+                                                                       rollback_failed, reship_failed):
     rollback = {"status": "FAILED", "error": "AccessDenied", "cause": "no"} if rollback_failed else None
+    # A recovery's re-ship of the restored bundle that failed.
+    reship_error = {"Error": "AstroUnavailable", "Cause": "503"} if reship_failed else None
     subject = failure_notification(FailedExecution.from_json(event(
         request(workspace, deployment, repo),
         {**planned(workspace, deployment, repo), "failure": failure(state, "States.TaskFailed", "x"),
-         "rollback": rollback},
+         "rollback": rollback, "reship_error": reship_error},
     ))).subject
 
     assert_sns_accepts(subject)
     # The outcome and the failed state survive shortening; shortened names say so.
-    assert subject.startswith("ROLLBACK FAILED astro-dag-deploy FAILED: " if rollback_failed
-                              else "astro-dag-deploy FAILED: ")
+    assert subject.startswith(("RESHIP FAILED " if reship_failed else "")
+                              + ("ROLLBACK FAILED " if rollback_failed else "") + "astro-dag-deploy FAILED: ")
     assert subject.endswith(f" at {state}")
     full = f"{repo} -> {workspace}/{deployment}"
     assert full in subject or "... at " in subject
@@ -189,3 +191,19 @@ def test_the_message_stays_bounded_whatever_the_cause():
     )))
     # SNS takes 256 KB; the message stays far below it.
     assert len(notification.message.encode()) < 32_768
+
+
+def test_a_recovery_says_whether_the_restored_bundle_was_shipped_again():
+    state = {**planned("ws", "dep", "repo-a"), "failure": failure("execution ABORTED", "States.ABORTED", "stopped"),
+             "rollback": {"status": "restored", "prefix": "dags/ws/dep/repo-a/", "restored": 2, "removed": 1}}
+    shipped = {"deployment_id": "dep-id", "bundle": "main", "version": "v9", "files": 3, "bytes": 9,
+               "repos": ["repo-a"]}
+    reshipped = failure_notification(FailedExecution.from_json(event(
+        request("ws", "dep", "repo-a"), {**state, "deploy": shipped})))
+    failed = failure_notification(FailedExecution.from_json(event(
+        request("ws", "dep", "repo-a"), {**state, "reship_error": {"Error": "AstroUnavailable", "Cause": "503"}})))
+
+    assert "Re-shipped:" in reshipped.message and "Dag bundle main, version v9" in reshipped.message
+    assert not reshipped.subject.startswith("RESHIP FAILED")
+    assert failed.subject.startswith("RESHIP FAILED ")
+    assert "RESHIP FAILED: AstroUnavailable: 503" in failed.message and "re-run the last deploy" in failed.message

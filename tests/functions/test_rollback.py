@@ -1,24 +1,19 @@
-"""Restore points: after a failure or a stop, the repo prefix is byte-for-byte what it was."""
+"""Restore points: after a failure, the repo prefix is byte-for-byte what it was."""
 
-import json
 
 import pytest
-from testkit import DAG_BUCKET, REGION, store_astro_targets
+from testkit import DAG_BUCKET
 
 from functions.clear_prefix.clearing import clear_repo_prefix
-from functions.recover import app as recover_app
 from functions.rollback import app as rollback_app
 from functions.snapshot import app as snapshot_app
-from functions.recover.recovery import ExecutionEnded, recover_execution
 from functions.shared import repo_archive
 from functions.shared.repo_archive import (
     ArchiveNotWritten, StaleArchive, listed_objects, matching_archive, write_repo_archive,
 )
 from functions.shared.restore_point import restore, save_restore_point
-from functions.shared.aws import client
 from functions.shared.errors import RollbackFailed
 from functions.shared.execution_state import RunScope
-from functions.shared.locking import acquire, current_holder, lock_key
 
 SCOPE = RunScope(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
 PREFIX = "dags/ws/dep/repo-a/"
@@ -142,80 +137,3 @@ def test_step_handlers(repo, monkeypatch, lambda_context):
     assert rollback_app.handler(state, lambda_context)["status"] == "restored"
     assert contents(repo)["etl.py"][0] == b"etl v1"
 
-
-@pytest.fixture
-def recovery_env(repo, monkeypatch):
-    dynamodb, sns, sqs = client("dynamodb"), client("sns"), client("sqs")
-    dynamodb.create_table(TableName="locks", BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": "lock_key", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "lock_key", "KeyType": "HASH"}])
-    topic = sns.create_topic(Name="failures")["TopicArn"]
-    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    targets = {"ws/dep": {"deploymentId": "d"}, "ws/split": {"deploymentId": "s", "dagBundles": "per-repo"}}
-    for name, value in {"DAG_BUCKET": DAG_BUCKET, "LOCK_TABLE": "locks", "TOPIC_ARN": topic}.items():
-        monkeypatch.setenv(name, value)
-    store_astro_targets(monkeypatch, targets)
-    return lambda: json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
-
-
-def stopped(status: str = "ABORTED", request: object = None) -> ExecutionEnded:
-    request = request or {"astroWorkspace": "ws", "astroDeployment": "dep", "repo": "repo-a", "body": {"dags": []}}
-    return ExecutionEnded(executionArn=f"arn:aws:states:{REGION}:123456789012:execution:m:exec-1", name="exec-1",
-                          status=status, input=json.dumps(request))
-
-
-def test_a_stopped_execution_is_rolled_back_unlocked_and_reported(repo, recovery_env):
-    before = contents(repo)
-    acquire("locks", "ws/dep", "exec-1", 3600, 900)
-    save_restore_point(DAG_BUCKET, SCOPE)
-    half_done_deploy(repo)
-
-    result = recover_execution(stopped())
-
-    assert contents(repo) == before
-    assert current_holder("locks", "ws/dep") is None and result["lock_released"] is True
-    message = recovery_env()
-    assert message["Subject"] == "astro-dag-deploy FAILED: repo-a -> ws/dep at execution ABORTED"
-    assert "holds exactly what it held before this execution (3 files put back, 1 removed" in message["Message"]
-
-
-def test_a_stop_in_a_per_repo_deployment_frees_its_bundles_lock_alone(repo, recovery_env):
-    acquire("locks", lock_key("ws", "split", "repo-a"), "exec-1", 3600, 900)
-    acquire("locks", lock_key("ws", "split", "repo-b"), "exec-b", 3600, 900)
-    request = {"astroWorkspace": "ws", "astroDeployment": "split", "repo": "repo-a", "body": {"dags": []}}
-
-    assert recover_execution(stopped(request=request))["lock_released"] is True
-
-    assert current_holder("locks", lock_key("ws", "split", "repo-a")) is None
-    assert current_holder("locks", lock_key("ws", "split", "repo-b")) == "exec-b"
-
-
-def test_a_stop_never_releases_someone_elses_lock(repo, recovery_env):
-    acquire("locks", "ws/dep", "exec-other", 3600, 900)
-    result = recover_execution(stopped("TIMED_OUT"))
-    assert result["lock_released"] is False and current_holder("locks", "ws/dep") == "exec-other"
-    assert result["rollback"]["status"] == "nothing to restore"
-
-
-def test_a_stop_of_a_refused_request_only_reports(repo, recovery_env):
-    result = recover_execution(stopped(request={"repo": "../../etc"}))
-    assert result["rollback"] is None
-    assert "Nothing was changed" in recovery_env()["Message"]
-
-
-def test_a_failed_rollback_after_a_stop_is_reported_loudly(repo, recovery_env, monkeypatch):
-    save_restore_point(DAG_BUCKET, SCOPE)
-    half_done_deploy(repo)
-    monkeypatch.setattr(repo, "copy_object", lambda **kwargs: None)
-    recover_execution(stopped())
-    message = recovery_env()
-    assert message["Subject"].startswith("ROLLBACK FAILED")
-    assert "ROLLBACK FAILED: RollbackFailed" in message["Message"] and "restore-points/exec-1.json" in message["Message"]
-
-
-def test_recover_handler_reads_the_eventbridge_event(repo, recovery_env, lambda_context):
-    event = {"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
-             "detail": stopped().to_json()}
-    assert recover_app.handler(event, lambda_context)["rollback"]["status"] == "nothing to restore"

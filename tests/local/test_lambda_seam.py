@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 import tomllib
 import zipfile
@@ -12,11 +13,12 @@ import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 
-from local_mode.lambda_seam import SEAM_NAME, SeamMoved, check_seam, in_process_lambdas
+from local_mode.lambda_seam import SEAM_NAME, TIMED_OUT_ERROR, SeamMoved, check_seam, in_process_lambdas
 from local_mode.project import PROJECT_ROOT
 
 PROBE_MODULE = '''
 import threading
+import time
 
 # Two invocations must be inside the handler at the same time to pass it.
 both_inside = threading.Barrier(2, timeout=10)
@@ -37,6 +39,19 @@ def handler(event, context):
 
 def failing_handler(event, context):
     raise ProbeFailed("the probe failed on purpose")
+
+
+after_the_deadline = threading.Event()
+
+
+def slow_handler(event, context):
+    try:
+        for _ in range(200):
+            time.sleep(0.01)
+    except Exception:
+        return "caught"
+    after_the_deadline.set()
+    return "finished"
 '''
 
 
@@ -82,11 +97,12 @@ def probe_lambda(tmp_path, monkeypatch):
         iam = boto3.client("iam")
         role = iam.create_role(RoleName="probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         lambda_ = boto3.client("lambda")
-        handlers = {"probe": "handler", "failing-probe": "failing_handler", "meeting-probe": "meeting_handler"}
+        handlers = {"probe": "handler", "failing-probe": "failing_handler", "meeting-probe": "meeting_handler",
+                    "slow-probe": "slow_handler"}
         for name, handler in handlers.items():
             lambda_.create_function(
-                FunctionName=name, Role=role, Runtime="python3.12", Handler=f"seam_probe.{handler}", Timeout=30,
-                Code={"ZipFile": _placeholder_code()},
+                FunctionName=name, Role=role, Runtime="python3.12", Handler=f"seam_probe.{handler}",
+                Timeout=1 if name == "slow-probe" else 30, Code={"ZipFile": _placeholder_code()},
             )
         yield lambda_
 
@@ -122,3 +138,21 @@ def test_the_seam_is_removed_afterwards():
     with in_process_lambdas():
         assert getattr(LambdaFunction, SEAM_NAME) is not original
     assert getattr(LambdaFunction, SEAM_NAME) is original
+
+
+def test_a_function_s_timeout_ends_its_invocation_as_lambda_does(probe_lambda):
+    # AWS: an invocation still running at its function's timeout is stopped (the sandbox with it, no handler
+    # catches that) and Invoke answers a function error of type Sandbox.Timedout, the error Step Functions
+    # reports for the task.
+    import seam_probe
+
+    started = time.monotonic()
+    response = probe_lambda.invoke(FunctionName="slow-probe", Payload="{}")
+
+    assert 1 <= time.monotonic() - started < 1.9
+    payload = json.loads(response["Payload"].read())
+    assert response["FunctionError"]
+    assert payload["errorType"] == TIMED_OUT_ERROR == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
+    time.sleep(1.5)
+    assert not seam_probe.after_the_deadline.is_set()
