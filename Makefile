@@ -4,6 +4,8 @@ PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CDK_CLI := node_modules/.bin/cdk
 CHECKOV := .tools/checkov/bin/checkov
+# Real Airflow, the oracle of Parse's Airflow checks in tests (tests/oracle): never a dependency of the project.
+AIRFLOW_TOOL := .tools/airflow-3.3.2/bin/python
 # jsii's banner about this machine's Node 20 (past end of life, still working) buries the output.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
@@ -29,7 +31,13 @@ $(CHECKOV):
 	python3 -m venv .tools/checkov
 	.tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 
-test: install $(CHECKOV)
+# Airflow and its two providers pin their own dependency tree: they live in a tool environment of their own.
+$(AIRFLOW_TOOL):
+	python3 -m venv .tools/airflow-3.3.2
+	.tools/airflow-3.3.2/bin/pip install --quiet --disable-pip-version-check apache-airflow==3.3.2 \
+		apache-airflow-providers-standard==1.21.0 apache-airflow-providers-common-sql==2.4.0
+
+test: install $(CHECKOV) $(AIRFLOW_TOOL)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -n 2
 

@@ -417,6 +417,7 @@ class _ContextReader:
         return mapping
 
     def _check_deployment_entry(self, key: str, name: str, entry: dict) -> None:
+        self._check_installed_packages(key, name, entry.get("installedPackages"))
         for field_name in ("deploymentId", "workspaceId"):
             template = entry.get(field_name)
             if field_name in entry and not _is_id_template(template):
@@ -444,6 +445,23 @@ class _ContextReader:
         for bundle in shared:
             repos = sorted(repo for repo, named in bundle_names.items() if named == bundle)
             self.problems.append(f"{key}: {name!r} bundleNames: repos {', '.join(repos)} all ship to bundle {bundle!r}")
+
+
+    def _check_installed_packages(self, key: str, name: str, packages: object) -> None:
+        """`installedPackages`: the top-level module names importable in the deployment (Parse checks imports)."""
+        if packages is None:
+            return
+        if not isinstance(packages, list) or not all(isinstance(package, str) for package in packages):
+            self.problems.append(f'{key}: {name!r} installedPackages must list module names: ["pandas", "yaml"]')
+            return
+        for package in packages:
+            if not package.isidentifier():
+                self.problems.append(
+                    f"{key}: {name!r} installedPackages: {package!r} is not a top-level module name (what `import` "
+                    f"takes: yaml for PyYAML, not the distribution's name)"
+                )
+        if len(set(packages)) != len(packages):
+            self.problems.append(f"{key}: {name!r} installedPackages lists a module twice")
 
 
 def _is_id_template(template: object) -> bool:

@@ -28,7 +28,7 @@ def inspect_file(path: str, content: bytes) -> FolderFile:
     try:
         found = inspect_dag_source(content, path)
     except SyntaxError as error:
-        # Sent as a plain file all the same: Parse compiles every .py file and refuses the request naming it.
+        # Sent as a plain file all the same: Parse compiles it and, if Airflow would run it, refuses the request naming it.
         return FolderFile(path, None, f"does not compile: {error.msg} (line {error.lineno})")
     except (ValueError, RecursionError) as error:
         return FolderFile(path, None, f"does not compile: {error}")

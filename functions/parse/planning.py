@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from functions.parse.airflow_view import PythonSource, airflow_view
 from functions.shared.astro_targets import resolve_astro_target
 from functions.shared.aws import MAX_WORKERS, client
+from functions.shared.bundle_layout import BundleLayout
+from functions.shared.dag_discovery import IGNORE_FILE, might_contain_dag
 from functions.shared.dag_source import inspect_dag_source
 from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
 from functions.shared.errors import PROBLEM_LIMIT, AstroConfigError, InvalidRequest, shortened
 from functions.shared.execution_state import PlanSummary
+from functions.shared.live_repos import read_live_repos
 from functions.shared.locking import lock_key
 from functions.shared.paths import (
     PATH_RULE, deployment_prefix, is_segment, normalize_relative_path, repo_prefix, split_s3_uri,
@@ -120,32 +124,46 @@ def _s3_reason(error: ClientError) -> str:
     raise error
 
 
-def _inspect(candidate: Candidate) -> tuple[PlannedFile | None, list[str], list[str]]:
-    """Read one source; return its plan entry, the problems it has, and warnings."""
+# What Parse reads of a file besides its plan entry: a `.py` file's code, an `.airflowignore`'s text.
+Read = PythonSource | str | None
+
+
+def _inspect(candidate: Candidate) -> tuple[PlannedFile | None, list[str], list[str], Read]:
+    """Read one source; return its plan entry, the problems it has, warnings, and what Parse read of it."""
     s3 = client("s3")
+    is_ignore_file = candidate.path.rsplit("/", 1)[-1] == IGNORE_FILE
     try:
-        if not candidate.path.endswith(".py"):
+        if not candidate.path.endswith(".py") and not is_ignore_file:
             head = s3.head_object(Bucket=candidate.bucket, Key=candidate.key)
             entry = PlannedFile(
                 source_bucket=candidate.bucket, source_key=candidate.key, etag=head["ETag"],
                 size=head["ContentLength"], path=candidate.path, kind="dependency",
                 server_side_encryption=head.get("ServerSideEncryption"),
             )
-            return entry, [], []
+            return entry, [], [], None
         response = s3.get_object(Bucket=candidate.bucket, Key=candidate.key)
         if response["ContentLength"] > MAX_PYTHON_BYTES:
             response["Body"].close()
-            return None, [f"{candidate.path}: {candidate.uri} is larger than {MAX_PYTHON_BYTES} bytes"], []
+            return None, [f"{candidate.path}: {candidate.uri} is larger than {MAX_PYTHON_BYTES} bytes"], [], None
         code = response["Body"].read()
     except ClientError as error:
-        return None, [f"{candidate.path}: cannot read {candidate.uri}: {_s3_reason(error)}"], []
+        return None, [f"{candidate.path}: cannot read {candidate.uri}: {_s3_reason(error)}"], [], None
+    entry = PlannedFile(
+        source_bucket=candidate.bucket, source_key=candidate.key, etag=response["ETag"],
+        size=response["ContentLength"], path=candidate.path, kind="dependency",
+        server_side_encryption=response.get("ServerSideEncryption"),
+    )
+    if is_ignore_file:
+        return entry, [], [], code.decode("utf-8", "replace")
+    declared = candidate.kind == "dag"
     try:
         found = inspect_dag_source(code, candidate.path)
-    except SyntaxError as error:
-        return None, [f"{candidate.path}: does not compile: {error.msg} (line {error.lineno})"], []
-    except (ValueError, RecursionError, MemoryError) as error:
-        return None, [f"{candidate.path}: does not compile: {error}"], []
-    kind = "dag" if candidate.kind == "dag" or (candidate.kind == "found" and found.defines_dag) else "dependency"
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+        reason = f"{error.msg} (line {error.lineno})" if isinstance(error, SyntaxError) else str(error)
+        # A declared DAG file must compile; whether another file may not depends on whether Airflow runs it
+        # (functions/parse/airflow_view.py).
+        problems = [f"{candidate.path}: does not compile: {reason}"] if declared else []
+        return entry, problems, [], PythonSource(candidate.path, declared, might_contain_dag(code), None, reason)
     problems, warnings = [], []
     if candidate.kind == "dag" and not found.defines_dag:
         problems.append(f"{candidate.path}: declared as a DAG file but defines no DAG ({candidate.uri})")
@@ -154,13 +172,7 @@ def _inspect(candidate: Candidate) -> tuple[PlannedFile | None, list[str], list[
             f"{candidate.path}: dag_id {candidate.declared_dag_id!r} is not defined literally in the file "
             f"(found: {', '.join(found.dag_ids) or 'none'}); fine if it is computed"
         )
-    entry = PlannedFile(
-        source_bucket=candidate.bucket, source_key=candidate.key, etag=response["ETag"],
-        size=response["ContentLength"], path=candidate.path, kind=kind,
-        dag_ids=found.dag_ids if kind == "dag" else [],
-        server_side_encryption=response.get("ServerSideEncryption"),
-    )
-    return entry, problems, warnings
+    return entry, problems, warnings, PythonSource(candidate.path, declared, might_contain_dag(code), found)
 
 
 def _duplicate_problems(candidates: Iterable[Candidate]) -> list[str]:
@@ -246,14 +258,33 @@ def build_plan(
 
     with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
         results = list(pool.map(_inspect, candidates))
-    files, warnings = [], []
-    for entry, entry_problems, entry_warnings in results:
+    files, warnings, sources, ignore_files = [], [], [], {}
+    for entry, entry_problems, entry_warnings, read in results:
         problems += entry_problems
         warnings += entry_warnings
         if entry:
             files.append(entry)
+        if isinstance(read, PythonSource):
+            sources.append(read)
+        elif isinstance(read, str):
+            ignore_files[entry.path] = read
     if problems:
         raise InvalidRequest(problems)
+
+    # The deployment as Airflow will load it: which files it parses, their imports, their dag_ids.
+    live = read_live_repos(dag_bucket, request.workspace, request.deployment, request.repo) if dag_bucket else []
+    layout = BundleLayout(
+        mode=target.dag_bundles, repo=request.repo, own_paths=frozenset(entry.path for entry in files),
+        other_repos={repo.name: repo.paths for repo in live}, installed=target.installed_packages,
+    )
+    view = airflow_view(layout, sources, ignore_files, live)
+    warnings += view.warnings
+    if view.problems:
+        raise InvalidRequest(view.problems)
+    found = {source.path: source.found for source in sources}
+    for entry in files:
+        if entry.path in view.dag_files:
+            entry.kind, entry.dag_ids = "dag", list(found[entry.path].dag_ids)
 
     plan = Plan(
         workspace=request.workspace, deployment=request.deployment, repo=request.repo, commit=request.commit,

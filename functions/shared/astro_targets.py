@@ -1,7 +1,9 @@
 """Which Astro workspace and deployment IDs a request's names stand for (cdk.json context `astroDeployments`).
 
 The mapping is JSON: {"<workspace>/<deployment>": {"deploymentId": "...", "workspaceId": "...", "dagBundles":
-"main" | "per-repo", "createBundles": true, "bundleNames": {"<repo>": "<bundle>"}}}. A `*` in place of either name
+"main" | "per-repo", "createBundles": true, "bundleNames": {"<repo>": "<bundle>"}, "installedPackages": ["<module>"]}}.
+`installedPackages` (optional) lists the top-level modules importable in the deployment besides the standard
+library and `airflow`: given, Parse refuses imports of any other module the bundle does not hold. A `*` in place of either name
 matches any name, and `{workspace}` / `{deployment}` in an ID are replaced by the names: the local mode maps
 everything with {"*/*": {"deploymentId": "local-{deployment}"}}. Bundles: functions/shared/dag_bundles.py.
 
@@ -21,7 +23,9 @@ from functions.shared.dag_bundles import MAIN_MODE, bundle_for
 from functions.shared.errors import AstroConfigError
 
 CONTEXT_KEY = "astroDeployments"
-DEPLOYMENT_ENTRY_KEYS = ("deploymentId", "workspaceId", "dagBundles", "createBundles", "bundleNames")
+DEPLOYMENT_ENTRY_KEYS = (
+    "deploymentId", "workspaceId", "dagBundles", "createBundles", "bundleNames", "installedPackages",
+)
 # The environment variable naming the parameters' path, and what stands for `*` in a parameter's name.
 PARAMETER_PATH_VARIABLE = "ASTRO_TARGETS_PATH"
 ANY_NAME = "_any"  # names start with a letter or digit: no workspace or deployment is called that
@@ -37,6 +41,8 @@ class AstroTarget:
     # Whether the deploy step creates a per-repo bundle that does not exist yet (else the request fails).
     create_bundles: bool = True
     bundle_names: dict[str, str] = field(default_factory=dict)
+    # Top-level modules installed in the deployment (besides the standard library and airflow); None: not known.
+    installed_packages: frozenset[str] | None = None
 
     def bundle(self, repo: str) -> str:
         """The Dag bundle `repo` ships to (UnmappableRepo when its name gives none)."""
@@ -68,6 +74,8 @@ def resolve_astro_target(workspace: str, deployment: str, configured: Mapping[st
                 dag_bundles=entry.get("dagBundles", MAIN_MODE),
                 create_bundles=entry.get("createBundles", True),
                 bundle_names=dict(entry.get("bundleNames", {})),
+                installed_packages=(frozenset(entry["installedPackages"]) if entry.get("installedPackages")
+                                    is not None else None),
             )
     raise AstroConfigError(
         f"no Astro deployment is configured for workspace {workspace!r}, deployment {deployment!r}: "

@@ -55,6 +55,10 @@ class InvalidRequest(PipelineError):
         return InvalidRequest(self.problems, report)
 
 
+class DagIdTaken(InvalidRequest):
+    """Once the lock was held, another repo's live files turned out to define one of the request's dag_ids."""
+
+
 class ClearPrefixFailed(PipelineError):
     """Objects under the repo prefix could not be deleted."""
 

@@ -7,6 +7,7 @@ import pytest
 
 from cdk.app import CDK_JSON, cdk_json_context
 from cdk.config import CONTEXT_KEYS, AlarmSettings, SettingsError, StackSettings
+from functions.shared.astro_targets import resolve_astro_target
 
 MINIMAL = {"sourceBuckets": ["ci-artifacts"]}
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -143,7 +144,7 @@ def test_every_problem_is_reported_at_once_with_its_key():
         ({"sourceBuckets": ["bucket-a", "bucket-a"]}, "sourceBuckets: lists a name twice"),
         ({"astroDeployments": {"ws/dep": {"deploymentId": "{repo}"}}}, "placeholders"),
         ({"astroDeployments": {"ws/dep": {"deploymentId": "d", "region": "eu"}}},
-         "may hold only deploymentId, workspaceId, dagBundles, createBundles, bundleNames"),
+         "may hold only deploymentId, workspaceId, dagBundles, createBundles, bundleNames, installedPackages"),
         ({"executionTimeoutMinutes": 10}, "leaves no time for the steps before Deploy"),
         ({"logRetentionDays": True}, "logRetentionDays: True is not a whole number"),
         ({"lockMaxWaitMinutes": 250}, "lockMaxWaitMinutes: 250 minutes of waiting for the deployment's lock must be"),
@@ -209,3 +210,23 @@ def test_step_timeouts_and_the_sweep_interval_are_read_and_checked():
         "stepTimeoutsSeconds.Upload: 0 is not a whole number from 1 to 900",
         "recoverySweepMinutes: 0 is not a whole number from 1 to 1440",
     ]
+
+
+def test_installed_packages_are_top_level_module_names():
+    entries = {
+        "a/good": {"deploymentId": "d1", "installedPackages": ["pandas", "yaml"]},
+        "a/distribution-names": {"deploymentId": "d2", "installedPackages": ["PyYAML", "apache-airflow-providers-x"]},
+        "a/not-a-list": {"deploymentId": "d3", "installedPackages": "pandas"},
+        "a/twice": {"deploymentId": "d4", "installedPackages": ["pandas", "pandas"]},
+    }
+    with pytest.raises(SettingsError) as raised:
+        StackSettings.from_context({**MINIMAL, "astroDeployments": entries})
+    message = str(raised.value)
+    assert "'a/distribution-names' installedPackages: 'apache-airflow-providers-x' is not a top-level module" in message
+    assert "'a/not-a-list' installedPackages must list module names" in message
+    assert "'a/twice' installedPackages lists a module twice" in message
+    assert "a/good" not in message and "'PyYAML'" not in message
+    settings = StackSettings.from_context({**MINIMAL, "astroDeployments": {"a/good": entries["a/good"]}})
+    stored = {key: json.loads(value) for key, value in settings.astro_target_values().items()}
+    assert resolve_astro_target("a", "good", stored).installed_packages == {"pandas", "yaml"}
+    assert resolve_astro_target("a", "good", {"*/*": {"deploymentId": "d"}}).installed_packages is None

@@ -93,8 +93,10 @@ def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized
         allow("s3:GetObject", [f"{source}/*" for source in sources]),
         *source_key_statements(synthesized),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/plans/*"),
-        # The deployment's repo folders, for the per-repo bundle clash check.
+        # The deployment's repo folders, for the per-repo bundle clash check, and the other repos' live files, for
+        # the imports and dag_ids of the bundle.
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/dags/*"),
         READ_ASTRO_TARGETS,
     ]
 
@@ -106,10 +108,13 @@ def test_acquire_lock_only_writes_and_reads_lock_items(synthesized, ids):
     ]
 
 
-def test_snapshot_lists_versions_under_dags_and_writes_only_restore_points(synthesized, ids):
+def test_snapshot_reads_under_dags_and_its_plan_and_writes_only_restore_points(synthesized, ids):
     assert function_statements(synthesized, "functions.snapshot.app.handler") == [
         allow("s3:ListBucketVersions", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/restore-points/*"),
+        # The dag_ids checked again once the lock is held: its plan and the other repos' live files.
+        allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        allow("s3:GetObject", [f"<{ids['bucket']}.Arn>/plans/*", f"<{ids['bucket']}.Arn>/dags/*"]),
     ]
 
 

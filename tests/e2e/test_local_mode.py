@@ -55,14 +55,21 @@ def dag_versions(world: LocalWorld) -> list[tuple[str, str, bool]]:
     )
 
 
-def test_the_default_scenario_deploys_both_repos_to_one_bundle_and_a_third_to_its_own(tmp_path):
+def test_the_default_scenario_deploys_both_repos_to_one_bundle_a_third_to_its_own_and_refuses_a_fourth(tmp_path):
     scenario = Scenario.load(DEFAULT_SCENARIO)
     with LocalWorld(tmp_path / "out", context_overrides=scenario.context) as world:
         outcomes = run_scenario(world, scenario)
 
-        assert [outcome.result.status for outcome in outcomes] == ["SUCCEEDED"] * 3
-        assert all(succeeded_through_every_step(outcome.result.states) for outcome in outcomes)
-        assert all(outcome.as_expected and not outcome.result.notifications for outcome in outcomes)
+        assert [outcome.result.status for outcome in outcomes] == ["SUCCEEDED"] * 3 + ["FAILED"]
+        assert all(outcome.as_expected for outcome in outcomes)
+        assert all(succeeded_through_every_step(outcome.result.states) for outcome in outcomes[:3])
+        assert not any(outcome.result.notifications for outcome in outcomes[:3])
+        # The refused push: what Airflow would do with it, and how to fix it, before anything changed.
+        refused = outcomes[3].result
+        assert refused.failed_state == "Parse" and refused.error == "InvalidRequest"
+        assert "write `from web_analytics.include.sessions import SESSION_TIMEOUT_MINUTES, sessionize`" in refused.cause
+        assert ("dag_id 'marketing_campaign_performance' is already defined by repo 'marketing_etl' (commit "
+                "9fceb02d0ae598e95dc970b74767f19372d61af8) in campaign_performance.py") in refused.cause
         both_repos = example_files("marketing_etl") | example_files("finance_reports")
         # One Astro deploy replaces every DAG of the main bundle: the last one must hold both repos.
         assert set(world.astro_bundles()[DEPLOYMENT_ID]) == both_repos

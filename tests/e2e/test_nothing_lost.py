@@ -5,6 +5,7 @@ notification says what happened and what was rolled back.
 """
 
 import json
+import shutil
 import time
 from types import SimpleNamespace
 
@@ -213,3 +214,36 @@ def test_two_repos_deploying_to_one_deployment_at_once_both_land(tmp_path):
             assert expected <= set(bundle)
         assert lock_items(world) == []
         assert world.notifications() == []
+
+
+def test_a_dag_id_another_repo_shipped_while_waiting_for_the_lock_is_refused_under_it(tmp_path):
+    # finance_reports holds the lock (its deploy held) while two repos defining one dag_id both pass Parse, where
+    # neither's files are live yet: whichever takes the lock second must find the other's DAG live and stop.
+    shutil.copytree(EXAMPLES_DIR / "finance_reports", tmp_path / "finance_reports")
+    for repo in ("team_a", "team_b"):
+        (tmp_path / repo).mkdir()
+        (tmp_path / repo / "report.py").write_text("from airflow import DAG\nDAG('shared_report', schedule=None)\n")
+    with LocalWorld(tmp_path / "out") as world:
+        scenario = Scenario.from_document(
+            {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
+                           "dags_dir": repo} for repo in ("finance_reports", "team_a", "team_b")]},
+            tmp_path,
+        )
+        s3 = world.client("s3")
+        with world.hold_deploys():
+            arns = []
+            for request in scenario.requests:
+                run_id = world.next_run_id()
+                execution_input = upload_dags_dir(s3, world.artifacts_bucket, request, run_id)
+                arns.append(world.start_execution(execution_input, execution_name(request.repo, None, run_id)))
+                wait_for_state(world, arns[-1], "Deploy" if len(arns) == 1 else "WaitForLock")
+        results = [watch_execution(world, arn) for arn in arns]
+
+        assert sorted(result.status for result in results) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
+        [refused] = [result for result in results if result.status == "FAILED"]
+        assert refused.failed_state == "Snapshot" and refused.error == "DagIdTaken"
+        assert "dag_id 'shared_report' is already defined by repo 'team_" in refused.cause
+        # Nothing of the refused repo was shipped, and the lock is free.
+        live_repos = {key.split("/")[3] for key in world.dag_keys("dags/analytics/production/")}
+        assert len(live_repos) == 2 and "finance_reports" in live_repos
+        assert lock_items(world) == []

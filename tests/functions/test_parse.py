@@ -274,3 +274,66 @@ def test_a_refusal_stores_every_problem_in_a_report_and_points_to_it(parse_env, 
     assert len(report.problems) == 37 and report.error == "InvalidRequest"
     assert report.requested == {"astroWorkspace": "analytics", "astroDeployment": "production", "repo": "repo-a",
                                 "commit": "abcdef12"}
+
+
+def prefix_request(files: dict[str, str], s3, repo: str = "repo_a") -> dict:
+    for path, body in files.items():
+        put(s3, f"build/{repo}/{path}", body)
+    return {"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
+            "body": {"source_prefix": f"s3://{SOURCE_BUCKET}/build/{repo}/"}}
+
+
+def test_files_airflow_does_not_parse_are_shipped_but_are_no_dag_files(buckets):
+    raw = prefix_request({
+        "etl.py": DAG_CODE.format(dag_id="etl"),
+        ".airflowignore": "old/\n",
+        "old/etl.py": DAG_CODE.format(dag_id="etl") + "from .nowhere import x\n",  # ignored: never parsed
+        "old/draft.py": "def draft(:\n",
+        "generate.py": "def DAG(dag_id):\n    return dag_id\nDAG('x')\n",  # no 'airflow' in it: safe mode skips it
+    }, buckets)
+
+    plan, warnings = build_plan(raw, "exec-1", ALLOWED, TARGETS)
+
+    kinds = {entry.path: (entry.kind, entry.dag_ids) for entry in plan.files}
+    assert kinds == {".airflowignore": ("dependency", []), "etl.py": ("dag", ["etl"]),
+                     "generate.py": ("dependency", []), "old/draft.py": ("dependency", []),
+                     "old/etl.py": ("dependency", [])}
+    assert any(warning.startswith("old/draft.py: does not compile") for warning in warnings)
+
+
+def test_a_dag_file_declared_but_ignored_is_refused(buckets):
+    ignore = put(buckets, "b/.airflowignore", "etl*.py\n")
+    etl = put(buckets, "b/etl.py", DAG_CODE.format(dag_id="etl"))
+    problems = problems_of(request(dags=[{"dag_id": "etl", "dag_file": etl}],
+                                   dependencies=[{"source": ignore, "path": ".airflowignore"}]))
+    assert problems == ["etl.py: declared as a DAG file, but Airflow will not parse it: ignored by .airflowignore "
+                        "('etl*.py')"]
+
+
+def test_imports_and_dag_ids_are_checked_against_the_live_deployment(buckets):
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/analytics/production/finance/revenue.py",
+                       Body=DAG_CODE.format(dag_id="revenue").encode(), Metadata={"commit": "abc123"})
+    raw = prefix_request({
+        "etl.py": DAG_CODE.format(dag_id="revenue") + "from finance.revenue import dag as _\nimport pandas\n",
+        "dynamic.py": "from airflow import DAG\nfor n in range(2):\n    DAG(f'etl_{n}')\n",
+    }, buckets)
+    targets = {"*/*": {"deploymentId": "d", "installedPackages": ["numpy"]}}
+
+    with pytest.raises(InvalidRequest) as raised:
+        build_plan(raw, "exec-1", ALLOWED, targets, DAG_BUCKET)
+
+    assert raised.value.problems == [
+        "etl.py line 8: `import pandas`: 'pandas' is neither in the bundle, the standard library nor the deployment's "
+        "installedPackages: install its package in the deployment's image and list 'pandas' in installedPackages "
+        "(cdk.json)",
+        "etl.py: dag_id 'revenue' is already defined by repo 'finance' (commit abc123) in revenue.py: dag_ids are "
+        "global in an Airflow deployment, one of the two DAGs would disappear: rename it (or remove it there first)",
+    ]
+    raw["body"]["source_prefix"] = prefix_request({"dynamic.py": "from airflow import DAG\nfor n in range(2):\n"
+                                                                 "    DAG(f'etl_{n}')\n"}, buckets, "repo_b")[
+        "body"]["source_prefix"]
+    raw["repo"] = "repo_b"
+    plan, warnings = build_plan(raw, "exec-2", ALLOWED, targets, DAG_BUCKET)
+    assert [entry.kind for entry in plan.files] == ["dag"]
+    assert warnings == ["dynamic.py line 3: the dag_id is computed when Airflow parses the file, so it cannot be "
+                        "checked against the deployment's other dag_ids: keep it unique"]

@@ -14,6 +14,7 @@ from functions.shared.repo_archive import (
 from functions.shared.restore_point import restore, save_restore_point
 from functions.shared.errors import RollbackFailed
 from functions.shared.execution_state import RunScope
+from functions.shared.plan_store import Plan, save_plan
 
 SCOPE = RunScope(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
 PREFIX = "dags/ws/dep/repo-a/"
@@ -132,6 +133,7 @@ def test_a_restore_that_cannot_finish_fails_loudly(repo, monkeypatch):
 def test_step_handlers(repo, monkeypatch, lambda_context):
     monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
     state = {**SCOPE.to_json(), "prefix": PREFIX}
+    save_plan(DAG_BUCKET, Plan(**SCOPE.to_json(), prefix=PREFIX, files=[]))  # Parse's, which Snapshot reads again
     assert snapshot_app.handler(state, lambda_context)["objects"] == 3
     half_done_deploy(repo)
     assert rollback_app.handler(state, lambda_context)["status"] == "restored"

@@ -67,11 +67,14 @@ def test_a_dags_dir_becomes_dags_and_dependencies_keeping_relative_paths(tmp_pat
     assert body == b"select 1;\n"
 
 
-def test_the_examples_are_two_repos_of_one_main_bundle_with_helpers_and_sql_and_one_per_repo():
+def test_the_examples_are_two_repos_of_one_main_bundle_with_helpers_and_sql_one_per_repo_one_refused():
     scenario = Scenario.load(EXAMPLES_DIR / "scenario.json")
-    shared = [request for request in scenario.requests if request.deployment == "production"]
+    shared = [request for request in scenario.requests if request.deployment == "production"
+              and request.expect == "SUCCEEDED"]
     assert {request.workspace for request in scenario.requests} == {"analytics"}
     assert len({request.repo for request in shared}) == 2
+    # Beside them, a push Parse refuses: Airflow would fail to import it and it reuses another repo's dag_id.
+    assert [request.repo for request in scenario.requests if request.expect == "FAILED"] == ["web_analytics"]
     modes = {key: entry.get("dagBundles", "main") for key, entry in scenario.context["astroDeployments"].items()}
     assert modes == {"*/production": "main", "*/ml": "per-repo"}
     assert [request.repo for request in scenario.requests if request.deployment == "ml"] == ["customer_churn"]
