@@ -4,6 +4,7 @@ POST /deployments: a request, validated against the request model, starts one ex
 states:StartExecution itself: API Gateway's Step Functions integrations call StartSyncExecution, which only EXPRESS
 machines accept.
 GET /deployments/{executionName}: the status function (cdk/status.py) tells how that execution is doing.
+GET /targets/{workspace}/{deployment}: the same function tells what is live there, repo by repo.
 """
 
 import json
@@ -22,6 +23,8 @@ from functions.shared.models import api_json_schema
 
 RESOURCE = "deployments"
 EXECUTION_NAME = "executionName"
+TARGETS_RESOURCE = "targets"
+TARGET_PARAMETERS = ("workspace", "deployment")
 MODEL_NAME = "DeployRequest"
 JSON = "application/json"
 # CI jobs call once per push: a handful per second is plenty, and caps what a leaked credential can start.
@@ -192,7 +195,18 @@ class DeploymentsApi(Construct):
             request_parameters={f"method.request.path.{EXECUTION_NAME}": True},
             method_responses=[apigw.MethodResponse(status_code=code) for code in ("200", "400", "404")],
         )
-        for method in (self.start_method, self.status_method):
+        targets = self.api.root.add_resource(TARGETS_RESOURCE)
+        for parameter in TARGET_PARAMETERS:
+            targets = targets.add_resource(f"{{{parameter}}}")
+        self.targets_method = targets.add_method(
+            "GET",
+            apigw.LambdaIntegration(status_function, proxy=True, allow_test_invoke=False),
+            authorization_type=apigw.AuthorizationType.IAM,
+            request_validator=validator,
+            request_parameters={f"method.request.path.{parameter}": True for parameter in TARGET_PARAMETERS},
+            method_responses=[apigw.MethodResponse(status_code=code) for code in ("200", "400", "404")],
+        )
+        for method in (self.start_method, self.status_method, self.targets_method):
             suppress(
                 method,
                 "COG4",

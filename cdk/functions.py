@@ -21,7 +21,7 @@ from constructs import Construct
 from cdk.astro_targets import AstroTargets
 from cdk.config import STEP_TIMEOUT_DEFAULTS, StackSettings, arn_partition_and_region
 from cdk.nag import attribute_finding, suppress
-from functions.shared.paths import ARCHIVES_ROOT, DAGS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
+from functions.shared.paths import ARCHIVES_ROOT, DAGS_ROOT, MANIFESTS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every asset is staged from the project root, so that each function imports as `functions.<folder>`.
@@ -82,6 +82,9 @@ ROLLBACK = _step("rollback", "Rollback", 512)
 NOTIFY = _step("notify", "Notify", 256)
 RECOVER = _step("recover", "Recover", 512,
                 purpose="Recover step of the recovery of stopped and timed-out executions (restore, fenced by the lock)")
+# A few S3 reads and one listing; it counts in the worst case of every execution (cdk/time_budget.py).
+COMPARE = ZipStep("compare", "Compare", 256, Duration.seconds(30), purpose="CompareWithLive step")
+DRY_RUN = ZipStep("dry_run", "DryRun", 256, Duration.minutes(2))
 SWEEPER = ZipStep("sweeper", "Sweeper", 256, Duration.minutes(5),
                   purpose="sweeper (starts the recovery of stopped and timed-out executions, frees stale leases)")
 
@@ -181,6 +184,16 @@ def _suppress_tracing_wildcard(function: lambda_.Function) -> None:
     )
 
 
+def manifests_scope(bucket: s3.IBucket) -> ObjectScope:
+    """What is live per deployment: manifests/<workspace>/<deployment>/{repos,bundles}/<name>.json."""
+    return ObjectScope(
+        bucket.arn_for_objects(f"{MANIFESTS_ROOT}*"),
+        attribute_finding(bucket.node.default_child, f"/{MANIFESTS_ROOT}*"),
+        "Keys under manifests/ are named by each request (workspace/deployment/repo or bundle): IAM can bound them "
+        "only to manifests/; every key is rebuilt from validated names.",
+    )
+
+
 class PipelineFunctions(Construct):
     def __init__(
         self,
@@ -227,6 +240,8 @@ class PipelineFunctions(Construct):
         self.rollback = self._zip_function(ROLLBACK, {"DAG_BUCKET": bucket.bucket_name})
         # The bucket: the report of a request Parse refused names who it was for.
         self.notify = self._zip_function(NOTIFY, {"TOPIC_ARN": topic.topic_arn, "DAG_BUCKET": bucket.bucket_name})
+        self.compare = self._zip_function(COMPARE, {"DAG_BUCKET": bucket.bucket_name})
+        self.dry_run = self._zip_function(DRY_RUN, {"DAG_BUCKET": bucket.bucket_name})
         # Recovery starts Lambda (function errors) or EventBridge (delivery) gave up on: the sweep retries them.
         self.recovery_dead_letters = sqs.Queue(
             self,
@@ -283,6 +298,7 @@ class PipelineFunctions(Construct):
             "Each repo prefix's archive is archives/<workspace>/<deployment>/<repo>.zip, named by each request: IAM "
             "can bound it only to archives/.",
         )
+        manifests = manifests_scope(bucket)
         sources = [
             ObjectScope(
                 self._bucket_arn(name, "*"),
@@ -320,6 +336,15 @@ class PipelineFunctions(Construct):
         self._allow_objects(self.upload, ["s3:PutObject"], [archives])
         self._allow_listing(self.deploy, bucket)
         self._allow_objects(self.deploy, ["s3:GetObject"], [dags, archives])
+        # What is live, recorded from the execution's plan (functions/shared/manifest.py).
+        self._allow_objects(self.deploy, ["s3:GetObject"], [plans])
+        self._allow_objects(self.deploy, ["s3:PutObject"], [manifests])
+        # Reading only: the plan against the manifests, and the repo prefixes' ETags.
+        for comparer in (self.compare, self.dry_run):
+            self._allow_objects(comparer, ["s3:GetObject"], [plans, manifests])
+            # The repo prefixes' ETags; and, without a prefix condition, a manifest not recorded yet (a repo never
+            # deployed) reads as 404, not 403 (a GET has no prefix).
+            self._allow(comparer, ["s3:ListBucket"], [bucket.bucket_arn])
         self.token_secret.grant_read(self.deploy)
         if settings.astro_token_secret_kms_key_arn:
             self._allow_decrypting(self.deploy, [settings.astro_token_secret_kms_key_arn], "secretsmanager")

@@ -21,7 +21,7 @@ from cdk.state_machine import LOCK_RELEASE_FAILURES_METRIC
 PERIOD = Duration.minutes(5)
 STEP_DIMENSIONS = ("workspace", "deployment", "repo")
 # The step names the functions give shared.observability.step_metrics, in pipeline order.
-STEPS = ("parse", "lock", "snapshot", "clear_prefix", "upload", "deploy", "rollback", "notify")
+STEPS = ("parse", "dry_run", "lock", "compare", "snapshot", "clear_prefix", "upload", "deploy", "rollback", "notify")
 SERIES_LABEL = "${PROP('Dim.workspace')}/${PROP('Dim.deployment')} ${PROP('Dim.repo')}"
 WIDTH = 24  # the dashboard grid's width
 GRAPH_HEIGHT = 6

@@ -36,7 +36,9 @@ class AstroDagDeployStack(Stack):
             self.storage.lock_table,
             self.functions.recovery_dead_letters,
         )
-        self.status = DeploymentStatus(self, "Status", settings, self.pipeline.state_machine, self.functions.powertools)
+        self.status = DeploymentStatus(
+            self, "Status", settings, self.pipeline.state_machine, self.functions.powertools, self.storage.bucket
+        )
         self.api = DeploymentsApi(self, "Api", settings, self.pipeline.state_machine, self.status.function)
         self.monitoring = PipelineMonitoring(
             self,
@@ -55,6 +57,12 @@ class AstroDagDeployStack(Stack):
             "DeploymentStatusUrl",
             value=self.api.api.url_for_path(self.api.status_method.resource.path),
             description="GET it with {executionName} replaced by the name POST answered (its statusUrl)",
+        )
+        CfnOutput(
+            self,
+            "TargetsUrl",
+            value=self.api.api.url_for_path(self.api.targets_method.resource.path),
+            description="GET it with {workspace} and {deployment} replaced: what is live there, repo by repo",
         )
         CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
         CfnOutput(

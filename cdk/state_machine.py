@@ -1,8 +1,10 @@
 """The deploy pipeline, one deployment at a time:
 
-Parse -> AcquireLock -> Lock acquired? -> Snapshot -> ClearPrefix -> Upload -> Deploy -> ReleaseLock -> Deployed,
-waiting (WaitForLock) and trying again while another execution holds the deployment's lock. A failure before the
-repo prefix can change is notified; a later one is rolled back to the snapshot and the lock released first.
+Parse -> AcquireLock -> Lock acquired? -> CompareWithLive -> Unchanged? -> Snapshot -> ClearPrefix -> Upload ->
+Deploy -> ReleaseLock -> Deployed, waiting (WaitForLock) and trying again while another execution holds the
+deployment's lock. A failure before the repo prefix can change is notified; a later one is rolled back to the
+snapshot and the lock released first. A request identical to what is live releases the lock and ends Unchanged;
+a dry run goes from Parse to its DryRun report and ends there, having changed nothing.
 
 The state that flows between the states is one contract (functions/shared/execution_state.py): every result path
 comes from its keys. JSONPath, not JSONata: the local mode runs this exact definition on moto's interpreter, which
@@ -82,9 +84,10 @@ DYNAMODB_TRANSIENT = RetryPolicy(
     6,
     2,
 )
-# The state a deployed execution passes through when its lock could not be released, and the metric that counts
-# it from the execution log (an alarm in cdk/monitoring.py).
+# The states an execution passes through when its lock could not be released (after a deploy, after finding the
+# request unchanged), and the metric that counts them from the execution log (an alarm in cdk/monitoring.py).
 LOCK_RELEASE_FAILED_STATE = "Lock release failed"
+LOCK_RELEASE_FAILED_UNCHANGED_STATE = "Lock release failed (unchanged)"
 LOCK_RELEASE_FAILURES_METRIC = "LockReleaseFailures"
 # Beyond the function's own timeout, so that a slow step fails with Lambda's timeout error, not the task's.
 TASK_TIMEOUT_MARGIN = Duration.seconds(30)
@@ -194,22 +197,68 @@ class DeployStateMachine(Construct):
         wait_for_lock = sfn.Wait(
             self, "WaitForLock", time=sfn.WaitTime.seconds_path(StateKey.LOCK.field_path("wait_seconds"))
         ).next(acquire_lock)
+        # A ship that would change nothing is skipped, unless the request forces it; decided under the lock.
+        unchanged = sfn.Succeed(self, "Unchanged")
+        release_unchanged = self._release_lock("ReleaseLockUnchanged", state_name="Release lock (unchanged)")
+        release_unchanged.add_catch(unchanged, errors=[LOCK_NOT_HELD], result_path=StateKey.LOCK_RELEASE.path)
+        release_unchanged.add_catch(
+            sfn.Pass(self, "LockReleaseFailedUnchanged", state_name=LOCK_RELEASE_FAILED_UNCHANGED_STATE).next(unchanged),
+            errors=[sfn.Errors.ALL],
+            result_path=StateKey.LOCK_RELEASE.path,
+        )
+        compare = self._step("CompareWithLive", functions.compare, release_after_failure, result_path=StateKey.LIVE.path)
+        ship = snapshot.next(clear_prefix).next(upload).next(deploy).next(release_lock).next(deployed)
+        compare.next(
+            sfn.Choice(self, "UnchangedChoice", state_name="Unchanged?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.boolean_equals(StateKey.LIVE.field_path("unchanged"), True),
+                    sfn.Condition.boolean_equals(plan_field_path("force"), False),
+                ),
+                release_unchanged.next(unchanged),
+            )
+            .otherwise(ship)
+        )
         lock_acquired = (
             sfn.Choice(self, "LockAcquired", state_name="Lock acquired?")
-            .when(
-                sfn.Condition.boolean_equals(StateKey.LOCK.field_path("acquired"), True),
-                snapshot.next(clear_prefix).next(upload).next(deploy).next(release_lock).next(deployed),
-            )
+            .when(sfn.Condition.boolean_equals(StateKey.LOCK.field_path("acquired"), True), compare)
             .otherwise(wait_for_lock)
         )
-        definition = parse.next(acquire_lock).next(lock_acquired)
+
+        # A dry run: Parse ran every check; the report compares with what is live and fails on any problem.
+        dry_run = self._step("DryRun", functions.dry_run, notify, result_path=StateKey.DRY_RUN_REPORT.path)
+        dry_run.next(
+            sfn.Choice(self, "DryRunPassedChoice", state_name="Dry run passed?")
+            .when(
+                sfn.Condition.boolean_equals(StateKey.DRY_RUN_REPORT.field_path("passed"), True),
+                sfn.Succeed(self, "DryRunPassed", state_name="Dry run passed"),
+            )
+            .otherwise(
+                sfn.Fail(
+                    self,
+                    "DryRunFoundProblems",
+                    state_name="Dry run found problems",
+                    error_path=StateKey.DRY_RUN_REPORT.field_path("error"),
+                    cause_path=StateKey.DRY_RUN_REPORT.field_path("cause"),
+                )
+            )
+        )
+        # Parse's summary says dry_run (false by default), and so does its answer to a dry run it refused.
+        definition = parse.next(
+            sfn.Choice(self, "DryRunChoice", state_name="Dry run?")
+            .when(sfn.Condition.boolean_equals(plan_field_path("dry_run"), True), dry_run)
+            .otherwise(acquire_lock.next(lock_acquired))
+        )
 
         self.log_group = logs.LogGroup(self, "ExecutionLogs", retention=settings.log_retention)
         self.log_group.add_metric_filter(
             "LockReleaseFailures",
             filter_pattern=logs.FilterPattern.all(
                 logs.FilterPattern.string_value("$.type", "=", "PassStateEntered"),
-                logs.FilterPattern.string_value("$.details.name", "=", LOCK_RELEASE_FAILED_STATE),
+                logs.FilterPattern.any(
+                    logs.FilterPattern.string_value("$.details.name", "=", LOCK_RELEASE_FAILED_STATE),
+                    logs.FilterPattern.string_value("$.details.name", "=", LOCK_RELEASE_FAILED_UNCHANGED_STATE),
+                ),
             ),
             metric_namespace=METRICS_NAMESPACE,
             metric_name=LOCK_RELEASE_FAILURES_METRIC,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 
 from cdk.config import SettingsError, StackSettings
-from cdk.functions import CLEAR_PREFIX, LOCK, NOTIFY, PARSE, RECOVER, ROLLBACK, SNAPSHOT, UPLOAD, ZipStep
+from cdk.functions import CLEAR_PREFIX, COMPARE, LOCK, NOTIFY, PARSE, RECOVER, ROLLBACK, SNAPSHOT, UPLOAD, ZipStep
 from cdk.state_machine import (
     ASTRO_UNAVAILABLE, DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, RetryPolicy,
     lambda_task_timeout_seconds,
@@ -51,6 +51,7 @@ def worst_case(settings: StackSettings) -> list[Phase]:
             "AcquireLock / WaitForLock",
             2 * acquire_lock.seconds + settings.lock_max_wait_minutes * 60 + MAX_WAIT_SECONDS,
         ),
+        lambda_step("CompareWithLive", COMPARE.timeout),
         lambda_step("Snapshot", _timeout(SNAPSHOT, settings)),
         lambda_step("ClearPrefix", _timeout(CLEAR_PREFIX, settings)),
         lambda_step("Upload", _timeout(UPLOAD, settings)),

@@ -9,9 +9,9 @@
 `{"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}` runs every
 deployment with a Dag bundle per repo.
 
-`expect` defaults to SUCCEEDED; a dags_dir request may also give the `commit` to send. A `dags_dir` (relative
-to the scenario file) is uploaded whole to the artifacts bucket and turned into a request in the original
-contract; an `event` is the execution input exactly as given.
+`expect` defaults to SUCCEEDED; a dags_dir request may also give the `commit`, `dry_run` and `force` to send. A
+`dags_dir` (relative to the scenario file) is uploaded whole to the artifacts bucket and turned into a request in
+the original contract; an `event` is the execution input exactly as given.
 """
 
 import json
@@ -27,6 +27,7 @@ from local_mode.world import LocalWorld
 from local_mode.requests import deploy_request, upload_folder
 
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+REQUEST_OPTIONS = ("dry_run", "force")
 
 
 class ScenarioError(ValueError):
@@ -42,6 +43,8 @@ class ScenarioRequest:
     event: Any
     expect: str
     commit: str | None = None
+    # The request's dry_run and force, for a dags_dir request (an event carries its own).
+    options: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,13 @@ def _request(entry: Any, number: int, base_dir: Path) -> ScenarioRequest:
         dags_dir = (base_dir / entry["dags_dir"]).resolve()
         if not dags_dir.is_dir():
             raise ScenarioError(f"{where}: dags_dir {dags_dir} is not a folder")
+    options = {key: entry[key] for key in REQUEST_OPTIONS if key in entry}
+    if any(not isinstance(value, bool) for value in options.values()):
+        raise ScenarioError(f"{where}: {' and '.join(REQUEST_OPTIONS)} must be true or false")
     return ScenarioRequest(
         workspace=_text(fields["astroWorkspace"]), deployment=_text(fields["astroDeployment"]),
         repo=_text(fields["repo"]), dags_dir=dags_dir, event=event, expect=expect, commit=_text(fields["commit"]),
+        options=options,
     )
 
 
@@ -117,9 +124,12 @@ def upload_dags_dir(s3, bucket: str, request: ScenarioRequest, run_id: str) -> d
     files = upload_folder(
         request.dags_dir, lambda path, content: s3.put_object(Bucket=bucket, Key=f"{prefix}/{path}", Body=content)
     )
-    return deploy_request(
-        request.workspace, request.deployment, request.repo, request.commit, files, f"s3://{bucket}/{prefix}"
-    )
+    return {
+        **deploy_request(
+            request.workspace, request.deployment, request.repo, request.commit, files, f"s3://{bucket}/{prefix}"
+        ),
+        **request.options,
+    }
 
 
 @dataclass

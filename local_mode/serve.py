@@ -2,8 +2,8 @@
 as an S3-compatible endpoint, so that `push`, `submit` and `status` run against it unchanged.
 
 As API Gateway does, POST /deployments validates the body against the request's JSON schema (draft-04) and starts
-an execution named by the API's rule with the body as its input; GET /deployments/{executionName} calls the real
-status function with an API Gateway proxy event. Requests must carry a SigV4 Authorization header, which is NOT
+an execution named by the API's rule with the body as its input; GET /deployments/{executionName} and
+GET /targets/{workspace}/{deployment} call the real status function with an API Gateway proxy event. Requests must carry a SigV4 Authorization header, which is NOT
 verified: any credentials work.
 """
 
@@ -31,6 +31,8 @@ DEFAULT_OUT = Path(".local")
 EXIT_OK, EXIT_USAGE = 0, 2
 DEPLOYMENTS_PATH = "/deployments"
 STATUS_RESOURCE = "/deployments/{executionName}"
+TARGETS_PATH = "/targets"
+TARGETS_RESOURCE = "/targets/{workspace}/{deployment}"
 SIGV4_SCHEME = "AWS4-HMAC-SHA256 "
 STATUS_FUNCTION_TIMEOUT_SECONDS = 30
 WATCHER_JOIN_SECONDS = 10
@@ -87,22 +89,33 @@ class LocalDeploymentsApi:
         return 202, {"name": name, "executionArn": arn, "statusUrl": f"{self.base_url}{DEPLOYMENTS_PATH}/{name}"}
 
     def deployment_status(self, path: str, headers: dict[str, str], source_ip: str) -> tuple[int, str, bytes]:
+        return self._invoke_status(STATUS_RESOURCE, path, {"executionName": path.rsplit("/", 1)[-1]}, headers,
+                                   source_ip)
+
+    def targets(self, path: str, headers: dict[str, str], source_ip: str) -> tuple[int, str, bytes]:
+        _, _, workspace, deployment = path.split("/")
+        return self._invoke_status(TARGETS_RESOURCE, path, {"workspace": workspace, "deployment": deployment},
+                                   headers, source_ip)
+
+    def _invoke_status(
+        self, resource: str, path: str, parameters: dict[str, str], headers: dict[str, str], source_ip: str
+    ) -> tuple[int, str, bytes]:
         from local_mode.lambda_seam import LocalLambdaContext
         from local_mode.world import ACCOUNT, REGION
 
         request_id = str(uuid.uuid4())
         event = {
-            "resource": STATUS_RESOURCE,
+            "resource": resource,
             "path": path,
             "httpMethod": "GET",
             "headers": headers,
             "multiValueHeaders": {name: [value] for name, value in headers.items()},
             "queryStringParameters": None,
             "multiValueQueryStringParameters": None,
-            "pathParameters": {"executionName": path.rsplit("/", 1)[-1]},
+            "pathParameters": parameters,
             "stageVariables": None,
             "requestContext": {
-                "resourcePath": STATUS_RESOURCE, "httpMethod": "GET", "path": path, "stage": "local",
+                "resourcePath": resource, "httpMethod": "GET", "path": path, "stage": "local",
                 "requestId": request_id, "accountId": ACCOUNT, "apiId": "local", "identity": {"sourceIp": source_ip},
             },
             "body": None,
@@ -168,9 +181,12 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = unquote(urlsplit(self.path).path)
-        if self._refused(path.startswith(f"{DEPLOYMENTS_PATH}/") and path.count("/") == 2):
+        is_status = path.startswith(f"{DEPLOYMENTS_PATH}/") and path.count("/") == 2
+        is_targets = path.startswith(f"{TARGETS_PATH}/") and path.count("/") == 3 and "" not in path.split("/")[1:]
+        if self._refused(is_status or is_targets):
             return
-        status, content_type, body = self.server.api.deployment_status(path, dict(self.headers), self.client_address[0])
+        route = self.server.api.deployment_status if is_status else self.server.api.targets
+        status, content_type, body = route(path, dict(self.headers), self.client_address[0])
         self._send(status, content_type, body)
 
     def _refused(self, known_route: bool) -> bool:

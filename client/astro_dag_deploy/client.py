@@ -29,8 +29,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from astro_dag_deploy.folder import folder_files, upload_files
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_ERROR, EXIT_RUNNING = 0, 1, 2, 3
-EXIT_CODES_HELP = ("Exit codes: 0 the deploy SUCCEEDED; 1 it FAILED, TIMED_OUT or was ABORTED; 2 usage, credentials, "
-                   "HTTP or connection error; 3 still RUNNING (status without --wait, or --timeout reached).")
+EXIT_CODES_HELP = ("Exit codes: 0 the deploy SUCCEEDED (shipped, or unchanged and skipped; a dry run found no problem); "
+                   "1 it FAILED, TIMED_OUT or was ABORTED (a dry run found problems); 2 usage, credentials, HTTP or "
+                   "connection error; 3 still RUNNING (status without --wait, or --timeout reached).")
 EXIT_INTERRUPTED = 130
 SERVICE = "execute-api"
 RUNNING = "RUNNING"
@@ -130,6 +131,9 @@ class ApiClient:
     def status(self, name: str) -> dict:
         return self._call("GET", f"/deployments/{quote(name, safe='')}")
 
+    def targets(self, workspace: str, deployment: str) -> dict:
+        return self._call("GET", f"/targets/{quote(workspace, safe='')}/{quote(deployment, safe='')}")
+
     def _call(self, method: str, path: str, document: Any = None) -> dict:
         url = self.base_url + path
         body = json.dumps(document).encode() if document is not None else None
@@ -196,8 +200,45 @@ def _duration(status: dict) -> str:
     return f" in {seconds:.1f} s"
 
 
+def _names(values: object) -> str:
+    return ", ".join(printable(value) for value in values) if isinstance(values, list) and values else "none"
+
+
+def print_comparison(comparison: object, out: TextIO) -> None:
+    """The request against what is live: commit, files added/changed/removed, dag_ids added/removed."""
+    if not isinstance(comparison, dict):
+        return
+    diff = comparison.get("diff") if isinstance(comparison.get("diff"), dict) else {}
+    live = printable(comparison.get("liveCommit") or comparison.get("liveExecution") or "nothing")
+    print(f"  Live:    {live}; {printable(comparison.get('reason') or '')}", file=out)
+    for label, count, listed in (("added", "added", "filesAdded"), ("changed", "changed", "filesChanged"),
+                                 ("removed", "removed", "filesRemoved")):
+        print(f"  Files {label + ':':9}{printable(diff.get(count, 0))}  {_names(diff.get(listed))}", file=out)
+    print(f"  DAGs added:   {_names(diff.get('dagIdsAdded'))}", file=out)
+    print(f"  DAGs removed: {_names(diff.get('dagIdsRemoved'))}", file=out)
+
+
+def print_dry_run(report: dict, out: TextIO) -> None:
+    print_comparison(report.get("comparison"), out)
+    for problem in report.get("problems") or []:
+        print(f"  Problem: {printable(problem)}", file=out)
+    for warning in report.get("warnings") or []:
+        print(f"  Warning: {printable(warning)}", file=out)
+
+
 def print_outcome(status: dict, out: TextIO) -> None:
     name, state = printable(status.get("name")), printable(status.get("state") or "?")
+    report = status.get("dryRun") if isinstance(status.get("dryRun"), dict) else None
+    if report is not None:
+        verdict = "no problems" if status.get("status") == "SUCCEEDED" else f"{len(report.get('problems') or [])} problems"
+        print(f"{name} {printable(status.get('status'))}{_duration(status)}: dry run, nothing changed, {verdict}",
+              file=out)
+        print_dry_run(report, out)
+        return
+    if status.get("status") == "SUCCEEDED" and status.get("unchanged"):
+        print(f"{name} SUCCEEDED{_duration(status)}: unchanged, nothing shipped (send force to ship anyway)", file=out)
+        print_comparison(status.get("live"), out)
+        return
     if status.get("status") == "SUCCEEDED":
         version = f": deployed DAG bundle version {printable(status['version'])}" if status.get("version") else ""
         if status.get("version") and status.get("bundle"):
@@ -322,6 +363,7 @@ def submitted_request(args: argparse.Namespace) -> dict:
     names = {"astroWorkspace": args.workspace, "astroDeployment": args.deployment, "repo": args.repo,
              "commit": args.commit}
     request.update({key: value for key, value in names.items() if value is not None})
+    request = _with_options(request, args)
     missing = [option for key, option in (("astroWorkspace", "--workspace"), ("astroDeployment", "--deployment"),
                                           ("repo", "--repo")) if not request.get(key)]
     if missing:
@@ -351,12 +393,18 @@ def pushed_location(args: argparse.Namespace) -> tuple[str, str]:
     return bucket, "/".join(part for part in (prefix, args.repo, run) if part)
 
 
+def _with_options(request: dict, args: argparse.Namespace) -> dict:
+    """--dry-run and --force, as the request's dry_run and force (sent only when set)."""
+    options = {"dry_run": args.dry_run, "force": args.force}
+    return {**request, **{key: True for key, value in options.items() if value}}
+
+
 def pushed_request(args: argparse.Namespace, bucket: str, key_prefix: str) -> dict:
     """The request `push` sends: Parse lists the uploaded folder and finds the DAG files in it."""
     request = {"astroWorkspace": args.workspace, "astroDeployment": args.deployment, "repo": args.repo}
     if args.commit:
         request["commit"] = args.commit
-    return {**request, "body": {"source_prefix": f"s3://{bucket}/{key_prefix}/"}}
+    return _with_options({**request, "body": {"source_prefix": f"s3://{bucket}/{key_prefix}/"}}, args)
 
 
 def push(args: argparse.Namespace) -> int:
@@ -398,6 +446,36 @@ def status(args: argparse.Namespace) -> int:
     return _finish(args, answer)
 
 
+def print_targets(targets: dict, out: TextIO) -> None:
+    where = f"{printable(targets.get('workspace'))}/{printable(targets.get('deployment'))}"
+    print(f"{where} (Astro deployment {printable(targets.get('deploymentId') or '?')})", file=out)
+    for repo in targets.get("repos") or []:
+        stale = "" if repo.get("inLastShip") else "  [not confirmed by the Dag bundle's last ship]"
+        print(f"  {printable(repo.get('repo'))}: commit {printable(repo.get('commit') or '(none)')}, deployed "
+              f"{printable(repo.get('deployedAt'))} by {printable(repo.get('execution'))}, Dag bundle "
+              f"{printable(repo.get('bundle'))} version {printable(repo.get('bundleVersion'))}, "
+              f"{printable(repo.get('files'))} files{stale}", file=out)
+        for dag in repo.get("dags") or []:
+            print(f"      {printable(dag.get('dagId'))}  ({printable(dag.get('path'))})", file=out)
+    for bundle in targets.get("bundles") or []:
+        confirmed = (f"shipped, version {printable(bundle.get('version'))}" if bundle.get("state") == "shipped"
+                     else "NOT CONFIRMED by Astro (it may hold that ship or the one before)")
+        print(f"  Dag bundle {printable(bundle.get('bundle'))}: last ship by {printable(bundle.get('execution'))} "
+              f"(repo {printable(bundle.get('repo'))}), {confirmed}; repos: {_names(bundle.get('repos'))}", file=out)
+
+
+def targets(args: argparse.Namespace) -> int:
+    for option, value in (("WORKSPACE", args.workspace), ("DEPLOYMENT", args.deployment)):
+        if not SEGMENT_RE.fullmatch(value):
+            raise CommandError(f"{option} {value!r}: use {SEGMENT_RULE}")
+    answer = ApiClient.from_args(args).targets(args.workspace, args.deployment)
+    if args.json:
+        print(json.dumps(answer, indent=2))
+    else:
+        print_targets(answer, sys.stdout)
+    return EXIT_SUCCEEDED
+
+
 def _run(command: str, action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """The command's `run(args) -> int`: its errors end it with a message, not a traceback."""
 
@@ -421,6 +499,7 @@ def _run(command: str, action: Callable[[argparse.Namespace], int]) -> Callable[
 run_submit = _run("submit", submit)
 run_push = _run("push", push)
 run_status = _run("status", status)
+run_targets = _run("targets", targets)
 
 
 # ---- command line ----
@@ -461,6 +540,11 @@ def _target_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--repo", required=required,
                         help="the repo the DAGs come from (their folder in the deployment)")
     parser.add_argument("--commit", metavar="SHA", help="the commit deployed (in the execution's name)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="run every check and print the diff against what is live; change nothing (exit 1 on "
+                        "problems: a pull-request check)")
+    parser.add_argument("--force", action="store_true",
+                        help="ship even when the files are identical to what is live")
 
 
 WAIT_HELP = ("follow the execution, printing each state as it is entered (stderr); exit 0 on SUCCEEDED, 1 on "
@@ -468,7 +552,7 @@ WAIT_HELP = ("follow the execution, printing each state as it is entered (stderr
 
 
 def register_client_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add `submit`, `push` and `status` to the command's sub-parsers."""
+    """Add `submit`, `push`, `status` and `targets` to the command's sub-parsers."""
     submit_parser = subparsers.add_parser(
         "submit",
         help="start a deploy through the API (SigV4-signed) from DAG files already in S3",
@@ -512,3 +596,16 @@ def register_client_commands(subparsers: argparse._SubParsersAction) -> None:
     _api_arguments(status_parser)
     _wait_arguments(status_parser, "follow the execution until it ends, printing each state as it is entered (stderr)")
     status_parser.set_defaults(run=run_status)
+
+    targets_parser = subparsers.add_parser(
+        "targets",
+        help="print what is live in a deployment: each repo's commit, DAGs, Dag bundle and version",
+        description="Print what the last successful deploys of each repo shipped to WORKSPACE/DEPLOYMENT: commit, "
+        "execution, time, DAGs with their files, the Dag bundle and the version Astro answered, and each bundle's "
+        "last ship. Exit codes: 0 printed; 2 usage, credentials, HTTP error or nothing deployed there (404).",
+    )
+    targets_parser.add_argument("workspace", metavar="WORKSPACE", help="the Astro workspace name")
+    targets_parser.add_argument("deployment", metavar="DEPLOYMENT", help="the Astro deployment name")
+    targets_parser.add_argument("--json", action="store_true", help="print the API's JSON answer as it is")
+    _api_arguments(targets_parser)
+    targets_parser.set_defaults(run=run_targets)

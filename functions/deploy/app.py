@@ -20,5 +20,8 @@ def handler(event: dict, context: LambdaContext) -> dict:
         outcome = deploy_deployment(request, settings, context.get_remaining_time_in_millis)
         metrics.add_metric(name="deploy.files", unit=MetricUnit.Count, value=outcome.result.files)
         metrics.add_metric(name="deploy.bytes", unit=MetricUnit.Bytes, value=outcome.result.bytes)
+        metrics.add_metric(name="deploy.recorded", unit=MetricUnit.Count, value=0 if outcome.manifest_problem else 1)
+    if outcome.manifest_problem:
+        logger.error(outcome.manifest_problem)
     logger.info("deployed", extra={**outcome.result.to_json(), "cli_output": outcome.cli_output})
     return outcome.result.to_json()

@@ -23,6 +23,7 @@ from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
 from functions.shared.documents import document
+from functions.shared.manifest import begin_ship, record_ship
 from functions.shared.execution_state import DeployResult, RunScope
 from functions.shared.paths import deployment_prefix, repo_prefix
 
@@ -67,6 +68,7 @@ class DeploySettings:
 class DeployOutcome:
     result: DeployResult  # what the state gets
     cli_output: str  # the CLI's last lines, redacted, for the log
+    manifest_problem: str | None = None  # why what is live could not be recorded
 
 
 def read_token(secret_arn: str) -> str:
@@ -199,6 +201,7 @@ def deploy_deployment(
         refuse_empty(bundle, request, astro_target, bundle_name)
         if per_repo:
             ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
+        pending = begin_ship(settings.bucket, request, astro_target.deployment_id)
         run = run_astro(
             cli_arguments(settings.astro_cli, astro_target, work / "dags", description(request), bundle_name)
         )
@@ -213,4 +216,6 @@ def deploy_deployment(
         deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
         repos=bundle.repos,
     )
-    return DeployOutcome(result=result, cli_output=run.tail)
+    # After the ship, which Astro holds whatever happens to the record.
+    problem = record_ship(settings.bucket, pending, version)
+    return DeployOutcome(result=result, cli_output=run.tail, manifest_problem=problem)

@@ -6,6 +6,7 @@ by the import of the handler, which every cold start pays.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from functions.shared.dag_discovery import IGNORE_FILE, might_contain_dag
 from functions.shared.dag_source import inspect_dag_source
 from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
 from functions.shared.errors import PROBLEM_LIMIT, AstroConfigError, InvalidRequest, shortened
-from functions.shared.execution_state import PlanSummary
+from functions.shared.execution_state import PlanSummary, RefusedDryRun
 from functions.shared.live_repos import read_live_repos
 from functions.shared.locking import lock_key
 from functions.shared.paths import (
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 MAX_FILES = 10_000
 MAX_PYTHON_BYTES = 5 * 1024 * 1024
 SUMMARY_LIST_LIMIT = 20
+MAX_CAUSE_CHARACTERS = 30_000
 
 
 @dataclass
@@ -152,6 +154,7 @@ def _inspect(candidate: Candidate) -> tuple[PlannedFile | None, list[str], list[
         source_bucket=candidate.bucket, source_key=candidate.key, etag=response["ETag"],
         size=response["ContentLength"], path=candidate.path, kind="dependency",
         server_side_encryption=response.get("ServerSideEncryption"),
+        md5=hashlib.md5(code, usedforsecurity=False).hexdigest(),
     )
     if is_ignore_file:
         return entry, [], [], code.decode("utf-8", "replace")
@@ -289,7 +292,7 @@ def build_plan(
     plan = Plan(
         workspace=request.workspace, deployment=request.deployment, repo=request.repo, commit=request.commit,
         execution=execution, prefix=repo_prefix(request.workspace, request.deployment, request.repo), bundle=bundle,
-        allow_empty_deployment=request.body.allow_empty_deployment,
+        allow_empty_deployment=request.body.allow_empty_deployment, dry_run=request.dry_run, force=request.force,
         files=sorted(files, key=lambda entry: entry.path),
     )
     return plan, warnings
@@ -303,5 +306,12 @@ def summarize(plan: Plan, plan_uri: str, warnings: list[str]) -> PlanSummary:
         bytes=sum(entry.size for entry in plan.files),
         dag_count=sum(1 for entry in plan.files if entry.kind == "dag"), dag_ids=_limited(dag_ids),
         lock_key=lock_key(plan.workspace, plan.deployment, plan.bundle),
-        allow_empty_deployment=plan.allow_empty_deployment, warnings=_limited(warnings),
+        allow_empty_deployment=plan.allow_empty_deployment, warnings=_limited(warnings), dry_run=plan.dry_run,
+        force=plan.force,
     )
+
+
+def refused_dry_run(refusal: InvalidRequest) -> RefusedDryRun:
+    # Bounded: the state carries it, and a Fail state's cause holds at most 32,768 characters.
+    return RefusedDryRun(error=type(refusal).__name__, cause=str(refusal)[:MAX_CAUSE_CHARACTERS],
+                         problems=_limited(refusal.problems))

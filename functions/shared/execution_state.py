@@ -22,6 +22,7 @@ DEPLOYMENT_FIELD = "astroDeployment"
 REPO_FIELD = "repo"
 COMMIT_FIELD = "commit"
 NAME_FIELDS = (WORKSPACE_FIELD, DEPLOYMENT_FIELD, REPO_FIELD, COMMIT_FIELD)
+DRY_RUN_FIELD = "dry_run"
 # The error of a lock release whose condition failed: this execution no longer holds the lock.
 LOCK_NOT_HELD = "DynamoDB.ConditionalCheckFailedException"
 ROLLBACK_FAILED = "FAILED"
@@ -42,6 +43,8 @@ class StateKey(StrEnum):
     NOTIFICATION = "notification"
     NOTIFICATION_ERROR = "notification_error"  # Notify's Catch result
     RESHIP_ERROR = "reship_error"  # recovery: the Catch result of re-shipping the restored bundle
+    LIVE = "live"  # CompareWithLive, under the lock: the request against what is live, and whether to skip the ship
+    DRY_RUN_REPORT = "dry_run_report"  # DryRun: the diff against what is live and every problem
 
     @property
     def path(self) -> str:
@@ -79,12 +82,14 @@ class RequestedNames:
     deployment: object = None
     repo: object = None
     commit: object = None
+    dry_run: bool = False  # only when the request says so with a JSON true
 
     @classmethod
     def from_request(cls, request: object) -> "RequestedNames":
         fields = request if isinstance(request, dict) else {}
         return cls(workspace=fields.get(WORKSPACE_FIELD), deployment=fields.get(DEPLOYMENT_FIELD),
-                   repo=fields.get(REPO_FIELD), commit=fields.get(COMMIT_FIELD))
+                   repo=fields.get(REPO_FIELD), commit=fields.get(COMMIT_FIELD),
+                   dry_run=fields.get(DRY_RUN_FIELD) is True)
 
 
 # ---- what each state adds ----
@@ -104,6 +109,56 @@ class PlanSummary(RunScope):
     # AcquireLock on can release it.
     lock_key: str
     allow_empty_deployment: bool = False
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False  # check and compare only: the state machine goes from Parse to DryRun
+    force: bool = False  # ship even when the files are what is live
+
+
+@document
+class RefusedDryRun(Document):
+    """Parse's output for a dry run whose request it refused: the problems, which the DryRun state reports."""
+
+    dry_run: bool = True
+    error: str
+    cause: str
+    problems: list[str]
+
+
+@document
+class LiveDiff(Document):
+    """A repo's files and dag_ids in a request against those live (its manifest); path lists are bounded."""
+
+    added: int = 0
+    changed: int = 0  # same path, another checksum
+    removed: int = 0
+    unchanged: int = 0
+    files_added: list[str] = field(default_factory=list)
+    files_changed: list[str] = field(default_factory=list)
+    files_removed: list[str] = field(default_factory=list)
+    dag_ids_added: list[str] = field(default_factory=list)
+    dag_ids_removed: list[str] = field(default_factory=list)
+
+
+@document
+class LiveComparison(Document):
+    """What is live for the repo, how the request differs, and whether shipping it would change anything."""
+
+    unchanged: bool  # the files are what is live and the Dag bundle's last ship holds them: nothing to ship
+    reason: str
+    live_commit: str | None = None
+    live_execution: str | None = None
+    diff: LiveDiff
+
+
+@document
+class DryRunReport(Document):
+    """The DryRun state's result: the execution SUCCEEDS with it when `passed`, else FAILS with `error`/`cause`."""
+
+    passed: bool
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None  # the error the real run would fail with
+    cause: str | None = None
+    comparison: LiveComparison | None = None  # None when Parse refused the request
     warnings: list[str] = field(default_factory=list)
 
 
@@ -219,6 +274,8 @@ class ExecutionState(Document):
     notification: NotificationResult | None = None
     notification_error: CaughtError | None = None
     reship_error: CaughtError | None = None
+    live: LiveComparison | None = None
+    dry_run_report: DryRunReport | None = None
 
     @classmethod
     def from_json(cls, data: object) -> "ExecutionState":

@@ -10,7 +10,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from functions.shared.execution_state import COMMIT_FIELD, DEPLOYMENT_FIELD, REPO_FIELD, WORKSPACE_FIELD
+from functions.shared.execution_state import (
+    COMMIT_FIELD, DEPLOYMENT_FIELD, DRY_RUN_FIELD, REPO_FIELD, WORKSPACE_FIELD,
+)
 from functions.shared.paths import (
     PATH_RULE, S3_RULE, S3_URI_PATTERN, SEGMENT_RE, SEGMENT_RULE, normalize_relative_path, split_s3_uri,
 )
@@ -120,6 +122,11 @@ class DeployRequest(_Strict):
     repo: Segment = Field(alias=REPO_FIELD)
     commit: Commit | None = Field(default=None, alias=COMMIT_FIELD)
     body: RequestBody
+    dry_run: bool = Field(
+        default=False, alias=DRY_RUN_FIELD,
+        description="run every check and compare with what is live, change nothing",
+    )
+    force: bool = Field(default=False, description="ship even when the files are identical to what is live")
 
 
 def api_json_schema() -> dict[str, Any]:

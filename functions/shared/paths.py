@@ -7,6 +7,7 @@ PLANS_ROOT = "plans/"
 RESTORE_POINTS_ROOT = "restore-points/"
 # Beside dags/, never under it: an archive is not a DAG file, and no listing of a deployment meets it.
 ARCHIVES_ROOT = "archives/"
+MANIFESTS_ROOT = "manifests/"
 
 # Workspace, deployment and repo names become single S3 path segments.
 SEGMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -92,3 +93,21 @@ def parse_report_key(execution: str) -> str:
 
 def restore_point_key(execution: str) -> str:
     return f"{RESTORE_POINTS_ROOT}{execution}.json"
+
+
+def manifests_prefix(workspace: str, deployment: str) -> str:
+    """Where what is live for a deployment is recorded (functions/shared/manifest.py)."""
+    return MANIFESTS_ROOT + _join_segments(workspace, deployment).removeprefix(DAGS_ROOT)
+
+
+def repo_manifest_key(workspace: str, deployment: str, repo: str) -> str:
+    if not is_segment(repo):
+        raise ValueError(f"{repo!r} is not a valid path segment ({SEGMENT_RULE})")
+    return f"{manifests_prefix(workspace, deployment)}repos/{repo}.json"
+
+
+def bundle_ship_key(workspace: str, deployment: str, bundle: str) -> str:
+    # Bundle names are a-z 0-9 - _ (functions/shared/dag_bundles.py): no "/" or "..", checked again here.
+    if not re.fullmatch(r"[a-z0-9_-]{1,32}", bundle):
+        raise ValueError(f"{bundle!r} is not a Dag bundle name")
+    return f"{manifests_prefix(workspace, deployment)}bundles/{bundle}.json"

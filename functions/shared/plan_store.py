@@ -27,6 +27,16 @@ class PlannedFile(Document):
     dag_ids: list[str] = field(default_factory=list)
     # How S3 said the source is encrypted (its ServerSideEncryption answer); None when it did not say.
     server_side_encryption: str | None = None
+    md5: str | None = None  # of the bytes Parse read (.py files), whatever the ETag is
+
+    @property
+    def checksum(self) -> str:
+        """What tells this file's content from another's at the same path (functions/shared/manifest.py): its MD5
+        when known, else S3's ETag, which changes whenever the object is written again."""
+        if self.md5:
+            return f"md5:{self.md5}"
+        etag = self.etag.strip('"')
+        return f"md5:{etag}" if self.etag_is_md5 else f"etag:{etag}"
 
     @property
     def etag_is_md5(self) -> bool:
@@ -48,6 +58,8 @@ class Plan(RunScope):
 
     prefix: str
     allow_empty_deployment: bool = False
+    dry_run: bool = False
+    force: bool = False
     files: list[PlannedFile]
 
 

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from functions.shared.aws import client
 from functions.shared.execution_names import execution_name_problem
 from functions.shared.documents import document
-from functions.shared.execution_state import ExecutionState, Failure
+from functions.shared.execution_state import DryRunReport, ExecutionState, Failure
 from functions.shared.notification import console_url, readable_cause
 
 # One page of the newest events: a deploy's whole history fits in it, lock waits included.
@@ -40,9 +40,22 @@ class ExecutionStatus:
     version: str | None  # its version, as Astro answered, on success
     console_url: str
     states: list[str]  # the states entered, oldest first
+    # On success: the request against what was live, and whether the ship was skipped as unchanged.
+    live: dict | None = None
+    unchanged: bool = False
+    dry_run: dict | None = None  # a dry run's report (DryRunReport), once it is made
 
     def to_api(self) -> dict:
-        return {_camel(name): value for name, value in dataclasses.asdict(self).items()}
+        return camel_keys(dataclasses.asdict(self))
+
+
+def camel_keys(value: object) -> object:
+    """The API's JSON: every key camelCase, as Step Functions names its fields."""
+    if isinstance(value, dict):
+        return {_camel(name): camel_keys(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(item) for item in value]
+    return value
 
 
 def _camel(name: str) -> str:
@@ -78,8 +91,10 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
     entered = [event for event in oldest_first if event["type"].endswith("StateEntered")]
     states = [event["stateEnteredEventDetails"]["name"] for event in entered]
     status = description["status"]
-    deploy = _state(description.get("output")).deploy if status == "SUCCEEDED" else None
+    ended = _state(description.get("output")) if status == "SUCCEEDED" else ExecutionState()
+    deploy = ended.deploy
     failure = _recorded_failure(entered)
+    report = ended.dry_run_report or _dry_run_report(entered)
     state = states[-1] if states else None
     if status in FAILED_STATUSES and failure:
         state = failure.state
@@ -95,7 +110,19 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
         version=deploy.version if deploy else None,
         console_url=console_url(arn),
         states=states,
+        live=ended.live.to_json() if ended.live else None,
+        unchanged=bool(ended.live and ended.live.unchanged and not ended.deploy),
+        dry_run=report.to_json() if report else None,
     )
+
+
+def _dry_run_report(entered: list[dict]) -> DryRunReport | None:
+    """A failed dry run's report, from the state that ends it (a FAILED execution has no output)."""
+    for event in reversed(entered):
+        report = _state(event["stateEnteredEventDetails"].get("input")).dry_run_report
+        if report:
+            return report
+    return None
 
 
 def _recorded_failure(entered: list[dict]) -> Failure | None:

@@ -385,31 +385,44 @@ def test_get_deployment_status_requires_iam_authorization_and_a_validated_execut
     synthesized.has(validator_id, "AWS::ApiGateway::RequestValidator", {"ValidateRequestParameters": True})
 
 
-def test_get_deployment_status_is_proxied_to_the_status_function(synthesized):
+def test_get_deployment_status_and_targets_are_proxied_to_the_status_function(synthesized):
     function_id = synthesized.function_id(STATUS_HANDLER)
-    uri, api = Capture(), Capture()
-    synthesized.template.has_resource_properties(
-        "AWS::ApiGateway::Method",
-        {
-            "HttpMethod": "GET",
-            "RestApiId": {"Ref": api},
-            "Integration": {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": uri},
-        },
+    methods = synthesized.template.find_resources(
+        "AWS::ApiGateway::Method", {"Properties": {"HttpMethod": "GET", "Integration": {"Type": "AWS_PROXY"}}}
     )
-    assert synthesized.render(uri.as_object()) == (
-        "arn:<AWS::Partition>:apigateway:<AWS::Region>:lambda:path/2015-03-31/functions/"
-        f"<{function_id}.Arn>/invocations"
+    assert len(methods) == 2
+    for method in methods.values():
+        assert synthesized.render(method["Properties"]["Integration"]["Uri"]) == (
+            "arn:<AWS::Partition>:apigateway:<AWS::Region>:lambda:path/2015-03-31/functions/"
+            f"<{function_id}.Arn>/invocations"
+        )
+        assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
+    (api,) = {method["Properties"]["RestApiId"]["Ref"] for method in methods.values()}
+    # Only these methods of the deployed stage may invoke it: no permission for the console's test invocations.
+    permissions = synthesized.template.find_resources(
+        "AWS::Lambda::Permission", {"Properties": {"FunctionName": {"Fn::GetAtt": [function_id, "Arn"]}}}
     )
-    # Only this method of the deployed stage may invoke it: no permission for the console's test invocations.
-    _, permission = synthesized.only("AWS::Lambda::Permission", {"FunctionName": {"Fn::GetAtt": [function_id, "Arn"]}})
     stage_id, _ = synthesized.only("AWS::ApiGateway::Stage")
-    assert synthesized.render(permission["Properties"]) == {
-        "Action": "lambda:InvokeFunction",
-        "FunctionName": f"<{function_id}.Arn>",
-        "Principal": "apigateway.amazonaws.com",
-        "SourceArn": f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<{api.as_string()}>"
-        f"/<{stage_id}>/GET/deployments/*",
-    }
+    assert sorted(synthesized.render(permission["Properties"])["SourceArn"] for permission in permissions.values()) == [
+        f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<{api}>/<{stage_id}>/GET/{path}"
+        for path in ("deployments/*", "targets/*/*")
+    ]
+    for permission in permissions.values():
+        rendered = synthesized.render(permission["Properties"])
+        assert (rendered["Action"], rendered["Principal"]) == ("lambda:InvokeFunction", "apigateway.amazonaws.com")
+
+
+def test_targets_take_the_workspace_and_deployment_in_the_path(synthesized):
+    targets = synthesized.output_value("TargetsUrl")
+    assert targets == synthesized.output_value("DeploymentsUrl").removesuffix("/deployments") + (
+        "/targets/{workspace}/{deployment}"
+    )
+    (method,) = synthesized.template.find_resources(
+        "AWS::ApiGateway::Method",
+        {"Properties": {"RequestParameters": {"method.request.path.workspace": True,
+                                              "method.request.path.deployment": True}}},
+    ).values()
+    assert method["Properties"]["HttpMethod"] == "GET" and "RequestValidatorId" in method["Properties"]
 
 
 def test_the_deployments_url_and_the_status_url_pattern_are_outputs(synthesized):

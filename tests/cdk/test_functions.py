@@ -9,8 +9,8 @@ from aws_cdk.assertions import Capture, Match
 ZIP_HANDLERS = {
     f"functions.{folder}.app.handler": folder
     for folder in (
-        "parse", "acquire_lock", "snapshot", "clear_prefix", "upload", "rollback", "notify", "recover", "status",
-        "sweeper",
+        "parse", "dry_run", "acquire_lock", "compare", "snapshot", "clear_prefix", "upload", "rollback", "notify",
+        "recover", "status", "sweeper",
     )
 }
 DEPLOY_COMMAND = "functions.deploy.app.handler"
@@ -135,6 +135,8 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
             "LOCK_LEASE_SECONDS": str(lease_seconds),
             "LOCK_MAX_WAIT_SECONDS": str(synthesized.context["lockMaxWaitMinutes"] * 60),
         },
+        "functions.dry_run.app.handler": {"DAG_BUCKET": refs["bucket"]},
+        "functions.compare.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.snapshot.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.clear_prefix.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.upload.app.handler": {"DAG_BUCKET": refs["bucket"]},
@@ -152,8 +154,8 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
             "DEPLOY_FUNCTION_ARN": f"<{synthesized.function_id(DEPLOY_COMMAND)}.Arn>",
             "LOCK_TABLE": refs["table"],
         },
-        # The status API reads this machine's executions.
-        "functions.status.app.handler": {"STATE_MACHINE_ARN": refs["machine"]},
+        # The status API reads this machine's executions, and what is live from the DAG bucket.
+        "functions.status.app.handler": {"STATE_MACHINE_ARN": refs["machine"], "DAG_BUCKET": refs["bucket"]},
         DEPLOY_COMMAND: {
             "DAG_BUCKET": refs["bucket"],
             "ASTRO_TARGETS_PATH": targets,

@@ -213,18 +213,38 @@ def test_upload_reads_plans_and_sources_and_writes_only_dags_and_archives(synthe
     ]
 
 
-def test_deploy_reads_only_dags_archives_and_its_secret(synthesized, ids):
+def deploy_bucket_statements(bucket_id: str) -> list[dict]:
+    return [
+        allow("s3:ListBucket", f"<{bucket_id}.Arn>", Condition=DAGS_PREFIX_ONLY),
+        allow("s3:GetObject", [f"<{bucket_id}.Arn>/dags/*", f"<{bucket_id}.Arn>/archives/*"]),
+        # What is live: recorded from the execution's plan, written only under manifests/.
+        allow("s3:GetObject", f"<{bucket_id}.Arn>/plans/*"),
+        allow("s3:PutObject", f"<{bucket_id}.Arn>/manifests/*"),
+    ]
+
+
+def test_deploy_reads_dags_archives_and_its_secret_and_records_what_is_live(synthesized, ids):
     assert function_statements(synthesized, "functions.deploy.app.handler") == [
-        allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
-        allow("s3:GetObject", [f"<{ids['bucket']}.Arn>/dags/*", f"<{ids['bucket']}.Arn>/archives/*"]),
+        *deploy_bucket_statements(ids["bucket"]),
         allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], f"<{ids['secret']}>"),
         READ_ASTRO_TARGETS,
     ]
 
 
+@pytest.mark.parametrize("handler", ["functions.compare.app.handler", "functions.dry_run.app.handler"])
+def test_compare_and_dry_run_only_read_plans_manifests_and_listings(synthesized, ids, handler):
+    assert function_statements(synthesized, handler) == [
+        allow("s3:GetObject", [f"<{ids['bucket']}.Arn>/plans/*", f"<{ids['bucket']}.Arn>/manifests/*"]),
+        # Unconditioned: a manifest not recorded yet (a repo never deployed) reads as 404, not 403.
+        allow("s3:ListBucket", f"<{ids['bucket']}.Arn>"),
+    ]
+
+
 ZIP_HANDLERS = [
     "functions.parse.app.handler",
+    "functions.dry_run.app.handler",
     "functions.acquire_lock.app.handler",
+    "functions.compare.app.handler",
     "functions.snapshot.app.handler",
     "functions.clear_prefix.app.handler",
     "functions.upload.app.handler",
@@ -240,8 +260,7 @@ def test_a_customer_managed_secret_key_is_decrypted_only_by_deploy_through_secre
     synthesized = with_customer_managed_secret
     bucket = synthesized.output_ref("DagBucketName")
     assert function_statements(synthesized, "functions.deploy.app.handler") == [
-        allow("s3:ListBucket", f"<{bucket}.Arn>", Condition=DAGS_PREFIX_ONLY),
-        allow("s3:GetObject", [f"<{bucket}.Arn>/dags/*", f"<{bucket}.Arn>/archives/*"]),
+        *deploy_bucket_statements(bucket),
         allow(
             ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             synthesized.context["astroTokenSecretArn"],
@@ -271,14 +290,19 @@ def test_notify_reads_only_parse_reports_and_publishes_only_to_its_topic(synthes
     ]
 
 
-def test_status_only_reads_this_machines_executions(synthesized, ids):
+def test_status_only_reads_this_machines_executions_and_what_is_live(synthesized, ids):
     function_id = synthesized.function_id(STATUS_HANDLER)
     role_id = synthesized.role_id(function_id)
     log_group = log_group_id(synthesized, function_id)
-    logging, tracing, reading = synthesized.statements(role_id, rendered=False)
+    logging, tracing, reading, listing, manifests = synthesized.statements(role_id, rendered=False)
     assert synthesized.render([logging, tracing]) == [
         allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"<{log_group}.Arn>"),
         TRACING,
+    ]
+    # GET /targets: the deployment's manifests, listed (a missing one reads as 404) and read, nothing else.
+    assert synthesized.render([listing, manifests]) == [
+        allow("s3:ListBucket", f"<{ids['bucket']}.Arn>"),
+        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/manifests/*"),
     ]
     assert reading["Action"] == ["states:DescribeExecution", "states:GetExecutionHistory"]
     deployed = TokenResolver({}, account=ACCOUNT, region=REGION, stack_name="AstroDagDeploy", partition=PARTITION)
@@ -316,7 +340,7 @@ def test_the_state_machine_may_invoke_only_its_tasks_functions_and_delete_only_l
     # Recover runs in the recovery machine, the Sweeper on EventBridge's events and Status on API requests.
     tasks = functions - {synthesized.function_id(handler) for handler in (RECOVER_HANDLER, STATUS_HANDLER,
                                                                           SWEEPER_HANDLER)}
-    assert len(tasks) == 8
+    assert len(tasks) == 10
     assert invoked == {f"<{function_id}.Arn>{suffix}" for function_id in tasks for suffix in ("", ":*")}
     dynamodb = [statement for statement in statements if "dynamodb:" in str(statement["Action"])]
     assert dynamodb == [

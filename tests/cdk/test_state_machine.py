@@ -6,13 +6,15 @@ import pytest
 from aws_cdk.assertions import Capture, Match
 
 # In pipeline order; the status API and the local mode know the states by these names.
-STEPS = ["Parse", "AcquireLock", "Snapshot", "ClearPrefix", "Upload", "Deploy"]
+STEPS = ["Parse", "AcquireLock", "CompareWithLive", "Snapshot", "ClearPrefix", "Upload", "Deploy"]
 ROLLED_BACK = ["Snapshot", "ClearPrefix", "Upload", "Deploy"]
-LAMBDA_TASKS = [*STEPS, "Rollback", "Notify"]
-LOCK_RELEASES = ["ReleaseLock", "Release lock after failure"]
+LAMBDA_TASKS = [*STEPS, "DryRun", "Rollback", "Notify"]
+LOCK_RELEASES = ["ReleaseLock", "Release lock after failure", "Release lock (unchanged)"]
 HANDLERS = {
     "Parse": "functions.parse.app.handler",
+    "DryRun": "functions.dry_run.app.handler",
     "AcquireLock": "functions.acquire_lock.app.handler",
+    "CompareWithLive": "functions.compare.app.handler",
     "Snapshot": "functions.snapshot.app.handler",
     "ClearPrefix": "functions.clear_prefix.app.handler",
     "Upload": "functions.upload.app.handler",
@@ -22,7 +24,9 @@ HANDLERS = {
 }
 RESULT_PATHS = {
     "Parse": "$",
+    "DryRun": "$.dry_run_report",
     "AcquireLock": "$.lock",
+    "CompareWithLive": "$.live",
     "Snapshot": "$.restore_point",
     "ClearPrefix": "$.clear",
     "Upload": "$.upload",
@@ -86,9 +90,18 @@ def states(definition) -> dict:
 def test_the_states_are_exactly_the_pipeline_its_lock_and_its_failure_paths(states):
     assert set(states) == {
         *STEPS,
-        *(f"{step} failed" for step in STEPS),
+        *(f"{step} failed" for step in [*STEPS, "DryRun"]),
+        "Dry run?",
+        "DryRun",
+        "Dry run passed?",
+        "Dry run passed",
+        "Dry run found problems",
         "Lock acquired?",
         "WaitForLock",
+        "Unchanged?",
+        "Release lock (unchanged)",
+        "Lock release failed (unchanged)",
+        "Unchanged",
         "ReleaseLock",
         "Lock release failed",
         "Deployed",
@@ -100,20 +113,103 @@ def test_the_states_are_exactly_the_pipeline_its_lock_and_its_failure_paths(stat
     }
 
 
-def test_the_happy_path_takes_the_lock_runs_the_steps_and_releases_it(definition, states):
+def reachable(states: dict, start: str) -> set[str]:
+    """Every state an execution can enter from `start` (branches, Defaults, Nexts and Catches)."""
+    seen, pending = set(), [start]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        pending += [choice["Next"] for choice in state.get("Choices", [])]
+        pending += [catch["Next"] for catch in state.get("Catch", [])]
+        pending += [state[key] for key in ("Next", "Default") if key in state]
+    return seen
+
+
+def walk(definition: dict, states: dict, branches: dict[str, int | None]) -> list[str]:
+    """The path from the start, taking at each Choice the branch given (an index in its Choices, None: Default)."""
     path = [definition["StartAt"]]
     while "Next" in states[path[-1]] or states[path[-1]]["Type"] == "Choice":
         state = states[path[-1]]
-        # At the Choice, the branch taken once the lock is ours.
-        path.append(state["Choices"][0]["Next"] if state["Type"] == "Choice" else state["Next"])
-    assert path == ["Parse", "AcquireLock", "Lock acquired?", *ROLLED_BACK, "ReleaseLock", "Deployed"]
+        if state["Type"] == "Choice":
+            branch = branches[path[-1]]
+            path.append(state["Default"] if branch is None else state["Choices"][branch]["Next"])
+        else:
+            path.append(state["Next"])
+    return path
+
+
+def test_the_happy_path_takes_the_lock_compares_runs_the_steps_and_releases_it(definition, states):
+    path = walk(definition, states, {"Dry run?": None, "Lock acquired?": 0, "Unchanged?": None})
+    assert path == ["Parse", "Dry run?", "AcquireLock", "Lock acquired?", "CompareWithLive", "Unchanged?",
+                    *ROLLED_BACK, "ReleaseLock", "Deployed"]
     assert states["Deployed"] == {"Type": "Succeed"}
+
+
+def test_a_dry_run_goes_from_parse_to_its_report_and_ends_there_changing_nothing(definition, states):
+    assert states["Dry run?"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.dry_run", "BooleanEquals": True, "Next": "DryRun"}],
+        "Default": "AcquireLock",
+    }
+    assert states["DryRun"]["Next"] == "Dry run passed?"
+    assert states["Dry run passed?"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.dry_run_report.passed", "BooleanEquals": True, "Next": "Dry run passed"}],
+        "Default": "Dry run found problems",
+    }
+    assert states["Dry run passed"] == {"Type": "Succeed"}
+    # The problems are the execution's error and cause; no notification (a pull request's check, not an incident).
+    assert states["Dry run found problems"] == {
+        "Type": "Fail", "ErrorPath": "$.dry_run_report.error", "CausePath": "$.dry_run_report.cause",
+    }
+    # Nothing that locks, writes or ships can follow a dry run; only a crash of the report is notified.
+    assert reachable(states, "DryRun") == {
+        "DryRun", "Dry run passed?", "Dry run passed", "Dry run found problems", "DryRun failed", "Notify", "Failed",
+    }
+    assert walk(definition, states, {"Dry run?": 0, "Dry run passed?": 0}) == [
+        "Parse", "Dry run?", "DryRun", "Dry run passed?", "Dry run passed",
+    ]
+
+
+def test_an_unchanged_request_is_found_under_the_lock_and_skips_the_ship_unless_forced(definition, states):
+    assert states["Lock acquired?"]["Choices"][0]["Next"] == "CompareWithLive"
+    assert states["CompareWithLive"]["Next"] == "Unchanged?"
+    assert states["Unchanged?"] == {
+        "Type": "Choice",
+        "Choices": [{
+            "And": [
+                {"Variable": "$.live.unchanged", "BooleanEquals": True},
+                {"Variable": "$.force", "BooleanEquals": False},
+            ],
+            "Next": "Release lock (unchanged)",
+        }],
+        "Default": "Snapshot",
+    }
+    assert walk(definition, states, {"Dry run?": None, "Lock acquired?": 0, "Unchanged?": 0}) == [
+        "Parse", "Dry run?", "AcquireLock", "Lock acquired?", "CompareWithLive", "Unchanged?",
+        "Release lock (unchanged)", "Unchanged",
+    ]
+    assert states["Unchanged"] == {"Type": "Succeed"}
+    # The lock is released whatever happens, and nothing of the ship follows.
+    assert states["Release lock (unchanged)"]["Catch"] == [
+        {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "ResultPath": "$.lock_release",
+         "Next": "Unchanged"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.lock_release", "Next": "Lock release failed (unchanged)"},
+    ]
+    assert reachable(states, "Release lock (unchanged)") == {
+        "Release lock (unchanged)", "Lock release failed (unchanged)", "Unchanged",
+    }
+    # A failed comparison has changed nothing: the lock is released, the failure notified.
+    assert states["CompareWithLive failed"] == failure_summary("CompareWithLive", then="Release lock after failure")
 
 
 def test_a_busy_lock_is_waited_for_as_long_as_acquire_lock_says_then_tried_again(states):
     assert states["Lock acquired?"] == {
         "Type": "Choice",
-        "Choices": [{"Variable": "$.lock.acquired", "BooleanEquals": True, "Next": "Snapshot"}],
+        "Choices": [{"Variable": "$.lock.acquired", "BooleanEquals": True, "Next": "CompareWithLive"}],
         "Default": "WaitForLock",
     }
     assert states["WaitForLock"] == {"Type": "Wait", "SecondsPath": "$.lock.wait_seconds", "Next": "AcquireLock"}
@@ -127,7 +223,7 @@ def test_each_lambda_task_invokes_its_own_function_directly(synthesized, states)
 
 def test_payloads_and_result_paths_follow_the_contract(states):
     assert states["Parse"]["Parameters"] == {"request.$": "$", "execution.$": "$$.Execution.Name"}
-    for task in [*STEPS[1:], "Rollback"]:
+    for task in [*STEPS[1:], "DryRun", "Rollback"]:
         # No Parameters: the whole state (Parse's plan summary and what was added since) is the payload; on a
         # loop, AcquireLock reads its previous attempt at $.lock.
         assert "Parameters" not in states[task]
@@ -173,7 +269,7 @@ def failure_summary(step: str, then: str) -> dict:
     }
 
 
-@pytest.mark.parametrize("step", [step for step in STEPS if step != "Parse"])
+@pytest.mark.parametrize("step", [*(step for step in STEPS if step != "Parse"), "DryRun"])
 def test_every_step_failure_is_summarized(states, step):
     assert states[step]["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": f"{step} failed"}
@@ -189,6 +285,10 @@ def test_a_parse_failure_is_notified_directly_with_the_failure_alone_as_the_stat
         "ResultPath": "$",
         "Next": "Notify",
     }
+
+
+def test_a_dry_run_failure_is_notified_directly(states):
+    assert states["DryRun failed"] == failure_summary("DryRun", then="Notify")
 
 
 def test_an_acquire_lock_failure_releases_the_lock_it_may_have_taken_before_notifying(states):

@@ -72,7 +72,7 @@ def test_the_action_is_composite_with_its_inputs_outputs_and_defaults():
         "api-url", "artifacts", "workspace", "deployment"}
     assert {name: spec["default"] for name, spec in inputs.items() if "default" in spec} == {
         "dags-folder": "dags", "repo": "${{ github.event.repository.name }}", "commit": "${{ github.sha }}",
-        "wait": "true", "timeout": "", "region": ""}
+        "wait": "true", "timeout": "", "region": "", "dry-run": "false", "force": "false"}
     assert {name: spec["value"] for name, spec in ACTION["outputs"].items()} == {
         output: f"${{{{ steps.push.outputs.{output} }}}}" for output in ("execution-name", "status",
                                                                        "dag-bundle", "dag-bundle-version")}
@@ -123,7 +123,8 @@ def recording_client(tmp_path) -> Path:
 
 def test_inputs_reach_the_client_as_arguments_never_as_shell(job, recording_client):
     hostile = "dags $(touch pwned) `touch pwned`; touch pwned"
-    job.inputs |= {"dags-folder": hostile, "wait": "false", "timeout": "600", "region": "eu-west-1", "commit": ""}
+    job.inputs |= {"dags-folder": hostile, "wait": "false", "timeout": "600", "region": "eu-west-1", "commit": "",
+                   "dry-run": "true", "force": "true"}
     [push] = [step for step in ACTION["runs"]["steps"] if step.get("id") == "push"]
 
     completed = job.run_step(push)
@@ -133,4 +134,5 @@ def test_inputs_reach_the_client_as_arguments_never_as_shell(job, recording_clie
     assert recording_client.read_text().splitlines() == [
         "push", hostile, "--artifacts", "s3://local-artifacts/actions", "--api-url", job.inputs["api-url"],
         "--workspace", "analytics", "--deployment", "production", "--repo", "marketing_etl",
-        "--github-output", str(job.runner_temp / "github_output_0"), "--timeout", "600", "--region", "eu-west-1"]
+        "--github-output", str(job.runner_temp / "github_output_0"), "--timeout", "600", "--region", "eu-west-1",
+        "--dry-run", "--force"]

@@ -275,3 +275,76 @@ def test_status_reports_github_outputs_and_an_unwritable_output_file_exits_2(api
     captured = capsys.readouterr()
     assert "--github-output " in captured.err and len(api.requests) == 1
     assert "deployed DAG bundle version v7 (Dag bundle team-a)" in captured.out
+
+
+REPORT = {"passed": False, "problems": ["etl.py: does not compile: invalid syntax (line 3)"], "error": "InvalidRequest",
+          "cause": "1 problem in the request: etl.py: does not compile", "comparison": None, "warnings": []}
+COMPARISON = {"unchanged": False, "reason": "1 files added, 0 changed, 0 removed since execution e-1 (commit abcd)",
+              "liveCommit": "abcd", "liveExecution": "e-1",
+              "diff": {"added": 1, "changed": 0, "removed": 0, "unchanged": 3, "filesAdded": ["new.py"],
+                       "filesChanged": [], "filesRemoved": [], "dagIdsAdded": ["new"], "dagIdsRemoved": []}}
+
+
+def test_submit_dry_run_sends_dry_run_and_exits_0_without_problems_1_with_them(api, cli, capsys):
+    api.answer("POST", (202, STARTED), (202, STARTED))
+    api.answer("GET", finished("SUCCEEDED", "Dry run passed", ["Parse", "Dry run?", "DryRun", "Dry run passed"],
+                               dryRun={**REPORT, "passed": True, "problems": [], "error": None, "cause": None,
+                                       "comparison": COMPARISON}),
+               finished("FAILED", "Dry run found problems", ["Parse", "Dry run?", "DryRun", "Dry run found problems"],
+                        error="InvalidRequest", cause=REPORT["cause"], dryRun=REPORT))
+
+    assert cli(*SUBMIT, "--api-url", api.url, "--wait", "--dry-run", *FAST) == 0
+    passed = capsys.readouterr().out
+    assert cli(*SUBMIT, "--api-url", api.url, "--wait", "--dry-run", "--force", *FAST) == 1
+    failed = capsys.readouterr().out
+
+    sent = [json.loads(request.body) for request in api.requests if request.method == "POST"]
+    assert [(request.get("dry_run"), request.get("force")) for request in sent] == [(True, None), (True, True)]
+    assert f"{NAME} SUCCEEDED in 12.5 s: dry run, nothing changed, no problems" in passed
+    assert "  Live:    abcd; 1 files added, 0 changed, 0 removed since execution e-1 (commit abcd)\n" in passed
+    assert "  Files added:   1  new.py\n  Files changed: 0  none\n" in passed and "  DAGs added:   new\n" in passed
+    assert f"{NAME} FAILED in 12.5 s: dry run, nothing changed, 1 problems" in failed
+    assert "  Problem: etl.py: does not compile: invalid syntax (line 3)\n" in failed
+
+
+def test_an_unchanged_request_says_nothing_was_shipped(api, cli, capsys):
+    api.answer("GET", finished("SUCCEEDED", "Unchanged", ["Parse", "Unchanged?", "Unchanged"], unchanged=True,
+                               live={**COMPARISON, "unchanged": True, "reason": "the files are those e-1 deployed"}))
+
+    assert cli("status", NAME, "--api-url", api.url) == 0
+
+    out = capsys.readouterr().out
+    assert f"{NAME} SUCCEEDED in 12.5 s: unchanged, nothing shipped (send force to ship anyway)" in out
+    assert "the files are those e-1 deployed" in out
+
+
+def test_targets_prints_each_repo_its_dags_and_the_bundles_last_ship(api, cli, capsys):
+    api.answer("GET", (200, {
+        "workspace": "ws", "deployment": "dep", "deploymentId": "clx1",
+        "repos": [{"repo": "repo-a", "commit": "abcd", "execution": "e-1", "deployedAt": "2025-01-02T03:04:05+00:00",
+                   "bundle": "main", "bundleVersion": "v1", "files": 3, "inLastShip": False,
+                   "dags": [{"dagId": "etl", "path": "etl.py"}]}],
+        "bundles": [{"bundle": "main", "state": "shipping", "execution": "e-2", "repo": "repo-b", "commit": None,
+                     "startedAt": "2025-01-02T04:00:00+00:00", "finishedAt": None, "version": None,
+                     "repos": ["repo-a", "repo-b"]}],
+    }))
+
+    assert cli("targets", "ws", "dep", "--api-url", api.url) == 0
+
+    assert api.requests[0].path == "/prod/targets/ws/dep"
+    assert capsys.readouterr().out == (
+        "ws/dep (Astro deployment clx1)\n"
+        "  repo-a: commit abcd, deployed 2025-01-02T03:04:05+00:00 by e-1, Dag bundle main version v1, 3 files"
+        "  [not confirmed by the Dag bundle's last ship]\n"
+        "      etl  (etl.py)\n"
+        "  Dag bundle main: last ship by e-2 (repo repo-b), NOT CONFIRMED by Astro (it may hold that ship or the one "
+        "before); repos: repo-a, repo-b\n"
+    )
+
+
+def test_targets_refuses_names_the_api_would_and_says_where_nothing_was_deployed(api, cli, capsys):
+    assert cli("targets", "ws", "../dep", "--api-url", api.url) == 2
+    assert "DEPLOYMENT '../dep': use 1-64 characters" in capsys.readouterr().err
+    api.answer("GET", (404, {"message": "nothing has been deployed to ws/dep by astro-dag-deploy"}))
+    assert cli("targets", "ws", "dep", "--api-url", api.url) == 2
+    assert "nothing has been deployed to ws/dep" in capsys.readouterr().err

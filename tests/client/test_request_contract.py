@@ -57,9 +57,11 @@ def test_the_client_takes_exactly_the_commits_the_model_takes(commit):
     assert bool(client.COMMIT_RE.fullmatch(commit)) == accepts(Commit, commit)
 
 
-@given(workspace=segments, deployment=segments, repo=segments, commit=st.none() | commits, uri=artifacts)
-def test_every_push_request_the_client_builds_is_valid(workspace, deployment, repo, commit, uri):
-    args = argparse.Namespace(workspace=workspace, deployment=deployment, repo=repo, commit=commit, artifacts=uri)
+@given(workspace=segments, deployment=segments, repo=segments, commit=st.none() | commits, uri=artifacts,
+       dry_run=st.booleans(), force=st.booleans())
+def test_every_push_request_the_client_builds_is_valid(workspace, deployment, repo, commit, uri, dry_run, force):
+    args = argparse.Namespace(workspace=workspace, deployment=deployment, repo=repo, commit=commit, artifacts=uri,
+                              dry_run=dry_run, force=force)
     try:
         bucket, key_prefix = client.pushed_location(args)
     except client.CommandError:
@@ -68,13 +70,16 @@ def test_every_push_request_the_client_builds_is_valid(workspace, deployment, re
 
     assert_valid_request(request)
     assert request["body"]["source_prefix"].startswith(f"s3://{bucket}/")
+    model = DeployRequest.model_validate(request)
+    assert (model.dry_run, model.force) == (dry_run, force)
 
 
 @given(workspace=segments, deployment=segments, repo=segments, commit=st.none() | commits, dags=dag_specs)
 def test_every_submit_request_the_client_builds_from_model_rule_dags_is_valid(workspace, deployment, repo, commit,
                                                                                dags):
+    # dry_run and force are added as for push (proved above).
     args = argparse.Namespace(workspace=workspace, deployment=deployment, repo=repo, commit=commit, request=None,
-                              dag=dags)
+                              dag=dags, dry_run=True, force=True)
     try:
         request = client.submitted_request(args)
     except client.CommandError:
@@ -86,3 +91,11 @@ def test_every_submit_request_the_client_builds_from_model_rule_dags_is_valid(wo
                                          st.from_regex(r"[a-z]{2}-[a-z]+-\d", fullmatch=True), st.text(max_size=80)))
 def test_the_clients_console_link_is_the_notifications(execution_arn):
     assert client.console_url(execution_arn) == console_url(execution_arn)
+
+
+def test_dry_run_and_force_are_booleans_in_the_model_and_the_schema():
+    request = {"astroWorkspace": "ws", "astroDeployment": "dep", "repo": "r", "body": {}, "dry_run": True,
+               "force": False}
+    assert_valid_request(request)
+    for wrong in ({"dry_run": "true"}, {"force": 1}, {"dryRun": True}):
+        assert list(API_SCHEMA.iter_errors({**request, **wrong}))

@@ -28,8 +28,9 @@ def execution_name(out: str) -> str:
 def test_push_wait_deploys_both_example_repos_and_status_reports_them(ci_job, cli, capsys):
     names = []
     for repo in REPOS:
+        # Forced: the session's serve may hold these files already (another test pushed them), a ship is wanted.
         code = cli("push", EXAMPLES_DIR / repo, "--artifacts", ARTIFACTS, "--api-url", ci_job.api_url, *TARGET,
-                   "--repo", repo, "--commit", "0123456789abcdef", "--wait", "--poll-interval", "0.1")
+                   "--repo", repo, "--commit", "0123456789abcdef", "--wait", "--poll-interval", "0.1", "--force")
         out, err = capsys.readouterr()
         assert code == 0, out + err
         names.append(execution_name(out))
@@ -96,3 +97,45 @@ def test_the_api_refuses_unsigned_requests_and_invalid_bodies_as_api_gateway_doe
     assert refused.value.code == 400 and json.loads(refused.value.read())["error"] == "ValidationException"
     assert cli("status", "marketing_etl-nothing", "--api-url", ci_job.api_url) == 2
     assert "HTTP 404: no execution is named marketing_etl-nothing" in capsys.readouterr().err
+
+
+def test_targets_dry_runs_and_unchanged_pushes_through_the_api(ci_job, cli, capsys, tmp_path):
+    folder = shutil.copytree(EXAMPLES_DIR / "marketing_etl", tmp_path / "marketing_etl")
+    staging = ("--workspace", "analytics", "--deployment", "staging", "--repo", "marketing_etl")
+    push = ("push", folder, "--artifacts", ARTIFACTS, "--api-url", ci_job.api_url, *staging, "--wait",
+            "--poll-interval", "0.1")
+    assert cli(*push, "--commit", "0123456789abcdef") == 0
+    capsys.readouterr()
+
+    assert cli("targets", "analytics", "staging", "--api-url", ci_job.api_url) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("analytics/staging (Astro deployment local-staging)\n")
+    assert "  marketing_etl: commit 0123456789abcdef, deployed " in out
+    assert "      marketing_campaign_performance  (campaign_performance.py)\n" in out
+    assert "Dag bundle main: last ship by marketing_etl-01234567-" in out and "shipped, version" in out
+    assert cli("targets", "analytics", "staging", "--api-url", ci_job.api_url, "--json") == 0
+    [repo] = json.loads(capsys.readouterr().out)["repos"]
+    assert (repo["repo"], repo["commit"], repo["inLastShip"]) == ("marketing_etl", "0123456789abcdef", True)
+
+    # The same files again: nothing ships; --force ships them all the same.
+    assert cli(*push, "--commit", "0123456789abcdef") == 0
+    out, err = capsys.readouterr()
+    assert "SUCCEEDED" in out and "unchanged, nothing shipped" in out and "Deploy" not in err
+    assert cli(*push, "--force") == 0
+    out, err = capsys.readouterr()
+    assert "deployed DAG bundle version" in out and re.search(r"^ +[\d.]+ s  Deploy$", err, re.MULTILINE)
+
+    # A dry run: the diff, nothing changed; a pull request's check fails (exit 1) on problems.
+    (folder / "new_report.py").write_text("from airflow import DAG\nDAG(dag_id='new_report')\n")
+    assert cli(*push, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert ": dry run, nothing changed, no problems" in out
+    assert "  Files added:   1  new_report.py\n" in out and "  DAGs added:   new_report\n" in out
+    (folder / "broken_dag.py").write_text("def broken(:\n")
+    assert cli(*push, "--dry-run") == 1
+    out = capsys.readouterr().out
+    assert ": dry run, nothing changed, 1 problems" in out
+    assert "  Problem: broken_dag.py: does not compile" in out
+
+    assert cli("targets", "analytics", "nowhere", "--api-url", ci_job.api_url) == 2
+    assert "nothing has been deployed to analytics/nowhere" in capsys.readouterr().err

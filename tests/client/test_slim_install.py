@@ -50,15 +50,16 @@ def test_the_client_installs_alone_in_a_fresh_venv_and_pushes_to_serve(request, 
 
     help_text = run(bin_dir / "astro-dag-deploy", "--help", cwd=tmp_path, env=environment)
     assert help_text.returncode == 0
-    for command in ("submit", "push", "status", "local", "serve", "bench"):
+    for command in ("submit", "push", "status", "targets", "local", "serve", "bench"):
         assert f"    {command} " in help_text.stdout
     local = run(bin_dir / "astro-dag-deploy", "local", cwd=tmp_path, env=environment)
     assert local.returncode == 2 and local.stdout == "" and local.stderr.count("\n") == 1
     assert "needs the project checkout" in local.stderr and "&& make demo" in local.stderr
 
+    # Forced: the session's serve may hold these files already (another test pushed them), a ship is wanted.
     pushed = run(bin_dir / "astro-dag-deploy", "push", EXAMPLES_DIR / "marketing_etl",
                  "--artifacts", "s3://local-artifacts/slim", "--api-url", served.api_url,
                  "--workspace", "analytics", "--deployment", "production", "--repo", "marketing_etl",
-                 "--wait", "--poll-interval", "0.2", cwd=tmp_path, env=served.ci_environment())
+                 "--wait", "--poll-interval", "0.2", "--force", cwd=tmp_path, env=served.ci_environment())
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert "SUCCEEDED" in pushed.stdout and "deployed DAG bundle version" in pushed.stdout

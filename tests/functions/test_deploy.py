@@ -34,6 +34,8 @@ from functions.deploy import app
 from functions.deploy.astro_cli import redact
 from functions.shared.aws import client
 from functions.shared.locking import lock_key
+from functions.shared.manifest import read_bundle_ship, read_repo_manifest
+from functions.shared.plan_store import Plan, PlannedFile, save_plan
 from functions.shared.errors import (
     AstroConfigError,
     AstroDeployFailed,
@@ -476,6 +478,65 @@ def test_metrics_of_a_deploy(deploy_env, fake_cli, lambda_context, capsys):
     metrics = emitted_metrics(capsys.readouterr().out, workspace="ws", deployment="dep", repo="repo-a")
     assert metrics["deploy.success"] == 1 and metrics["deploy.files"] == 3 and metrics["deploy.bytes"] == 42
     assert metrics["deploy.time"] > 0
+
+
+# ---- what is live ----
+
+
+def save_repo_a_plan() -> None:
+    save_plan(DAG_BUCKET, Plan(
+        workspace="ws", deployment="dep", repo="repo-a", commit="abc123", execution="exec-1",
+        prefix="dags/ws/dep/repo-a/",
+        files=[PlannedFile(source_bucket="s", source_key="k/etl.py", etag='"00ff"', size=23, path="etl.py",
+                           kind="dag", dag_ids=["etl"]),
+               PlannedFile(source_bucket="s", source_key="k/q.sql", etag='"11ee"', size=8, path="sql/q.sql",
+                           kind="dependency")],
+    ))
+
+
+def test_a_ship_astro_accepted_is_recorded_as_live(deploy_env, fake_cli, lambda_context, capsys):
+    seed_deployment(deploy_env)
+    save_repo_a_plan()
+    fake_cli.install(SUCCESS)
+
+    app.handler(state_after_upload(), lambda_context)
+
+    manifest = read_repo_manifest(DAG_BUCKET, "ws", "dep", "repo-a")
+    assert (manifest.execution, manifest.commit, manifest.bundle_version, manifest.deployment_id) == (
+        "exec-1", "abc123", VERSION, "dep-id-1")
+    assert manifest.dags() == [{"dag_id": "etl", "path": "etl.py"}]
+    ship = read_bundle_ship(DAG_BUCKET, "ws", "dep", "main")
+    assert (ship.state, ship.version, [shipped.repo for shipped in ship.repos]) == (
+        "shipped", VERSION, ["repo-a", "repo-b"])
+    assert emitted_metrics(capsys.readouterr().out, repo="repo-a")["deploy.recorded"] == 1
+
+
+def test_a_ship_the_cli_did_not_confirm_leaves_the_bundle_shipping_and_the_repo_unrecorded(
+    deploy_env, fake_cli, lambda_context
+):
+    seed_deployment(deploy_env)
+    save_repo_a_plan()
+    fake_cli.install('print("Error: something unexpected", file=sys.stderr); sys.exit(2)')
+
+    with pytest.raises(AstroDeployFailed):
+        app.handler(state_after_upload(), lambda_context)
+
+    # Written before the CLI ran: Astro may hold what it sent.
+    assert read_bundle_ship(DAG_BUCKET, "ws", "dep", "main").state == "shipping"
+    assert read_repo_manifest(DAG_BUCKET, "ws", "dep", "repo-a") is None
+
+
+def test_a_record_that_fails_leaves_the_deploy_standing_and_says_so(deploy_env, fake_cli, lambda_context, capsys,
+                                                                      log_output):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)  # no plan to record from
+
+    result = app.handler(state_after_upload(), lambda_context)
+
+    assert result["version"] == VERSION
+    assert emitted_metrics(capsys.readouterr().out, repo="repo-a")["deploy.recorded"] == 0
+    assert "what is live could not be recorded" in log_output.getvalue()
+    assert read_bundle_ship(DAG_BUCKET, "ws", "dep", "main").state == "shipping"
 
 
 # ---- the project's stand-in for the astro CLI ----

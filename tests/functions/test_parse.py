@@ -1,5 +1,7 @@
 """Parse: every problem of a request is found and reported together, before anything changes."""
 
+import hashlib
+
 import pytest
 
 from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics, store_astro_targets
@@ -337,3 +339,38 @@ def test_imports_and_dag_ids_are_checked_against_the_live_deployment(buckets):
     assert [entry.kind for entry in plan.files] == ["dag"]
     assert warnings == ["dynamic.py line 3: the dag_id is computed when Airflow parses the file, so it cannot be "
                         "checked against the deployment's other dag_ids: keep it unique"]
+
+
+
+def test_a_refused_dry_run_returns_its_problems_instead_of_failing(parse_env, lambda_context, capsys):
+    raw = {**request(dags=[{"dag_id": "x", "dag_file": "s3://elsewhere/x.py"}]), "dry_run": True}
+
+    refused = app.handler({"request": raw, "execution": "exec-44"}, lambda_context)
+
+    assert refused["dry_run"] is True and refused["error"] == "InvalidRequest"
+    assert refused["cause"].startswith(f"1 problem in the request (full report: s3://{DAG_BUCKET}/plans/exec-44.report.json)")
+    assert "body.dags[0].dag_file: bucket 'elsewhere'" in refused["cause"]
+    assert len(refused["problems"]) == 1
+    # Parse failed all the same (its metric says so) and wrote nothing but the report of the refusal.
+    assert emitted_metrics(capsys.readouterr().out, repo="repo-a")["parse.success"] == 0
+    keys = [item["Key"] for item in parse_env.list_objects_v2(Bucket=DAG_BUCKET).get("Contents", [])]
+    assert keys == ["plans/exec-44.report.json"]
+
+
+@pytest.mark.parametrize("dry_run", ["true", 1, None])
+def test_only_a_json_true_makes_a_dry_run(parse_env, lambda_context, dry_run):
+    raw = {**request(dags=[{"dag_id": "x", "dag_file": "s3://elsewhere/x.py"}]), "dry_run": dry_run}
+    with pytest.raises(InvalidRequest):
+        app.handler({"request": raw, "execution": "exec-45"}, lambda_context)
+
+
+def test_dry_run_and_force_reach_the_summary_and_python_files_their_md5(parse_env, lambda_context):
+    code = DAG_CODE.format(dag_id="etl")
+    raw = {**request(dags=[{"dag_id": "etl", "dag_file": put(parse_env, "b/etl.py", code)}]), "dry_run": True,
+           "force": True}
+
+    summary = app.handler({"request": raw, "execution": "exec-46"}, lambda_context)
+
+    assert (summary["dry_run"], summary["force"]) == (True, True)
+    [planned] = load_plan(DAG_BUCKET, "exec-46").files
+    assert planned.checksum == f"md5:{hashlib.md5(code.encode()).hexdigest()}"

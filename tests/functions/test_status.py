@@ -7,10 +7,13 @@ import time
 
 import pytest
 from moto.core.config import default_user_config
-from testkit import REGION
+from testkit import DAG_BUCKET, REGION
 
 from functions.shared.aws import client
 from functions.shared.execution_names import execution_name
+from functions.shared.execution_state import RunScope
+from functions.shared.manifest import begin_ship, record_ship
+from functions.shared.plan_store import Plan, PlannedFile, save_plan
 from functions.status import app
 from functions.status.describing import (
     ExecutionNotFound,
@@ -176,7 +179,7 @@ def test_the_handler_answers_200_with_the_status_400_for_junk_and_404_for_unknow
     assert found["statusCode"] == 200
     body = json.loads(found["body"])
     assert set(body) == {"name", "status", "state", "error", "cause", "startDate", "stopDate", "bundle", "version",
-                         "consoleUrl", "states"}
+                         "consoleUrl", "states", "live", "unchanged", "dryRun"}
     assert (body["name"], body["status"], body["version"]) == (name, "SUCCEEDED", VERSION)
     assert junk["statusCode"] == 400 and "1 to 80 characters" in json.loads(junk["body"])["message"]
     assert unknown["statusCode"] == 404
@@ -189,3 +192,71 @@ def test_execution_names_follow_the_api_rule():
     assert execution_name("r" * 64, "ABCDEF01", "x" * 36) == "r" * 30 + "-ABCDEF01-" + "x" * 36
     with pytest.raises(ValueError, match="1 to 80 characters"):
         execution_name("repo", "abcd", "x" * 80)
+
+
+def targets_event(workspace: str, deployment: str) -> dict:
+    path = f"/targets/{workspace}/{deployment}"
+    return {
+        **proxy_event(path), "resource": "/targets/{workspace}/{deployment}",
+        "pathParameters": {"workspace": workspace, "deployment": deployment},
+        "requestContext": {"requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef", "stage": "prod",
+                           "resourcePath": "/targets/{workspace}/{deployment}", "httpMethod": "GET",
+                           "path": f"/prod{path}"},
+    }
+
+
+def shipped(repo: str, execution: str, files: dict[str, str], bundle: str = "main", confirm: bool = True) -> None:
+    """What Deploy records for a ship of `repo` (functions/shared/manifest.py)."""
+    for path, body in files.items():
+        client("s3").put_object(Bucket=DAG_BUCKET, Key=f"dags/ws/dep/{repo}/{path}", Body=body.encode())
+    save_plan(DAG_BUCKET, Plan(
+        workspace="ws", deployment="dep", repo=repo, commit="abcd1234", execution=execution, bundle=bundle,
+        prefix=f"dags/ws/dep/{repo}/",
+        files=[PlannedFile(source_bucket="s", source_key=path, etag='"00ff"', size=len(body), path=path,
+                           kind="dag" if path.endswith(".py") else "dependency",
+                           dag_ids=[path.removesuffix(".py")] if path.endswith(".py") else [])
+               for path, body in files.items()],
+    ))
+    pending = begin_ship(DAG_BUCKET, RunScope(workspace="ws", deployment="dep", repo=repo, commit="abcd1234",
+                                              execution=execution, bundle=bundle), "astro-dep")
+    if confirm:
+        assert record_ship(DAG_BUCKET, pending, f"version-of-{execution}") is None
+
+
+def test_targets_tell_each_repo_s_commit_dags_bundle_and_whether_the_last_ship_holds_them(
+    buckets, monkeypatch, lambda_context
+):
+    monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
+    shipped("repo-a", "exec-a", {"etl.py": "a", "q.sql": "b"})
+    shipped("repo-b", "exec-b", {"report.py": "c"})
+
+    answer = app.handler(targets_event("ws", "dep"), lambda_context)
+
+    assert answer["statusCode"] == 200
+    body = json.loads(answer["body"])
+    assert (body["workspace"], body["deployment"], body["deploymentId"]) == ("ws", "dep", "astro-dep")
+    repos = {repo["repo"]: repo for repo in body["repos"]}
+    assert repos["repo-a"]["dags"] == [{"dagId": "etl", "path": "etl.py"}]
+    assert (repos["repo-a"]["commit"], repos["repo-a"]["files"], repos["repo-a"]["bundleVersion"]) == (
+        "abcd1234", 2, "version-of-exec-a")
+    # repo-b's ship carried repo-a's files unchanged: both are in the main bundle's last ship.
+    assert [repo["inLastShip"] for repo in body["repos"]] == [True, True]
+    [bundle] = body["bundles"]
+    assert (bundle["bundle"], bundle["state"], bundle["execution"], bundle["repos"]) == (
+        "main", "shipped", "exec-b", ["repo-a", "repo-b"])
+
+    # A ship that never confirmed: Astro may hold it, no repo counts as in the last ship.
+    shipped("repo-b", "exec-b2", {"report.py": "changed"}, confirm=False)
+    body = json.loads(app.handler(targets_event("ws", "dep"), lambda_context)["body"])
+    assert [repo["inLastShip"] for repo in body["repos"]] == [False, False]
+    assert body["bundles"][0]["state"] == "shipping"
+
+
+def test_targets_answer_400_for_junk_and_404_where_nothing_was_deployed(buckets, monkeypatch, lambda_context):
+    monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
+    junk = app.handler(targets_event("ws", ".."), lambda_context)
+    nothing = app.handler(targets_event("ws", "dep"), lambda_context)
+
+    assert junk["statusCode"] == 400 and "deployment '..' is not a valid name" in json.loads(junk["body"])["message"]
+    assert nothing["statusCode"] == 404
+    assert json.loads(nothing["body"])["message"] == "nothing has been deployed to ws/dep by astro-dag-deploy"
