@@ -169,6 +169,7 @@ class ExecutionRecovery(Construct):
                     **{name: sfn.JsonPath.string_at(plan_field_path(name))
                        for name in ("workspace", "deployment", "repo", "commit", "execution", "bundle")},
                     "allow_empty_deployment": True,
+                    "record_live": False,
                 }
             ),
             result_path=StateKey.DEPLOY.path,

@@ -43,6 +43,9 @@ class DeployInput(RunScope):
     """Deploy's input: the state after Upload (its "clear", "upload" and other keys are ignored)."""
 
     allow_empty_deployment: bool = False
+    # False when a recovery re-ships a restored prefix: the execution's plan is not what Astro then receives, so
+    # the bundle stays unconfirmed ("shipping") and no later request counts as unchanged until a ship confirms it.
+    record_live: bool = True
 
 
 @dataclass(frozen=True)
@@ -217,5 +220,5 @@ def deploy_deployment(
         repos=bundle.repos,
     )
     # After the ship, which Astro holds whatever happens to the record.
-    problem = record_ship(settings.bucket, pending, version)
+    problem = record_ship(settings.bucket, pending, version) if request.record_live else None
     return DeployOutcome(result=result, cli_output=run.tail, manifest_problem=problem)

@@ -102,6 +102,8 @@ def test_the_recovery_waits_for_the_invocation_in_flight_in_a_state_the_console_
     assert states["Recover"]["Next"] == "Re-ship needed?"
     assert states["Re-ship needed?"]["Choices"][0]["Next"] == "Re-ship restored bundle"
     assert states["Re-ship restored bundle"]["Parameters"]["allow_empty_deployment"] is True
+    # What the restored prefix holds is not the stopped execution's plan: nothing is recorded as live from it.
+    assert states["Re-ship restored bundle"]["Parameters"]["record_live"] is False
     assert states["Re-ship restored bundle"]["Next"] == "Release lock"
     assert states["Release lock"]["Parameters"]["ConditionExpression"] == "holder = :me"
     assert states["Release lock"]["Parameters"]["ExpressionAttributeValues"][":me"] == {"S.$": "$.execution"}

@@ -526,6 +526,23 @@ def test_a_ship_the_cli_did_not_confirm_leaves_the_bundle_shipping_and_the_repo_
     assert read_repo_manifest(DAG_BUCKET, "ws", "dep", "repo-a") is None
 
 
+def test_a_recovery_reship_leaves_the_bundle_unconfirmed_and_the_repo_record_as_it_was(
+    deploy_env, fake_cli, lambda_context
+):
+    # The stopped execution's plan is not what the restored prefix holds: recording it would make a later push of
+    # that plan look unchanged while Astro runs the restored files.
+    seed_deployment(deploy_env)
+    save_repo_a_plan()
+    fake_cli.install(SUCCESS)
+
+    result = app.handler({**state_after_upload(), "allow_empty_deployment": True, "record_live": False},
+                         lambda_context)
+
+    assert result["version"] == VERSION
+    assert read_bundle_ship(DAG_BUCKET, "ws", "dep", "main").state == "shipping"
+    assert read_repo_manifest(DAG_BUCKET, "ws", "dep", "repo-a") is None
+
+
 def test_a_record_that_fails_leaves_the_deploy_standing_and_says_so(deploy_env, fake_cli, lambda_context, capsys,
                                                                       log_output):
     seed_deployment(deploy_env)
