@@ -387,8 +387,8 @@ class PipelineFunctions(Construct):
     @property
     def invoked(self) -> list[lambda_.IFunction]:
         """The functions the deploy state machine invokes (their invocations may outlive an execution)."""
-        return [self.parse, self.lock, self.snapshot, self.clear_prefix, self.upload, self.deploy, self.rollback,
-                self.notify]
+        return [self.parse, self.dry_run, self.lock, self.compare, self.snapshot, self.clear_prefix, self.upload,
+                self.deploy, self.rollback, self.notify]
 
     def _deploy_function(self, variables: dict[str, str]) -> lambda_.DockerImageFunction:
         log_group = _log_group(self, "Deploy", self._settings)

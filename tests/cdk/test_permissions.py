@@ -158,8 +158,8 @@ def test_the_sweeper_reads_both_machines_starts_recoveries_and_frees_only_lock_i
     executions = f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:execution"
     machines = f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:stateMachine"
     functions = [f"<{synthesized.function_id(f'functions.{folder}.app.handler')}.Arn>"
-                 for folder in ("parse", "acquire_lock", "snapshot", "clear_prefix", "upload", "deploy", "rollback",
-                                "notify")]
+                 for folder in ("parse", "dry_run", "acquire_lock", "compare", "snapshot", "clear_prefix", "upload",
+                                "deploy", "rollback", "notify")]
     assert [deployed.resolve(statement) if "states:" in str(statement) else synthesized.render(statement)
             for statement in statements] == [
         allow("sqs:SendMessage", f"<{queue_id}.Arn>"),
