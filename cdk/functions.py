@@ -330,12 +330,10 @@ class PipelineFunctions(Construct):
         # The DAG bucket encrypts with SSE-S3 (cdk/storage.py): writing the copies needs no key.
         self._allow_decrypting(self.upload, settings.source_kms_key_arns, "s3")
         self._allow_objects(self.upload, ["s3:PutObject"], [dags])
-        # The repo's archive, read back from the prefix it just wrote.
-        self._allow_listing(self.upload, bucket)
-        self._allow_objects(self.upload, ["s3:GetObject"], [dags])
-        self._allow_objects(self.upload, ["s3:PutObject"], [archives])
         self._allow_listing(self.deploy, bucket)
         self._allow_objects(self.deploy, ["s3:GetObject"], [dags, archives])
+        # The archive of each repo it read object by object, from the files it downloaded.
+        self._allow_objects(self.deploy, ["s3:PutObject"], [archives])
         # What is live, recorded from the execution's plan (functions/shared/manifest.py).
         self._allow_objects(self.deploy, ["s3:GetObject"], [plans])
         self._allow_objects(self.deploy, ["s3:PutObject"], [manifests])
@@ -350,8 +348,6 @@ class PipelineFunctions(Construct):
             self._allow_decrypting(self.deploy, [settings.astro_token_secret_kms_key_arn], "secretsmanager")
         for restorer in (self.rollback, self.recover):
             self._allow_restoring(restorer, bucket, dags, restore_points)
-            # The restored prefix's archive, written anew.
-            self._allow_objects(restorer, ["s3:PutObject"], [archives])
         self._allow(self.recover, ["dynamodb:UpdateItem"], [lock_table.table_arn])
         for resolver in (self.parse, self.deploy):
             self.astro_targets.grant_read(resolver)

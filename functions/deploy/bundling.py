@@ -5,7 +5,9 @@ prefix under `dags/{workspace}/{deployment}/`, as `<repo>/<relative path>`, neve
 run; a per-repo bundle holds its repo's prefix alone, as `<relative path>` (the repo's root is the bundle's root).
 
 What a bundle holds is the listing of its prefix, always; how the bytes arrive is each repo's archive when it holds
-exactly that listing (one GET per repo, functions/shared/repo_archive.py), else the repo's objects one by one.
+exactly that listing (one GET per repo, functions/shared/repo_archive.py), else the repo's objects one by one. A repo
+read object by object gets its archive written from the files just downloaded, so that the next ship reads it with
+one GET; that write failing is reported, never fails the ship.
 """
 
 import shutil
@@ -19,9 +21,18 @@ from botocore.exceptions import ClientError
 
 from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.errors import BundleFailed
+from functions.shared.execution_state import RepoArchive
 from functions.shared.observability import step_logger
 from functions.shared.paths import deployment_prefix, is_segment, normalize_relative_path, repo_prefix
-from functions.shared.repo_archive import ListedObject, StaleArchive, copy_member, listed_objects, matching_archive
+from functions.shared.repo_archive import (
+    DownloadedFile,
+    ListedObject,
+    StaleArchive,
+    copy_member,
+    listed_objects,
+    matching_archive,
+    refresh_repo_archive,
+)
 
 logger = step_logger("deploy")
 
@@ -47,6 +58,7 @@ class Bundle:
     python_files: int
     repos: list[str]
     archived_repos: list[str] = field(default_factory=list)  # gathered from their archive, one GET each
+    archives: list[RepoArchive] = field(default_factory=list)  # written for the repos read object by object
 
 
 def _problem_summary(problems: list[str]) -> str:
@@ -106,19 +118,35 @@ def _storage_problem(error: OSError) -> str:
     return f"{error.strerror or error} (is the function's ephemeral storage large enough?)"
 
 
-def _download(bucket: str, entry: BundleFile, folder: Path) -> tuple[int, str | None]:
-    """Write one object into the bundle; return its size and why it failed, or None."""
+@dataclass(frozen=True)
+class Download:
+    entry: BundleFile
+    size: int = 0
+    etag: str = ""  # the GetObject response's: what the bytes written are
+    failure: str | None = None
+
+
+def _download(bucket: str, entry: BundleFile, folder: Path) -> Download:
+    """Write one object into the bundle; say what was written, or why it failed."""
     destination = folder / entry.path
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        body = client("s3").get_object(Bucket=bucket, Key=entry.key)["Body"]
-        with closing(body), destination.open("wb") as file:
+        response = client("s3").get_object(Bucket=bucket, Key=entry.key)
+        with closing(response["Body"]) as body, destination.open("wb") as file:
             shutil.copyfileobj(body, file, COPY_CHUNK_BYTES)
-        return destination.stat().st_size, None
+        return Download(entry, size=destination.stat().st_size, etag=response["ETag"])
     except ClientError as error:
-        return 0, f"{entry.key}: {error.response.get('Error', {}).get('Code', 'unknown error')}"
+        return Download(entry, failure=f"{entry.key}: {error.response.get('Error', {}).get('Code', 'unknown error')}")
     except OSError as error:
-        return 0, f"{entry.key}: {_storage_problem(error)}"
+        return Download(entry, failure=f"{entry.key}: {_storage_problem(error)}")
+
+
+def _archive(bucket: str, workspace: str, deployment: str, repo: str, downloads: list[Download],
+             folder: Path) -> RepoArchive:
+    """Write a repo's archive from its files just downloaded into the bundle (no GET)."""
+    files = [DownloadedFile(relative=done.entry.source.relative, path=folder / done.entry.path, etag=done.etag)
+             for done in downloads]
+    return refresh_repo_archive(bucket, workspace, deployment, repo, files)
 
 
 def _unpack(bucket: str, workspace: str, deployment: str, repo: str, entries: list[BundleFile],
@@ -143,7 +171,8 @@ def _unpack(bucket: str, workspace: str, deployment: str, repo: str, entries: li
 
 def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, repo: str | None = None) -> Bundle:
     """Write every file of the deployment, or of its one `repo`, into `folder` (created, maybe left empty): each
-    repo from its archive when it matches the listing, the others' objects one by one, concurrently."""
+    repo from its archive when it matches the listing, the others' objects one by one, concurrently, then those
+    others' archives from the files downloaded."""
     files = list_bundle(bucket, workspace, deployment, repo)
     folder.mkdir(parents=True, exist_ok=True)
     by_repo: dict[str, list[BundleFile]] = defaultdict(list)
@@ -154,21 +183,32 @@ def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, re
             lambda name: _unpack(bucket, workspace, deployment, name, by_repo[name], folder), by_repo
         )))
         one_by_one = [entry for name, reason in stale.items() if reason for entry in by_repo[name]]
-        outcomes = list(pool.map(lambda entry: _download(bucket, entry, folder), one_by_one))
-    failures = [failure for _, failure in outcomes if failure]
-    if failures:
-        raise BundleFailed(
-            f"{len(failures)} of {len(files)} files could not be downloaded from s3://{bucket}: "
-            f"{_problem_summary(failures)}"
-        )
+        downloads = list(pool.map(lambda entry: _download(bucket, entry, folder), one_by_one))
+        failures = [done.failure for done in downloads if done.failure]
+        if failures:
+            raise BundleFailed(
+                f"{len(failures)} of {len(files)} files could not be downloaded from s3://{bucket}: "
+                f"{_problem_summary(failures)}"
+            )
+        downloaded: dict[str, list[Download]] = defaultdict(list)
+        for done in downloads:
+            downloaded[done.entry.repo].append(done)
+        archives = list(pool.map(
+            lambda name: _archive(bucket, workspace, deployment, name, downloaded[name], folder), downloaded
+        ))
     archived = sorted(name for name, reason in stale.items() if not reason)
     if any(stale.values()):
         logger.info("repos read object by object", extra={"stale_archives": {
             name: reason for name, reason in sorted(stale.items()) if reason}})
+    not_written = [archive.to_json() for archive in archives if not archive.written]
+    if not_written:
+        logger.warning("archives not written: the next ship reads these repos object by object again",
+                       extra={"archives": not_written})
     return Bundle(
         files=len(files),
-        bytes=sum(entry.source.size for entry in files if entry.repo in archived) + sum(size for size, _ in outcomes),
+        bytes=sum(entry.source.size for entry in files if entry.repo in archived) + sum(done.size for done in downloads),
         python_files=sum(1 for entry in files if entry.path.endswith(".py")),
         repos=[repo] if repo else sorted(by_repo),
         archived_repos=archived,
+        archives=archives,
     )

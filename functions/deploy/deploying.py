@@ -217,7 +217,7 @@ def deploy_deployment(
         shutil.rmtree(work, ignore_errors=True)
     result = DeployResult(
         deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
-        repos=bundle.repos,
+        repos=bundle.repos, archives=bundle.archives,
     )
     # After the ship, which Astro holds whatever happens to the record.
     problem = record_ship(settings.bucket, pending, version) if request.record_live else None

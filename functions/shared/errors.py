@@ -14,7 +14,7 @@ MESSAGE_LIMIT = 8000
 # An invalid request's message shows this many of its problems, each cut to this length; the full list is in the
 # report Parse stores (functions/shared/plan_store.py).
 PROBLEMS_SHOWN = 20
-PROBLEM_LIMIT = 300
+PROBLEM_LIMIT = 600
 
 
 def shortened(text: str, limit: int) -> str:

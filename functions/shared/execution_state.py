@@ -190,13 +190,13 @@ class ClearResult(Document):
 
 @document
 class RepoArchive(Document):
-    """The archive of a repo prefix (functions/shared/repo_archive.py), as a step left it."""
+    """The archive of a repo prefix (functions/shared/repo_archive.py), as Deploy left it."""
 
     key: str
     written: bool = True
     files: int = 0
     bytes: int = 0  # the archive's size
-    error: str | None = None  # why it was not written: Deploy then reads that repo object by object
+    error: str | None = None  # why it was not written: the next ship reads that repo object by object again
 
 
 @document
@@ -204,7 +204,6 @@ class UploadResult(Document):
     prefix: str
     copied: int
     bytes: int
-    archive: RepoArchive | None = None
 
 
 @document
@@ -215,6 +214,8 @@ class DeployResult(Document):
     files: int
     bytes: int
     repos: list[str]
+    # Written for the repos read object by object (their archive missing or stale), from the files downloaded.
+    archives: list[RepoArchive] = field(default_factory=list)
 
 
 @document
@@ -241,7 +242,6 @@ class RestoreResult(Document):
     restored: int = 0
     removed: int = 0
     unchanged: int = 0
-    archive: RepoArchive | None = None  # rewritten after the prefix was put back
 
 
 @document

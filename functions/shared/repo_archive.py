@@ -2,41 +2,42 @@
 
 `archives/{workspace}/{deployment}/{repo}.zip` holds every object under `dags/{workspace}/{deployment}/{repo}/`
 but folder markers: each member is named by its key below the prefix, and its comment is the ETag of the object
-version its bytes were read from. Upload writes it after its copies; a restore writes it after putting a prefix
-back.
+version its bytes were read from. Deploy writes it where the bytes already are: for each repo it had to read object
+by object (its archive missing or stale), it zips the files it just downloaded into the bundle, each with the ETag
+of its GetObject response. Nothing else writes archives: a repo changed by Upload or a restore is read once, object
+by object, by the next ship, which leaves its archive for the ships after it.
 
 A reader uses an archive only when its members, their ETags and sizes are exactly the prefix's current listing: S3
 gives an object new content only with a new ETag, so a match means the same bytes (and each member's CRC is checked
 as it is read). A missing, stale or unreadable archive is no error: the reader goes to the objects. So an archive
-left behind by anything (an Upload that failed half way, a rollback that could not rewrite it, a person editing the
-bucket) costs one wasted GET, never a wrong file.
+left behind by anything (an Upload, a rollback, a person editing the bucket, a Deploy that could not write a newer
+one) costs one wasted GET, never a wrong file.
 """
 
 import shutil
 import tempfile
-import threading
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.shared.aws import MAX_WORKERS, client
+from functions.shared.aws import client
 from functions.shared.execution_state import RepoArchive
-from functions.shared.paths import repo_archive_key, repo_prefix
+from functions.shared.paths import repo_archive_key
 
 # Archives are kept in memory up to this size, then spill to the function's /tmp.
 SPOOL_BYTES = 16 * 1024 * 1024
-# Files up to this size are read whole, concurrently; larger ones are streamed into the archive one at a time.
+# Files up to this size are read whole; larger ones are streamed into the archive.
 READ_WHOLE_BYTES = 8 * 1024 * 1024
 COPY_CHUNK_BYTES = 1024 * 1024
 # Level 1: DAG code still shrinks about 4 times, at a fraction of the default level's CPU.
 COMPRESS_LEVEL = 1
-# Members carry no meaningful time: the same prefix makes the same archive.
+# Members carry no meaningful time: the same files make the same archive.
 MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -72,33 +73,39 @@ def listed_objects(bucket: str, prefix: str) -> list[ListedObject]:
     return listed
 
 
-def _add_object(bucket: str, entry: ListedObject, archive: zipfile.ZipFile, writing: threading.Lock) -> None:
-    response = client("s3").get_object(Bucket=bucket, Key=entry.key)
+@dataclass(frozen=True)
+class DownloadedFile:
+    relative: str  # the key below the repo prefix: the member's name
+    path: Path  # where the bytes were written
+    etag: str  # the ETag of the GetObject response the bytes came from, not the listing's
+
+
+def _add_file(entry: DownloadedFile, archive: zipfile.ZipFile) -> None:
     member = zipfile.ZipInfo(entry.relative, date_time=MEMBER_TIME)
     member.compress_type = zipfile.ZIP_DEFLATED
-    # The ETag of the bytes read, not of the listing: the object may have changed in between.
-    member.comment = response["ETag"].encode()
-    with closing(response["Body"]) as body:
-        if response["ContentLength"] <= READ_WHOLE_BYTES:
-            data = body.read()
-            with writing:
-                archive.writestr(member, data, compresslevel=COMPRESS_LEVEL)
-        else:
-            member.file_size = response["ContentLength"]
-            with writing, archive.open(member, "w", force_zip64=True) as destination:
-                shutil.copyfileobj(body, destination, COPY_CHUNK_BYTES)
+    # The object may have changed between the listing and the GET: the comment names the bytes held.
+    member.comment = entry.etag.encode()
+    size = entry.path.stat().st_size
+    if size <= READ_WHOLE_BYTES:
+        archive.writestr(member, entry.path.read_bytes(), compresslevel=COMPRESS_LEVEL)
+    else:
+        member.file_size = size
+        with entry.path.open("rb") as source, archive.open(member, "w", force_zip64=True) as destination:
+            shutil.copyfileobj(source, destination, COPY_CHUNK_BYTES)
 
 
-def write_repo_archive(bucket: str, workspace: str, deployment: str, repo: str) -> RepoArchive:
-    """Archive the repo prefix as it is now; raise ArchiveNotWritten if it cannot."""
+def write_repo_archive(
+    bucket: str, workspace: str, deployment: str, repo: str, files: Iterable[DownloadedFile]
+) -> RepoArchive:
+    """Archive a repo prefix from its files just downloaded (every object of its listing); raise ArchiveNotWritten
+    if it cannot."""
     key = repo_archive_key(workspace, deployment, repo)
+    members = sorted(files, key=lambda entry: entry.relative)
     try:
-        objects = listed_objects(bucket, repo_prefix(workspace, deployment, repo))
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
             with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                writing = threading.Lock()
-                with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
-                    list(pool.map(lambda entry: _add_object(bucket, entry, archive, writing), objects))
+                for entry in members:
+                    _add_file(entry, archive)
             size = spool.tell()
             spool.seek(0)
             client("s3").put_object(Bucket=bucket, Key=key, Body=spool, ContentLength=size,
@@ -107,14 +114,16 @@ def write_repo_archive(bucket: str, workspace: str, deployment: str, repo: str) 
         raise ArchiveNotWritten(f"s3://{bucket}/{key}: {error.response.get('Error', {}).get('Code')}") from None
     except (BotoCoreError, OSError, zipfile.LargeZipFile) as error:
         raise ArchiveNotWritten(f"s3://{bucket}/{key}: {error}") from None
-    return RepoArchive(key=key, files=len(objects), bytes=size)
+    return RepoArchive(key=key, files=len(members), bytes=size)
 
 
-def refresh_repo_archive(bucket: str, workspace: str, deployment: str, repo: str) -> RepoArchive:
-    """Archive the repo prefix; an archive that cannot be written is reported, not raised: the prefix is what
-    matters, and a reader detects the archive left in S3 as stale."""
+def refresh_repo_archive(
+    bucket: str, workspace: str, deployment: str, repo: str, files: Iterable[DownloadedFile]
+) -> RepoArchive:
+    """Archive a repo prefix from its downloaded files; an archive that cannot be written is reported, not raised:
+    the ship matters, and a reader detects the archive left in S3 as stale."""
     try:
-        return write_repo_archive(bucket, workspace, deployment, repo)
+        return write_repo_archive(bucket, workspace, deployment, repo, files)
     except ArchiveNotWritten as error:
         return RepoArchive(key=repo_archive_key(workspace, deployment, repo), written=False, error=str(error))
 

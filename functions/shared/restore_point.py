@@ -14,7 +14,6 @@ from functions.shared.documents import Document, document
 from functions.shared.errors import RollbackFailed
 from functions.shared.execution_state import RestorePointSummary, RestoreResult, RunScope
 from functions.shared.paths import repo_prefix, restore_point_key
-from functions.shared.repo_archive import refresh_repo_archive
 
 DELETE_BATCH = 1000
 
@@ -109,5 +108,4 @@ def restore(bucket: str, scope: RunScope) -> RestoreResult:
         raise RollbackFailed(f"{prefix} still differs from its restore point after rollback: "
                              + ", ".join(differences[:20]))
     return RestoreResult(status="restored", prefix=prefix, restored=len(changed), removed=len(extra),
-                         unchanged=len(saved) - len(changed),
-                         archive=refresh_repo_archive(bucket, scope.workspace, scope.deployment, scope.repo))
+                         unchanged=len(saved) - len(changed))

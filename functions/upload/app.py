@@ -22,8 +22,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
         result = upload_plan(bucket, load_plan(bucket, scope.execution))
         metrics.add_metric(name="upload.files", unit=MetricUnit.Count, value=result.copied)
         metrics.add_metric(name="upload.bytes", unit=MetricUnit.Bytes, value=result.bytes)
-    if result.archive and not result.archive.written:
-        logger.warning("the repo's archive was not written: Deploy reads the repo object by object",
-                       extra={"archive": result.archive.to_json()})
     logger.info("files uploaded", extra=result.to_json())
     return result.to_json()

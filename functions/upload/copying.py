@@ -1,5 +1,4 @@
-"""Upload: server-side copies of the planned files into the repo prefix, then the prefix's archive, which Deploy
-gathers the repo from (functions/shared/repo_archive.py)."""
+"""Upload: server-side copies of the planned files into the repo prefix."""
 
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
@@ -11,7 +10,6 @@ from functions.shared.errors import UploadFailed
 from functions.shared.execution_state import UploadResult
 from functions.shared.paths import repo_prefix
 from functions.shared.plan_store import Plan, PlannedFile
-from functions.shared.repo_archive import refresh_repo_archive
 
 SOURCE_CHANGED = "the source changed after Parse validated it"
 
@@ -51,7 +49,4 @@ def upload_plan(bucket: str, plan: Plan) -> UploadResult:
         shown = "; ".join(failures[:10])
         more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
         raise UploadFailed(f"{len(failures)} of {len(plan.files)} files could not be copied: {shown}{more}")
-    # Read back from the prefix, not from the sources: the archive holds what the prefix holds, ETags included.
-    archive = refresh_repo_archive(bucket, plan.workspace, plan.deployment, plan.repo)
-    return UploadResult(prefix=prefix, copied=len(plan.files), bytes=sum(entry.size for entry in plan.files),
-                        archive=archive)
+    return UploadResult(prefix=prefix, copied=len(plan.files), bytes=sum(entry.size for entry in plan.files))

@@ -274,7 +274,7 @@ def ship_sections(ships: ShipResults) -> list[str]:
     runs = ships.plan.gather_runs
     lines = [
         "",
-        f"### Gathering a bundle in the local mode (one repo pushed again; median of {_runs(runs)})",
+        f"### Gathering a bundle in the local mode (one repo pushed with every file changed; median of {_runs(runs)})",
         "",
         _row("repos x files", "gathered", "Deploy state (s)", "S3 GETs while Deploy ran"),
         _row("---", "---", "---:", "---:"),

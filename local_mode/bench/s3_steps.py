@@ -72,11 +72,9 @@ class StepComparison:
 
 
 def minimum_requests(step: str, size: int) -> int:
-    """The fewest S3 requests that can do the step. Upload: a copy per file, then the repo's archive (a listed page
-    per 1,000 keys, a read per file, one put: S3 cannot zip objects server-side). ClearPrefix: a listed page and a
-    batch delete per 1,000."""
+    """The fewest S3 requests that can do the step: a copy per file; a listed page and a batch delete per 1,000."""
     if step == UPLOAD:
-        return 2 * size + math.ceil(size / LIST_PAGE) + 1
+        return size
     return 2 * math.ceil(size / LIST_PAGE)
 
 

@@ -2,15 +2,17 @@
 one deployment (issue 15).
 
 Gathering: one deployment of 1 repo and one of 10, every repo the same number of DAG files, each repo pushed once
-so that its prefix and archive exist; then the first repo is pushed again, and the Deploy state is timed (gathering
-the bundle and the stand-in CLI's run) and its S3 GETs counted. Twice: with the repo archives, and object by object
-(the archives removed and kept from being written: how Deploy gathered before them).
+so that its prefix exists and a ship has archived it; then the first repo is pushed again with every file changed,
+and the Deploy state is timed (gathering the bundle, archiving the changed repo, and the stand-in CLI's run) and its
+S3 GETs counted. Twice: with the repo archives (the changed repo read object by object, the others from their
+archives), and object by object (the archives removed and not written: how Deploy gathered before them).
 
 Bursts: N repos push to one deployment at the same moment (every artifact uploaded first, then every execution
 started back to back), with a stand-in CLI whose upload takes a few seconds: the wall time until the last
 execution ends, the CLI runs, and the executions that did not succeed.
 """
 
+import shutil
 import statistics
 import tempfile
 import threading
@@ -18,19 +20,20 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-
-from botocore.exceptions import ClientError
+from unittest import mock
 
 from local_mode.astro_standin import read_invocations
-from local_mode.bench.dag_files import dag_files, write_dag_files
+from local_mode.bench.dag_files import DagFile, dag_files, write_dag_files
 from local_mode.executions import ExecutionResult, watch_execution
 from local_mode.output import stdout_to_file
 from local_mode.scenario import ScenarioRequest, upload_dags_dir
 from local_mode.world import LocalWorld
-from functions.shared.execution_names import execution_name  # importable once local_mode is loaded
-from functions.shared.paths import ARCHIVES_ROOT, deployment_prefix
+from functions.deploy import bundling  # importable once local_mode is loaded
+from functions.shared.execution_names import execution_name
+from functions.shared.execution_state import RepoArchive
+from functions.shared.paths import ARCHIVES_ROOT, deployment_prefix, repo_archive_key
 
 WORKSPACE = "bench"
 ARCHIVES, OBJECT_BY_OBJECT = "archives", "object by object"
@@ -102,36 +105,45 @@ class GetRecorder:
 
 @contextmanager
 def archives_withheld(world: LocalWorld, deployment: str) -> Iterator[None]:
-    """Remove the deployment's archives and keep new ones from being written: Deploy gathers object by object."""
+    """Remove the deployment's archives and write none: Deploy gathers object by object, as before archives."""
     s3 = world.client("s3")
     prefix = ARCHIVES_ROOT + deployment_prefix(WORKSPACE, deployment).removeprefix("dags/")
-
-    def refuse(params: dict, **_) -> None:
-        if params.get("Key", "").startswith(prefix):
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "archives withheld"}}, "PutObject")
-
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=world.dag_bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             s3.delete_object(Bucket=world.dag_bucket, Key=item["Key"])
-    s3.meta.events.register("provide-client-params.s3.PutObject", refuse)
-    try:
+
+    def not_written(bucket: str, workspace: str, deployment: str, repo: str, files: object) -> RepoArchive:
+        return RepoArchive(key=repo_archive_key(workspace, deployment, repo), written=False, error="withheld")
+
+    # The handlers run in this process: no zip is made either, so the figure is the gathering alone.
+    with mock.patch.object(bundling, "refresh_repo_archive", not_written):
         yield
-    finally:
-        s3.meta.events.unregister("provide-client-params.s3.PutObject", refuse)
+
+
+def _repo_files(repos: int, files_per_repo: int) -> list[list[DagFile]]:
+    """Every repo's files, of its own (distinct DAG ids)."""
+    files = dag_files(repos * files_per_repo)
+    return [files[number * files_per_repo:(number + 1) * files_per_repo] for number in range(repos)]
+
+
+def _repo_input(world: LocalWorld, folder: Path, deployment: str, repo: str, files: list[DagFile]) -> dict:
+    """The repo's execution input, its artifacts (`files`) uploaded."""
+    dags_dir = folder / deployment / repo
+    shutil.rmtree(dags_dir, ignore_errors=True)
+    write_dag_files(dags_dir, files)
+    request = ScenarioRequest(workspace=WORKSPACE, deployment=deployment, repo=repo, dags_dir=dags_dir,
+                              event=None, expect="SUCCEEDED")
+    return upload_dags_dir(world.client("s3"), world.artifacts_bucket, request, world.next_run_id())
 
 
 def _repo_inputs(world: LocalWorld, folder: Path, deployment: str, repos: int, files_per_repo: int) -> list[dict]:
-    """Each repo's execution input, its artifacts uploaded; every repo has files of its own (distinct DAG ids)."""
-    files = dag_files(repos * files_per_repo)
-    inputs = []
-    for number in range(repos):
-        repo = f"repo_{number:02}"
-        dags_dir = folder / deployment / repo
-        write_dag_files(dags_dir, files[number * files_per_repo:(number + 1) * files_per_repo])
-        request = ScenarioRequest(workspace=WORKSPACE, deployment=deployment, repo=repo, dags_dir=dags_dir,
-                                  event=None, expect="SUCCEEDED")
-        inputs.append(upload_dags_dir(world.client("s3"), world.artifacts_bucket, request, world.next_run_id()))
-    return inputs
+    return [_repo_input(world, folder, deployment, f"repo_{number:02}", files)
+            for number, files in enumerate(_repo_files(repos, files_per_repo))]
+
+
+def _changed(files: list[DagFile], push: int) -> list[DagFile]:
+    """The files of another commit: every one changed, so that the push makes the repo's archive stale."""
+    return [replace(file, text=f"{file.text}\n# push {push}\n") for file in files]
 
 
 def _run(world: LocalWorld, execution_input: dict) -> ExecutionResult:
@@ -156,18 +168,21 @@ def measure_gathering(world: LocalWorld, folder: Path, plan: ShipPlan, progress:
     for repos, files_per_repo in plan.gather_shapes:
         deployment = f"gather-{repos}x{files_per_repo}"
         progress(f"Gathering {repos} x {files_per_repo} files: pushing every repo once")
-        inputs = _repo_inputs(world, folder, deployment, repos, files_per_repo)
-        for execution_input in inputs:
-            _run(world, execution_input)
+        repo_files = _repo_files(repos, files_per_repo)
+        for number, files in enumerate(repo_files):
+            _run(world, _repo_input(world, folder, deployment, f"repo_{number:02}", files))
+        pushes = 0
         for mode in (ARCHIVES, OBJECT_BY_OBJECT):
             progress(f"Gathering {repos} x {files_per_repo} files, {mode}: {plan.gather_runs} pushes of one repo")
             measured = []
             for _ in range(plan.gather_runs):
+                pushes += 1
+                pushed = _repo_input(world, folder, deployment, "repo_00", _changed(repo_files[0], pushes))
                 if mode == ARCHIVES:
-                    measured.append(_timed_deploy(world, gets, inputs[0]))
+                    measured.append(_timed_deploy(world, gets, pushed))
                 else:
                     with archives_withheld(world, deployment):
-                        measured.append(_timed_deploy(world, gets, inputs[0]))
+                        measured.append(_timed_deploy(world, gets, pushed))
             runs.append(GatherRun(repos=repos, files_per_repo=files_per_repo, mode=mode,
                                   deploy_seconds=[seconds for seconds, _ in measured],
                                   deploy_gets=max(count for _, count in measured)))

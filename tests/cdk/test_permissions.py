@@ -125,8 +125,6 @@ def restoring_statements(bucket_id: str) -> list[dict]:
         allow("s3:ListBucketVersions", f"<{bucket_id}.Arn>", Condition=DAGS_PREFIX_ONLY),
         allow("s3:GetObject", f"<{bucket_id}.Arn>/restore-points/*"),
         allow(RESTORING, f"<{bucket_id}.Arn>/dags/*"),
-        # The restored prefix's archive, written anew.
-        allow("s3:PutObject", f"<{bucket_id}.Arn>/archives/*"),
     ]
 
 
@@ -198,7 +196,7 @@ def test_clear_prefix_lists_and_deletes_only_under_dags(synthesized, ids):
     ]
 
 
-def test_upload_reads_plans_and_sources_and_writes_only_dags_and_archives(synthesized, ids):
+def test_upload_reads_plans_and_sources_and_writes_only_dags(synthesized, ids):
     sources = ["arn:<AWS::Partition>:s3:::ci-artifacts-a/*", "arn:<AWS::Partition>:s3:::ci-artifacts-b/*"]
     assert function_statements(synthesized, "functions.upload.app.handler") == [
         allow("s3:GetObject", f"<{ids['bucket']}.Arn>/plans/*"),
@@ -206,10 +204,6 @@ def test_upload_reads_plans_and_sources_and_writes_only_dags_and_archives(synthe
         # CopyObject decrypts an SSE-KMS source with the caller's permissions; the SSE-S3 copy needs no key.
         *source_key_statements(synthesized),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/dags/*"),
-        # The repo's archive, read back from the prefix it wrote.
-        allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
-        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/dags/*"),
-        allow("s3:PutObject", f"<{ids['bucket']}.Arn>/archives/*"),
     ]
 
 
@@ -217,13 +211,15 @@ def deploy_bucket_statements(bucket_id: str) -> list[dict]:
     return [
         allow("s3:ListBucket", f"<{bucket_id}.Arn>", Condition=DAGS_PREFIX_ONLY),
         allow("s3:GetObject", [f"<{bucket_id}.Arn>/dags/*", f"<{bucket_id}.Arn>/archives/*"]),
+        # The archive of each repo it read object by object.
+        allow("s3:PutObject", f"<{bucket_id}.Arn>/archives/*"),
         # What is live: recorded from the execution's plan, written only under manifests/.
         allow("s3:GetObject", f"<{bucket_id}.Arn>/plans/*"),
         allow("s3:PutObject", f"<{bucket_id}.Arn>/manifests/*"),
     ]
 
 
-def test_deploy_reads_dags_archives_and_its_secret_and_records_what_is_live(synthesized, ids):
+def test_deploy_reads_dags_archives_and_its_secret_writes_archives_and_records_what_is_live(synthesized, ids):
     assert function_statements(synthesized, "functions.deploy.app.handler") == [
         *deploy_bucket_statements(ids["bucket"]),
         allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], f"<{ids['secret']}>"),

@@ -1,6 +1,8 @@
-"""Repo archives end to end: the real state machine on moto ships each repo from its archive, falls back to the
-objects when an archive does not match its prefix, and a rollback leaves archive and prefix agreeing."""
+"""Repo archives end to end: the real state machine on moto ships each repo from its archive, reads a repo that
+changed (a push, a hand edit, a rollback) object by object and archives it for the next ship; what ships is always
+exactly the prefix."""
 
+import traceback
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from local_mode.world import LocalWorld
 
 DEPLOYMENT_ID = "local-production"
 DEPLOYMENT_PREFIX = "dags/analytics/production/"
+DEPLOY_FOLDER = str(Path("functions", "deploy"))
 
 
 def write_repo(root: Path, repo: str, version: str, dags: int = 3) -> Path:
@@ -50,11 +53,13 @@ def world(tmp_path):
 
 @pytest.fixture
 def gets(world) -> list[str]:
-    """The key of every GetObject made in the DAG bucket from here on, by any step."""
+    """The key of every GetObject the Deploy step makes in the DAG bucket from here on (Parse and Snapshot also
+    read the other repos' live DAG files, for their dag_ids: that is not gathering)."""
     keys: list[str] = []
 
     def record(params, **_):
-        if params.get("Bucket") == world.dag_bucket:
+        made_by_deploy = any(DEPLOY_FOLDER in frame.filename for frame in traceback.extract_stack())
+        if params.get("Bucket") == world.dag_bucket and made_by_deploy:
             keys.append(params["Key"])
 
     world.client("s3").meta.events.register("provide-client-params.s3.GetObject", record)
@@ -65,7 +70,11 @@ def object_gets(gets: list[str], repo: str) -> list[str]:
     return sorted(key for key in gets if key.startswith(f"{DEPLOYMENT_PREFIX}{repo}/"))
 
 
-def test_a_ship_reads_every_repo_from_its_archive(world, gets, tmp_path):
+def object_keys(root: Path, repo: str, version: str) -> list[str]:
+    return sorted(DEPLOYMENT_PREFIX + path for path in repo_files(root, repo, version))
+
+
+def test_a_push_reads_its_repo_once_and_every_other_repo_from_its_archive(world, gets, tmp_path):
     deploy(world, "sales", write_repo(tmp_path, "sales", "v1"))
     deploy(world, "finance", write_repo(tmp_path, "finance", "v1", dags=20))
     gets.clear()
@@ -73,13 +82,20 @@ def test_a_ship_reads_every_repo_from_its_archive(world, gets, tmp_path):
     deploy(world, "sales", write_repo(tmp_path, "sales", "v2"))
 
     assert shipped(world) == repo_files(tmp_path, "sales", "v2") | repo_files(tmp_path, "finance", "v1")
-    # Deploy: one GET per repo. The other repo's 21 objects are never read; the pushed repo's 4 only once, by
-    # Upload as it archives them.
+    # One GET per archive. The other repo's 21 objects are never read; the pushed repo's 4 once each, by Deploy,
+    # which archives them as it ships them (Deploy reads nothing else).
     assert gets.count("archives/analytics/production/finance.zip") == 1
     assert gets.count("archives/analytics/production/sales.zip") == 1
     assert object_gets(gets, "finance") == []
-    assert object_gets(gets, "sales") == sorted(DEPLOYMENT_PREFIX + path for path in repo_files(tmp_path, "sales",
-                                                                                                    "v2"))
+    assert object_gets(gets, "sales") == object_keys(tmp_path, "sales", "v2")
+    gets.clear()
+
+    deploy(world, "finance", write_repo(tmp_path, "finance", "v2", dags=20))
+
+    # sales comes from the archive the previous ship wrote.
+    assert shipped(world) == repo_files(tmp_path, "sales", "v2") | repo_files(tmp_path, "finance", "v2")
+    assert object_gets(gets, "sales") == []
+    assert object_gets(gets, "finance") == object_keys(tmp_path, "finance", "v2")
 
 
 def test_a_prefix_changed_behind_its_archive_is_shipped_as_it_is(world, gets, tmp_path):
@@ -93,30 +109,52 @@ def test_a_prefix_changed_behind_its_archive_is_shipped_as_it_is(world, gets, tm
 
     deploy(world, "sales", write_repo(tmp_path, "sales", "v2"))
 
-    assert shipped(world) == (repo_files(tmp_path, "sales", "v2") | repo_files(tmp_path, "finance", "v1")
-                              | {"finance/by_hand.py": hand_made})
+    expected = (repo_files(tmp_path, "sales", "v2") | repo_files(tmp_path, "finance", "v1")
+                | {"finance/by_hand.py": hand_made})
+    assert shipped(world) == expected
     assert f"{DEPLOYMENT_PREFIX}finance/by_hand.py" in object_gets(gets, "finance")
+    gets.clear()
+
+    deploy(world, "sales", write_repo(tmp_path, "sales", "v3"))
+
+    # That ship archived finance as it found it, the file added by hand included.
+    assert shipped(world) == expected | repo_files(tmp_path, "sales", "v3")
+    assert object_gets(gets, "finance") == []
 
 
-def test_a_rollback_leaves_the_archive_holding_the_restored_prefix(world, gets, tmp_path):
+def test_after_a_rollback_the_next_ship_holds_exactly_the_restored_prefix(world, gets, tmp_path):
     deploy(world, "sales", write_repo(tmp_path, "sales", "v1"))
     deploy(world, "finance", write_repo(tmp_path, "finance", "v1"))
+    s3 = world.client("s3")
 
-    def deploy_listing_fails(params, **_):
-        # Only Deploy lists the whole deployment: Upload has written sales v2 and its archive by then.
-        if params.get("Prefix") == DEPLOYMENT_PREFIX and "Delimiter" not in params:
+    archiving: list[str] = []
+
+    def note_the_archive(params, **_):
+        if params.get("Key") == "archives/analytics/production/sales.zip":
+            archiving.append(params["Key"])
+
+    def fail_once_archived(**_):
+        # Deploy has gathered sales v2 and written its archive; then it fails, as a failed CLI run would.
+        if archiving:
+            archiving.clear()
             raise RuntimeError("injected fault in Deploy")
 
-    s3 = world.client("s3")
-    s3.meta.events.register("provide-client-params.s3.ListObjectsV2", deploy_listing_fails)
+    s3.meta.events.register("provide-client-params.s3.PutObject", note_the_archive)
+    s3.meta.events.register("after-call.s3.PutObject", fail_once_archived)
     failed = deploy(world, "sales", write_repo(tmp_path, "sales", "v2"), expect="FAILED")
-    s3.meta.events.unregister("provide-client-params.s3.ListObjectsV2", deploy_listing_fails)
+    s3.meta.events.unregister("provide-client-params.s3.PutObject", note_the_archive)
+    s3.meta.events.unregister("after-call.s3.PutObject", fail_once_archived)
     assert failed.result.failed_state == "Deploy" and "Rollback" in failed.result.states
     gets.clear()
 
     deploy(world, "finance", write_repo(tmp_path, "finance", "v2"))
 
-    # sales is back to v1, and shipped from the archive the rollback wrote.
+    # sales is back to v1: its archive (of v2) is stale, so sales is read object by object, then archived again.
     assert shipped(world) == repo_files(tmp_path, "sales", "v1") | repo_files(tmp_path, "finance", "v2")
+    assert object_gets(gets, "sales") == object_keys(tmp_path, "sales", "v1")
+    gets.clear()
+
+    deploy(world, "finance", write_repo(tmp_path, "finance", "v3"))
+
+    assert shipped(world) == repo_files(tmp_path, "sales", "v1") | repo_files(tmp_path, "finance", "v3")
     assert object_gets(gets, "sales") == []
-    assert gets.count("archives/analytics/production/sales.zip") == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import ClientError
 from testkit import (
     CLI_OUTCOMES, DAG_BUCKET, SUCCESS, VERSION, FakeLambdaContext, emitted_metrics, store_astro_targets,
 )
@@ -179,8 +180,30 @@ def test_bundle_holds_every_repo_of_the_deployment_and_nothing_else(deploy_env, 
         "repo-a/sql/q.sql": "select 1",
         "repo-b/pkg/helper.py": "VALUE = 1\n",
     }
+    archives = result.pop("archives")
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 3, "bytes": 42,
                       "repos": ["repo-a", "repo-b"]}
+    # No repo had an archive: each was read object by object, then archived for the next ship.
+    assert [(archive["key"], archive["written"], archive["files"]) for archive in archives] == [
+        ("archives/ws/dep/repo-a.zip", True, 2), ("archives/ws/dep/repo-b.zip", True, 1)]
+
+
+def test_an_archive_that_cannot_be_written_is_in_the_result_and_the_ship_succeeds(deploy_env, fake_cli,
+                                                                                   lambda_context, caplog):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+
+    def refuse(params, **_):
+        if params["Key"].startswith("archives/"):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "injected"}}, "PutObject")
+
+    client("s3").meta.events.register("provide-client-params.s3.PutObject", refuse)
+    result = app.handler(state_after_upload(), lambda_context)
+
+    assert result["version"] == VERSION and len(fake_cli.calls) == 1
+    assert [(archive["written"], "AccessDenied" in archive["error"]) for archive in result["archives"]] == [
+        (False, True), (False, True)]
+    assert "archives not written" in caplog.text
 
 
 def test_bundle_of_more_than_one_listing_page(deploy_env, fake_cli, lambda_context):
@@ -240,7 +263,7 @@ def test_an_empty_deployment_is_deployed_when_the_request_says_so(deploy_env, fa
     result = app.handler(state_after_upload(allow_empty=True), lambda_context)
 
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 0, "bytes": 0,
-                      "repos": []}
+                      "repos": [], "archives": []}
     call = fake_cli.calls[0]
     assert call["files"] == {}
     # The CLI's own "No DAGs found" prompt would cancel the deploy the request asked for.

@@ -1,14 +1,19 @@
-"""Deploy's gathering: one GET per repo when its archive holds exactly the prefix, the objects one by one when not;
-either way the bundle holds exactly what the prefix's listing says."""
+"""Deploy's gathering: one GET per repo when its archive holds exactly the prefix, the objects one by one when not,
+then that repo's archive written from the files downloaded; either way the bundle holds exactly what the prefix's
+listing says."""
 
+import io
+import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from testkit import DAG_BUCKET
 
 from functions.deploy.bundling import gather_bundle
 from functions.shared.aws import client
-from functions.shared.repo_archive import write_repo_archive
+from functions.shared.errors import BundleFailed
 
 REPOS = {
     "repo-a": {"etl.py": b"from airflow import DAG\n", "sql/q.sql": b"select 1"},
@@ -30,7 +35,15 @@ def seed(s3, repos: dict[str, dict[str, bytes]] = REPOS, archived: bool = True) 
         for path, body in files.items():
             s3.put_object(Bucket=DAG_BUCKET, Key=f"dags/ws/dep/{repo}/{path}", Body=body)
         if archived:
-            write_repo_archive(DAG_BUCKET, "ws", "dep", repo)
+            # As a ship of the repo leaves it: read object by object, then archived.
+            with tempfile.TemporaryDirectory() as folder:
+                gather_bundle(DAG_BUCKET, "ws", "dep", Path(folder), repo=repo)
+
+
+def archive_members(s3, repo: str) -> dict[str, tuple[bytes, str]]:
+    body = s3.get_object(Bucket=DAG_BUCKET, Key=f"archives/ws/dep/{repo}.zip")["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        return {member.filename: (archive.read(member), member.comment.decode()) for member in archive.infolist()}
 
 
 def folder_files(folder: Path) -> dict[str, bytes]:
@@ -130,3 +143,100 @@ def test_a_repo_of_several_listing_pages_is_one_get(buckets, gets, tmp_path):
 
     assert gets == archive_keys("repo-a")
     assert bundle.files == 1001 and folder_files(tmp_path / "dags") == bundle_of({"repo-a": many})
+
+
+def test_a_repo_read_object_by_object_is_archived_from_its_downloads_for_the_next_ship(buckets, gets, tmp_path):
+    seed(buckets, archived=False)
+    gets.clear()
+
+    first = gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "first")
+
+    # Each object read once, by the gathering itself: writing the archives reads nothing more.
+    objects = sorted(f"dags/ws/dep/{path}" for path in bundle_of(REPOS))
+    assert sorted(gets) == sorted(archive_keys(*REPOS) + objects)
+    assert first.archived_repos == []
+    assert [(archive.key, archive.written, archive.files) for archive in first.archives] == [
+        (f"archives/ws/dep/{repo}.zip", True, len(files)) for repo, files in REPOS.items()]
+    for repo, files in REPOS.items():
+        assert archive_members(buckets, repo) == {
+            path: (body, buckets.head_object(Bucket=DAG_BUCKET, Key=f"dags/ws/dep/{repo}/{path}")["ETag"])
+            for path, body in files.items()}
+    gets.clear()
+
+    second = gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "second")
+
+    assert sorted(gets) == archive_keys(*REPOS)
+    assert (second.archived_repos, second.archives) == (sorted(REPOS), [])
+    assert folder_files(tmp_path / "second") == bundle_of(REPOS)
+
+
+def test_a_push_of_one_repo_reads_that_repo_once_and_archives_it_alone(buckets, gets, tmp_path):
+    seed(buckets)
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-b/report.py", Body=b"from airflow import DAG  # b2\n")
+    gets.clear()
+
+    bundle = gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "dags")
+
+    assert bundle.archived_repos == ["repo-a", "repo-c"]
+    assert [archive.key for archive in bundle.archives] == ["archives/ws/dep/repo-b.zip"]
+    assert sorted(gets) == sorted(archive_keys(*REPOS) + ["dags/ws/dep/repo-b/pkg/helper.py",
+                                                          "dags/ws/dep/repo-b/report.py"])
+    assert archive_members(buckets, "repo-b")["report.py"][0] == b"from airflow import DAG  # b2\n"
+
+
+def test_the_archive_carries_the_etag_of_the_bytes_read_not_of_the_listing(buckets, tmp_path):
+    seed(buckets, {"repo-a": {"etl.py": b"v1"}}, archived=False)
+    key = "dags/ws/dep/repo-a/etl.py"
+    listed_etag = buckets.head_object(Bucket=DAG_BUCKET, Key=key)["ETag"]
+    changed: list[str] = []
+
+    def change_after_the_listing(params, **_):
+        # Someone writes the object between Deploy's listing and its GET.
+        if params["Key"] == key and not changed:
+            changed.append(buckets.put_object(Bucket=DAG_BUCKET, Key=key, Body=b"v2")["ETag"])
+
+    buckets.meta.events.register("provide-client-params.s3.GetObject", change_after_the_listing)
+    gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "first")
+    buckets.meta.events.unregister("provide-client-params.s3.GetObject", change_after_the_listing)
+
+    assert folder_files(tmp_path / "first") == {"repo-a/etl.py": b"v2"}
+    assert archive_members(buckets, "repo-a") == {"etl.py": (b"v2", changed[0])} and changed[0] != listed_etag
+    # The bytes v1 come back: their ETag is the listed one, which the archive does not claim to hold.
+    buckets.put_object(Bucket=DAG_BUCKET, Key=key, Body=b"v1")
+    again = gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "again")
+    assert folder_files(tmp_path / "again") == {"repo-a/etl.py": b"v1"}
+    assert again.archived_repos == []
+
+
+def test_an_archive_that_cannot_be_written_is_reported_and_the_ship_goes_on(buckets, gets, tmp_path):
+    seed(buckets, {"repo-a": REPOS["repo-a"]}, archived=False)
+
+    def fail(params, **_):
+        if params["Key"].startswith("archives/"):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "injected"}}, "PutObject")
+
+    buckets.meta.events.register("provide-client-params.s3.PutObject", fail)
+    bundle = gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "first")
+    buckets.meta.events.unregister("provide-client-params.s3.PutObject", fail)
+
+    assert folder_files(tmp_path / "first") == bundle_of({"repo-a": REPOS["repo-a"]})
+    [archive] = bundle.archives
+    assert (archive.key, archive.written) == ("archives/ws/dep/repo-a.zip", False) and "AccessDenied" in archive.error
+    gets.clear()
+    gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "second")
+    assert sorted(gets) == sorted(archive_keys("repo-a") + [f"dags/ws/dep/repo-a/{path}" for path in REPOS["repo-a"]])
+
+
+def test_a_bundle_that_cannot_be_downloaded_writes_no_archive(buckets, tmp_path):
+    seed(buckets, archived=False)
+
+    def fail(params, **_):
+        if params["Key"] == "dags/ws/dep/repo-c/c.py":
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, "GetObject")
+
+    buckets.meta.events.register("provide-client-params.s3.GetObject", fail)
+    with pytest.raises(BundleFailed, match="SlowDown"):
+        gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "dags")
+    buckets.meta.events.unregister("provide-client-params.s3.GetObject", fail)
+
+    assert "Contents" not in buckets.list_objects_v2(Bucket=DAG_BUCKET, Prefix="archives/")

@@ -5,12 +5,9 @@ import pytest
 from testkit import DAG_BUCKET
 
 from functions.clear_prefix.clearing import clear_repo_prefix
+from functions.deploy.bundling import gather_bundle
 from functions.rollback import app as rollback_app
 from functions.snapshot import app as snapshot_app
-from functions.shared import repo_archive
-from functions.shared.repo_archive import (
-    ArchiveNotWritten, StaleArchive, listed_objects, matching_archive, write_repo_archive,
-)
 from functions.shared.restore_point import restore, save_restore_point
 from functions.shared.errors import RollbackFailed
 from functions.shared.execution_state import RunScope
@@ -55,49 +52,24 @@ def test_restores_exactly_what_was_there(repo):
     assert summary.objects == 3 and summary.restore_point == f"s3://{DAG_BUCKET}/restore-points/exec-1.json"
     assert contents(repo) == before
     assert result.to_json() == {"status": "restored", "prefix": PREFIX, "restored": 3, "removed": 1,
-                                   "unchanged": 0, "archive": result.archive.to_json()}
+                                   "unchanged": 0}
     assert contents(repo, "dags/ws/dep/repo-ab/") == {"etl.py": (b"neighbour", {})}
 
 
-def archived_files(s3) -> dict[str, bytes]:
-    """The repo's archive, as a ship would read it: only if it holds exactly the prefix."""
-    expected = {entry.relative: entry for entry in listed_objects(DAG_BUCKET, PREFIX)}
-    with matching_archive(DAG_BUCKET, "ws", "dep", "repo-a", expected) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def test_the_restored_prefix_gets_its_archive_back(repo):
-    write_repo_archive(DAG_BUCKET, "ws", "dep", "repo-a")
+def test_the_ship_after_a_restore_holds_exactly_the_restored_prefix(repo, tmp_path):
     save_restore_point(DAG_BUCKET, SCOPE)
     half_done_deploy(repo)
-    # What Upload leaves when it finishes: the archive of the new content.
-    write_repo_archive(DAG_BUCKET, "ws", "dep", "repo-a")
+    # The failed run's Deploy gathered the new files, and archived them, before its CLI failed.
+    gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "failed", repo="repo-a")
 
-    result = restore(DAG_BUCKET, SCOPE)
+    restore(DAG_BUCKET, SCOPE)
+    after = gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "after", repo="repo-a")
 
-    assert (result.archive.key, result.archive.written, result.archive.files) == ("archives/ws/dep/repo-a.zip",
-                                                                                  True, 3)
-    assert archived_files(repo) == BEFORE
-
-
-def test_an_archive_the_restore_cannot_write_leaves_the_restore_standing(repo, monkeypatch):
-    write_repo_archive(DAG_BUCKET, "ws", "dep", "repo-a")
-    save_restore_point(DAG_BUCKET, SCOPE)
-    half_done_deploy(repo)
-    write_repo_archive(DAG_BUCKET, "ws", "dep", "repo-a")
-    monkeypatch.setattr(repo_archive, "write_repo_archive", failing_archive_write)
-
-    result = restore(DAG_BUCKET, SCOPE)
-
-    assert result.status == "restored" and contents(repo)["etl.py"][0] == b"etl v1"
-    assert not result.archive.written and "injected" in result.archive.error
-    # The archive left holds the failed deploy's files: a ship sees it is stale and reads the objects.
-    with pytest.raises(StaleArchive, match="new_dag.py"):
-        archived_files(repo)
-
-
-def failing_archive_write(*_):
-    raise ArchiveNotWritten("injected")
+    # The restore writes no archive: the one left holds the failed files, the ship sees it and reads the objects.
+    assert {str(path.relative_to(tmp_path / "after")): path.read_bytes()
+            for path in (tmp_path / "after").rglob("*") if path.is_file()} == BEFORE
+    assert after.archived_repos == [] and [archive.written for archive in after.archives] == [True]
+    assert gather_bundle(DAG_BUCKET, "ws", "dep", tmp_path / "next", repo="repo-a").archived_repos == ["repo-a"]
 
 
 def test_restoring_twice_gives_the_same_prefix(repo):

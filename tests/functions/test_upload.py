@@ -5,10 +5,9 @@ from dataclasses import replace
 import pytest
 from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics
 
+from functions.shared.aws import client
 from functions.shared.errors import UploadFailed
-from functions.shared import repo_archive
 from functions.shared.plan_store import Plan, PlannedFile, save_plan
-from functions.shared.repo_archive import ArchiveNotWritten, listed_objects, matching_archive
 from functions.upload import app
 from functions.upload.copying import upload_plan
 
@@ -31,8 +30,7 @@ def test_copies_every_file_with_its_provenance(buckets):
 
     result = upload_plan(DAG_BUCKET, make_plan(files))
 
-    assert result.to_json() == {"prefix": "dags/ws/dep/repo-a/", "copied": 2, "bytes": 20,
-                                "archive": result.archive.to_json()}
+    assert result.to_json() == {"prefix": "dags/ws/dep/repo-a/", "copied": 2, "bytes": 20}
     copied = buckets.get_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/pipelines/etl.py")
     assert copied["Body"].read() == b"print('etl')"
     assert copied["Metadata"] == {"source": "s3%3A//test-ci-artifacts/build/etl.py", "execution": "exec-1",
@@ -100,40 +98,19 @@ def test_handler_reads_the_plan_of_its_own_execution(buckets, monkeypatch, lambd
     state = {"workspace": "ws", "deployment": "dep", "repo": "repo-a", "execution": "exec-7",
              "clear": {"deleted": 0}}
 
-    result = app.handler(state, lambda_context)
-    assert result == {"prefix": "dags/ws/dep/repo-a/", "copied": 1, "bytes": 4, "archive": result["archive"]}
-    assert result["archive"]["written"] is True
+    assert app.handler(state, lambda_context) == {"prefix": "dags/ws/dep/repo-a/", "copied": 1, "bytes": 4}
     metrics = emitted_metrics(capsys.readouterr().out, repo="repo-a")
     assert metrics["upload.success"] == 1 and metrics["upload.files"] == 1 and metrics["upload.bytes"] == 4
 
 
-def test_the_repo_prefix_is_archived_after_the_copies(buckets):
+def test_upload_only_copies_it_reads_nothing_back_and_writes_no_archive(buckets):
     files = [planned(buckets, "build/etl.py", b"print('etl')", "etl.py", "dag"),
              planned(buckets, "build/q.sql", b"select 1", "sql/q.sql")]
+    calls: list[str] = []
+    client("s3").meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
 
-    archive = upload_plan(DAG_BUCKET, make_plan(files)).archive
+    upload_plan(DAG_BUCKET, make_plan(files))
 
-    assert (archive.key, archive.written, archive.files, archive.error) == ("archives/ws/dep/repo-a.zip", True, 2,
-                                                                            None)
-    expected = {entry.relative: entry for entry in listed_objects(DAG_BUCKET, "dags/ws/dep/repo-a/")}
-    with matching_archive(DAG_BUCKET, "ws", "dep", "repo-a", expected) as opened:
-        assert {name: opened.read(name) for name in opened.namelist()} == {"etl.py": b"print('etl')",
-                                                                          "sql/q.sql": b"select 1"}
-
-
-def test_an_archive_that_cannot_be_written_does_not_fail_the_upload(buckets, monkeypatch, lambda_context, caplog):
-    monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
-    save_plan(DAG_BUCKET, make_plan([planned(buckets, "build/etl.py", b"code", "etl.py", "dag")], "exec-8"))
-    monkeypatch.setattr(repo_archive, "write_repo_archive", failing_archive_write)
-    state = {"workspace": "ws", "deployment": "dep", "repo": "repo-a", "execution": "exec-8"}
-
-    result = app.handler(state, lambda_context)
-
-    assert result["copied"] == 1
-    assert result["archive"] == {"key": "archives/ws/dep/repo-a.zip", "written": False, "files": 0, "bytes": 0,
-                                 "error": "injected"}
-    assert "the repo's archive was not written" in caplog.text
-
-
-def failing_archive_write(*_):
-    raise ArchiveNotWritten("injected")
+    # Deploy archives the repo as it ships it, from the bytes it downloads anyway.
+    assert calls == ["CopyObject", "CopyObject"]
+    assert "Contents" not in buckets.list_objects_v2(Bucket=DAG_BUCKET, Prefix="archives/")

@@ -87,7 +87,7 @@ def parse_refusal(s3, case: Case, index: int, installed: list[str]) -> str | Non
                "body": {"source_prefix": f"s3://{SOURCE_BUCKET}/build/{deployment}/"}}
     try:
         build_plan(request, f"oracle-{index}", frozenset({SOURCE_BUCKET}),
-                   json.dumps({f"{WORKSPACE}/{deployment}": target}), DAG_BUCKET)
+                   {f"{WORKSPACE}/{deployment}": target}, DAG_BUCKET)
     except InvalidRequest as refused:
         return str(refused)
     return None
