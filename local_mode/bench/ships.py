@@ -33,7 +33,7 @@ from local_mode.world import LocalWorld
 from functions.deploy import bundling  # importable once local_mode is loaded
 from functions.shared.execution_names import execution_name
 from functions.shared.execution_state import RepoArchive
-from functions.shared.paths import ARCHIVES_ROOT, deployment_prefix, repo_archive_key
+from functions.shared.paths import ARCHIVES_ROOT, DAGS_ROOT, deployment_prefix, repo_archive_key
 
 WORKSPACE = "bench"
 ARCHIVES, OBJECT_BY_OBJECT = "archives", "object by object"
@@ -61,7 +61,7 @@ class GatherRun:
     files_per_repo: int
     mode: str  # ARCHIVES or OBJECT_BY_OBJECT
     deploy_seconds: list[float]  # the Deploy state's time, per run
-    deploy_gets: int  # S3 GETs made while Deploy ran (the most of any run)
+    deploy_gets: int  # S3 GETs of DAG files and archives made while Deploy ran (the most of any run)
 
     @property
     def median_seconds(self) -> float:
@@ -85,7 +85,8 @@ class ShipResults:
 
 
 class GetRecorder:
-    """When each S3 GET of the DAG bucket was made, by any step."""
+    """When each S3 GET of a DAG file or a repo archive was made, by any step (Deploy's read of its plan, to record
+    what is live, is not gathering)."""
 
     def __init__(self, world: LocalWorld):
         self.bucket = world.dag_bucket
@@ -94,7 +95,7 @@ class GetRecorder:
         world.client("s3").meta.events.register("provide-client-params.s3.GetObject", self._record)
 
     def _record(self, params: dict, **_) -> None:
-        if params.get("Bucket") == self.bucket:
+        if params.get("Bucket") == self.bucket and params["Key"].startswith((DAGS_ROOT, ARCHIVES_ROOT)):
             with self._lock:
                 self.times.append(time.time())
 

@@ -200,7 +200,7 @@ def test_step_timeouts_and_the_sweep_interval_are_read_and_checked():
     settings = StackSettings.from_context({**MINIMAL, "stepTimeoutsSeconds": {"Upload": 900, "Snapshot": 20},
                                            "recoverySweepMinutes": 5})
     assert (settings.step_timeout_seconds("Upload"), settings.step_timeout_seconds("Parse")) == (900, 300)
-    assert settings.lock_lease_seconds == 250 * 60 + 910 + 300 + 300
+    assert settings.lock_lease_seconds == 255 * 60 + 910 + 300 + 300
     with pytest.raises(SettingsError) as refused:
         StackSettings.from_context({**MINIMAL, "stepTimeoutsSeconds": {"Deploy": 60, "Upload": 0},
                                     "recoverySweepMinutes": 0})

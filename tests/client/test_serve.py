@@ -131,7 +131,8 @@ def test_targets_dry_runs_and_unchanged_pushes_through_the_api(ci_job, cli, caps
     out = capsys.readouterr().out
     assert ": dry run, nothing changed, no problems" in out
     assert "  Files added:   1  new_report.py\n" in out and "  DAGs added:   new_report\n" in out
-    (folder / "broken_dag.py").write_text("def broken(:\n")
+    # A file Airflow parses as a DAG file (it names airflow and a DAG) that does not compile.
+    (folder / "broken_dag.py").write_text("from airflow import DAG\ndef broken(:\n")
     assert cli(*push, "--dry-run") == 1
     out = capsys.readouterr().out
     assert ": dry run, nothing changed, 1 problems" in out

@@ -189,7 +189,8 @@ def test_a_dry_run_reports_the_diff_and_changes_nothing(tmp_path):
 
 def test_a_dry_run_with_problems_fails_with_every_problem_and_notifies_no_one(tmp_path):
     folder = copy_example(tmp_path, "marketing_etl")
-    (folder / "broken.py").write_text("def broken(:\n")
+    # Files Airflow parses as DAG files (they name airflow and a DAG) that do not compile.
+    (folder / "broken.py").write_text("from airflow import DAG\ndef broken(:\n")
     (folder / "also_broken.py").write_text("from airflow import DAG\nDAG(\n")
     with LocalWorld(tmp_path / "out") as world:
         dry = run(world, "marketing_etl", folder, expect="FAILED", dry_run=True)
