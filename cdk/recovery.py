@@ -39,11 +39,12 @@ from cdk.functions import (
 )
 from cdk.nag import attribute_finding, resource_finding, suppress
 from cdk.state_machine import (
-    ASTRO_UNAVAILABLE, DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, lambda_task_timeout_seconds,
+    ASTRO_UNAVAILABLE, DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, caught_rollback_failure,
+    lambda_task_timeout_seconds,
 )
 from cdk.storage import LOCK_KEY_ATTRIBUTE
 from cdk.time_budget import recovery_worst_case
-from functions.shared.execution_state import ROLLBACK_FAILED, StateKey, plan_field_path
+from functions.shared.execution_state import StateKey, plan_field_path
 
 ENDED_WITHOUT_FAILURE_PATH = ["ABORTED", "TIMED_OUT"]
 # EventBridge retries a delivery Lambda refused (throttling, service errors) for this long, then dead-letters it.
@@ -190,18 +191,7 @@ class ExecutionRecovery(Construct):
         )
 
         recover = self._task("Recover", functions.recover, result_path=StateKey.ROLLBACK.path)
-        rollback_failed = sfn.Pass(
-            self,
-            "RecoverFailed",
-            state_name="Recover failed",
-            parameters={
-                "status": ROLLBACK_FAILED,
-                "error": sfn.JsonPath.string_at(StateKey.ROLLBACK_ERROR.field_path("Error")),
-                "cause": sfn.JsonPath.string_at(StateKey.ROLLBACK_ERROR.field_path("Cause")),
-            },
-            result_path=StateKey.ROLLBACK.path,
-        )
-        recover.add_catch(rollback_failed, errors=[sfn.Errors.ALL], result_path=StateKey.ROLLBACK_ERROR.path)
+        rollback_failed = caught_rollback_failure(self, recover, "RecoverFailed", "Recover failed")
         recover.next(reship_needed)
         rollback_failed.next(release)
 

@@ -102,6 +102,25 @@ def _task_timeout(function: lambda_.IFunction) -> sfn.Timeout:
     return sfn.Timeout.duration(Duration.seconds(lambda_task_timeout_seconds(function.timeout.to_seconds())))
 
 
+def caught_rollback_failure(scope: Construct, restore: sfn.TaskStateBase, construct_id: str, state_name: str
+                            ) -> sfn.Pass:
+    """The state a restore's Catch leads to: its error as a RollbackFailure document under `rollback`, which the
+    notification reports (its subject says ROLLBACK FAILED)."""
+    failed = sfn.Pass(
+        scope,
+        construct_id,
+        state_name=state_name,
+        parameters={
+            "status": ROLLBACK_FAILED,
+            "error": sfn.JsonPath.string_at(StateKey.ROLLBACK_ERROR.field_path("Error")),
+            "cause": sfn.JsonPath.string_at(StateKey.ROLLBACK_ERROR.field_path("Cause")),
+        },
+        result_path=StateKey.ROLLBACK.path,
+    )
+    restore.add_catch(failed, errors=[sfn.Errors.ALL], result_path=StateKey.ROLLBACK_ERROR.path)
+    return failed
+
+
 class DeployStateMachine(Construct):
     def __init__(
         self,
@@ -145,19 +164,7 @@ class DeployStateMachine(Construct):
         release_after_failure.next(notify)
         rollback = self._task("Rollback", functions.rollback, result_path=StateKey.ROLLBACK.path)
         # A rollback that fails is reported (the notification's subject says ROLLBACK FAILED), never swallowed.
-        rollback_failed = sfn.Pass(
-            self,
-            "RollbackFailed",
-            state_name="Rollback failed",
-            # A RollbackFailure document.
-            parameters={
-                "status": ROLLBACK_FAILED,
-                "error": sfn.JsonPath.string_at(StateKey.ROLLBACK_ERROR.field_path("Error")),
-                "cause": sfn.JsonPath.string_at(StateKey.ROLLBACK_ERROR.field_path("Cause")),
-            },
-            result_path=StateKey.ROLLBACK.path,
-        )
-        rollback.add_catch(rollback_failed, errors=[sfn.Errors.ALL], result_path=StateKey.ROLLBACK_ERROR.path)
+        rollback_failed = caught_rollback_failure(self, rollback, "RollbackFailed", "Rollback failed")
         rollback.next(release_after_failure)
         rollback_failed.next(release_after_failure)
 

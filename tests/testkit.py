@@ -1,8 +1,10 @@
 """Names and stand-ins the tests share (importable, unlike conftest.py)."""
 
+import io
 import itertools
 import json
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +139,20 @@ def deploy_example(world: LocalWorld, repo: str = "marketing_etl", expect: str =
     )
     [outcome] = run_scenario(world, scenario)
     return outcome.result
+
+
+def install_probe_module(monkeypatch, folder: Path, module: str, source: str) -> None:
+    """A handler module that moto's in-process Lambdas import by name, and the credentials boto3 wants there."""
+    (folder / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(folder))
+    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def placeholder_zip() -> bytes:
+    """The code of a Lambda function whose handler runs in process: CreateFunction wants a zip all the same."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("unused.txt", "")
+    return buffer.getvalue()

@@ -186,6 +186,20 @@ def wait_for_state(world: LocalWorld, arn: str, state: str, timeout: float = 30)
 # Stopped and timed-out executions: tests/e2e/test_recovery.py.
 
 
+def run_behind_a_held_deploy(world: LocalWorld, scenario: Scenario) -> list:
+    """Start the requests in order, the first one's deploy held until every other waits for the lock; return how
+    each ended. They overlap whatever the machine's load."""
+    s3 = world.client("s3")
+    with world.hold_deploys():
+        arns = []
+        for request in scenario.requests:
+            run_id = world.next_run_id()
+            execution_input = upload_dags_dir(s3, world.artifacts_bucket, request, run_id)
+            arns.append(world.start_execution(execution_input, execution_name(request.repo, None, run_id)))
+            wait_for_state(world, arns[-1], "Deploy" if len(arns) == 1 else "WaitForLock")
+    return [watch_execution(world, arn) for arn in arns]
+
+
 def test_two_repos_deploying_to_one_deployment_at_once_both_land(tmp_path):
     # The first deploy is held until the second execution waits for the lock: they overlap whatever the machine's load.
     with LocalWorld(tmp_path / "out") as world:
@@ -194,15 +208,7 @@ def test_two_repos_deploying_to_one_deployment_at_once_both_land(tmp_path):
                            "dags_dir": repo} for repo in ("marketing_etl", "finance_reports")]},
             EXAMPLES_DIR,
         )
-        s3 = world.client("s3")
-        with world.hold_deploys():
-            arns = []
-            for request in scenario.requests:
-                run_id = world.next_run_id()
-                execution_input = upload_dags_dir(s3, world.artifacts_bucket, request, run_id)
-                arns.append(world.start_execution(execution_input, execution_name(request.repo, None, run_id)))
-                wait_for_state(world, arns[-1], "Deploy" if len(arns) == 1 else "WaitForLock")
-        results = [watch_execution(world, arn) for arn in arns]
+        results = run_behind_a_held_deploy(world, scenario)
 
         assert [result.status for result in results] == ["SUCCEEDED", "SUCCEEDED"]
         deploys = sorted(read_invocations(world.astro_state_dir), key=lambda deploy: deploy["start"])
@@ -229,15 +235,7 @@ def test_a_dag_id_another_repo_shipped_while_waiting_for_the_lock_is_refused_und
                            "dags_dir": repo} for repo in ("finance_reports", "team_a", "team_b")]},
             tmp_path,
         )
-        s3 = world.client("s3")
-        with world.hold_deploys():
-            arns = []
-            for request in scenario.requests:
-                run_id = world.next_run_id()
-                execution_input = upload_dags_dir(s3, world.artifacts_bucket, request, run_id)
-                arns.append(world.start_execution(execution_input, execution_name(request.repo, None, run_id)))
-                wait_for_state(world, arns[-1], "Deploy" if len(arns) == 1 else "WaitForLock")
-        results = [watch_execution(world, arn) for arn in arns]
+        results = run_behind_a_held_deploy(world, scenario)
 
         assert sorted(result.status for result in results) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
         [refused] = [result for result in results if result.status == "FAILED"]

@@ -1,7 +1,9 @@
 """Notify: a message a person can act on, published to the failure topic."""
 
 import json
+from collections.abc import Callable
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from testkit import REGION
@@ -66,7 +68,10 @@ def test_a_refused_request_is_described_from_its_raw_fields_without_echoing_junk
     assert "... (50 more characters)" in notification.message
 
 
-def test_handler_publishes_to_the_topic(aws, monkeypatch, lambda_context):
+@pytest.fixture
+def inbox(aws, monkeypatch) -> Callable[[], dict]:
+    """The failure topic, subscribed by a queue; returns a reader of the first message published (its SNS
+    envelope)."""
     sns, sqs = client("sns"), client("sqs")
     topic = sns.create_topic(Name="failures")["TopicArn"]
     queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
@@ -74,14 +79,17 @@ def test_handler_publishes_to_the_topic(aws, monkeypatch, lambda_context):
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     monkeypatch.setenv("TOPIC_ARN", topic)
     monkeypatch.setenv("DAG_BUCKET", "dags")
+    return lambda: json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
 
+
+def test_handler_publishes_to_the_topic(inbox, lambda_context):
     result = app.handler(event(request("ws", "dep", "repo-a"),
                                {**planned("ws", "dep", "repo-a"),
                                 "failure": failure("Deploy", "AstroDeployFailed", "token expired")}),
                          lambda_context)
 
     assert result["subject"] == "astro-dag-deploy FAILED: repo-a -> ws/dep at Deploy"
-    message = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
+    message = inbox()
     assert message["Subject"] == result["subject"] and "Cause: token expired" in message["Message"]
 
 
@@ -152,24 +160,16 @@ def refused_parse_state() -> dict:
     return {"failure": failure("Parse", "InvalidRequest", cause)}
 
 
-def test_after_parse_refused_a_request_the_names_and_the_report_come_from_the_report(aws, monkeypatch,
-                                                                                     lambda_context):
-    s3, sns, sqs = client("s3"), client("sns"), client("sqs")
-    s3.create_bucket(Bucket="dags", CreateBucketConfiguration={"LocationConstraint": REGION})
+def test_after_parse_refused_a_request_the_names_and_the_report_come_from_the_report(inbox, lambda_context):
+    client("s3").create_bucket(Bucket="dags", CreateBucketConfiguration={"LocationConstraint": REGION})
     save_parse_report("dags", ParseReport.of("repo-a-1234", request("ws", "dep", "repo-a", commit="abcdef12"),
                                              InvalidRequest([f"problem {number}" for number in range(37)])))
-    topic = sns.create_topic(Name="failures")["TopicArn"]
-    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    monkeypatch.setenv("TOPIC_ARN", topic)
-    monkeypatch.setenv("DAG_BUCKET", "dags")
 
     result = app.handler({"execution": "repo-a-1234", "execution_arn": EXECUTION_ARN, "state": refused_parse_state()},
                          lambda_context)
 
     assert result["subject"] == "astro-dag-deploy FAILED: repo-a -> ws/dep at Parse"
-    message = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])["Message"]
+    message = inbox()["Message"]
     assert "Deploying repo-a (commit abcdef12) to ws/dep failed at Parse." in message
     assert "Every problem found: s3://dags/plans/repo-a-1234.report.json" in message
 

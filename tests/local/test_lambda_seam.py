@@ -1,16 +1,15 @@
 """Guard: the local mode replaces one private method of moto's Lambda. If moto moves it, fail here, loudly."""
 
-import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 import tomllib
-import zipfile
 
 import boto3
 import moto
 import pytest
 from moto import mock_aws
+from testkit import install_probe_module, placeholder_zip
 from moto.awslambda.models import LambdaFunction
 
 from local_mode.lambda_seam import SEAM_NAME, TIMED_OUT_ERROR, SeamMoved, check_seam, in_process_lambdas
@@ -80,19 +79,9 @@ def test_check_seam_says_what_changed(monkeypatch):
         check_seam()
 
 
-def _placeholder_code() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("unused.txt", "")
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def probe_lambda(tmp_path, monkeypatch):
-    (tmp_path / "seam_probe.py").write_text(PROBE_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+    install_probe_module(monkeypatch, tmp_path, "seam_probe", PROBE_MODULE)
     with mock_aws(), in_process_lambdas():
         iam = boto3.client("iam")
         role = iam.create_role(RoleName="probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -102,7 +91,7 @@ def probe_lambda(tmp_path, monkeypatch):
         for name, handler in handlers.items():
             lambda_.create_function(
                 FunctionName=name, Role=role, Runtime="python3.12", Handler=f"seam_probe.{handler}",
-                Timeout=1 if name == "slow-probe" else 30, Code={"ZipFile": _placeholder_code()},
+                Timeout=1 if name == "slow-probe" else 30, Code={"ZipFile": placeholder_zip()},
             )
         yield lambda_
 

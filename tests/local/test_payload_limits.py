@@ -6,15 +6,14 @@ Catch handles (States.ALL does not match it): the execution fails at once. Start
 A failure's cause holds at most 32,768 characters.
 """
 
-import io
 import json
 import time
-import zipfile
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from testkit import install_probe_module, placeholder_zip
 
 from local_mode.lambda_seam import in_process_lambdas
 from local_mode.payload_limits import CAUSE_LIMIT_CHARACTERS, PAYLOAD_LIMIT_BYTES, payload_limits
@@ -31,25 +30,14 @@ OVER = PAYLOAD_LIMIT_BYTES + 1
 CAUGHT = "Caught"
 
 
-def _placeholder_code() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("unused.txt", "")
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def aws_with_probe(tmp_path, monkeypatch):
-    (tmp_path / "payload_probe.py").write_text(PROBE_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    install_probe_module(monkeypatch, tmp_path, "payload_probe", PROBE_MODULE)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), in_process_lambdas():
         role = boto3.client("iam").create_role(RoleName="probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         function_arn = boto3.client("lambda").create_function(
             FunctionName="probe", Role=role, Runtime="python3.12", Handler="payload_probe.handler", Timeout=30,
-            Code={"ZipFile": _placeholder_code()},
+            Code={"ZipFile": placeholder_zip()},
         )["FunctionArn"]
         import payload_probe
 
