@@ -312,15 +312,15 @@ class PipelineFunctions(Construct):
         self._allow_decrypting(self.parse, settings.source_kms_key_arns, "s3")
         self._allow_objects(self.parse, ["s3:PutObject"], [plans])
         # The deployment's repo folders: a per-repo bundle name another repo already uses is refused; the other
-        # repos' live files: the imports and dag_ids the bundle will hold (functions/shared/live_repos.py).
+        # repos' manifests or live files: the imports and dag_ids the bundle will hold (functions/shared/live_repos.py).
         self._allow_listing(self.parse, bucket)
-        self._allow_objects(self.parse, ["s3:GetObject"], [dags])
+        self._allow_objects(self.parse, ["s3:GetObject"], [dags, manifests])
         self._allow(self.lock, ["dynamodb:PutItem", "dynamodb:GetItem"], [lock_table.table_arn])
         self._allow_listing(self.snapshot, bucket, "s3:ListBucketVersions")
         self._allow_objects(self.snapshot, ["s3:PutObject"], [restore_points])
-        # The dag_ids checked again once the lock is held: the plan, and the other repos' live files.
+        # The dag_ids checked again once the lock is held: the plan, and the other repos' manifests or live files.
         self._allow_listing(self.snapshot, bucket)
-        self._allow_objects(self.snapshot, ["s3:GetObject"], [plans, dags])
+        self._allow_objects(self.snapshot, ["s3:GetObject"], [plans, dags, manifests])
         self._allow_listing(self.clear_prefix, bucket)
         self._allow_objects(self.clear_prefix, ["s3:DeleteObject"], [dags])
         self._allow_objects(self.upload, ["s3:GetObject"], [plans])

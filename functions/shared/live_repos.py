@@ -1,18 +1,22 @@
 """What the deployment's other repos have live in the DAG bucket: their files and the dag_ids Airflow will load.
 
-One function (`read_live_repos`) answers it, from the live files themselves: every object under the deployment's
-prefix is listed, and only `.py` files (and `.airflowignore`, to know which Airflow parses) are read. A manifest
-of what is live can answer the same question with one read; this is the place to switch to it.
+One function (`read_live_repos`) answers it. Every object under the deployment's prefix is listed (the paths, for
+imports); a repo's dag_ids come from its manifest (functions/shared/manifest.py, one read) while the manifest's
+copies are exactly the repo's objects, else from its files themselves: only `.py` files (and `.airflowignore`, to
+know which Airflow parses) are read.
 """
 
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
 
 from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.dag_discovery import IGNORE_FILE, IgnoreRules, might_contain_dag
 from functions.shared.dag_source import inspect_dag_source
-from functions.shared.paths import deployment_prefix, is_segment
+from functions.shared.documents import InvalidDocument
+from functions.shared.manifest import read_repo_manifest, stored_files
+from functions.shared.paths import deployment_prefix
 
 # Past this a live file is not read: Parse refuses larger sources, so none should be there.
 MAX_LIVE_PYTHON_BYTES = 5 * 1024 * 1024
@@ -54,28 +58,43 @@ def _dag_file(bucket: str, prefix: str, repo: str, path: str) -> LiveDagFile | N
     return LiveDagFile(repo, path, tuple(found.dag_ids), read[1].get("commit"))
 
 
+def _from_manifest(bucket: str, workspace: str, deployment: str, repo: str, stored: dict[str, str]
+                   ) -> list[LiveDagFile] | None:
+    """The repo's DAG files as its manifest records them, if its copies are still exactly the repo's objects."""
+    try:
+        manifest = read_repo_manifest(bucket, workspace, deployment, repo)
+    except (ClientError, InvalidDocument):
+        # A repo deployed before manifests were recorded reads as AccessDenied (ListBucket is bounded to dags/):
+        # its files say the same.
+        return None
+    if manifest is None or manifest.stored() != stored:
+        return None
+    return [LiveDagFile(repo, entry.path, tuple(entry.dag_ids), manifest.commit)
+            for entry in manifest.files if entry.dag_ids]
+
+
+def _from_files(bucket: str, prefix: str, repo: str, paths: list[str]) -> list[LiveDagFile]:
+    ignore_texts = {}
+    for path in paths:
+        if path.rsplit("/", 1)[-1] == IGNORE_FILE:
+            read = _read(bucket, f"{prefix}{repo}/{path}")
+            ignore_texts[path] = read[0].decode("utf-8", "replace") if read else ""
+    rules = IgnoreRules(ignore_texts)
+    python_files = [path for path in paths if path.endswith(".py") and rules.ignored_by(path) is None]
+    with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
+        found = pool.map(lambda path: _dag_file(bucket, prefix, repo, path), python_files)
+        return [dag_file for dag_file in found if dag_file]
+
+
 def read_live_repos(bucket: str, workspace: str, deployment: str, except_repo: str) -> list[LiveRepo]:
     """The deployment's live repos other than `except_repo` (the one being replaced), sorted by name."""
     prefix = deployment_prefix(workspace, deployment)
-    repos: dict[str, LiveRepo] = {}
-    for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            repo, _, path = item["Key"][len(prefix):].partition("/")
-            if repo != except_repo and is_segment(repo) and path:
-                repos.setdefault(repo, LiveRepo(repo)).paths.append(path)
-    ignore_texts: dict[str, dict[str, str]] = defaultdict(dict)
-    python_files: list[tuple[str, str]] = []
-    for repo in repos.values():
-        for path in repo.paths:
-            if path.rsplit("/", 1)[-1] == IGNORE_FILE:
-                read = _read(bucket, f"{prefix}{repo.name}/{path}")
-                ignore_texts[repo.name][path] = read[0].decode("utf-8", "replace") if read else ""
-        rules = IgnoreRules(ignore_texts[repo.name])
-        python_files += [(repo.name, path) for path in repo.paths
-                         if path.endswith(".py") and rules.ignored_by(path) is None]
-    with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
-        found = pool.map(lambda entry: _dag_file(bucket, prefix, *entry), python_files)
-        for dag_file in found:
-            if dag_file:
-                repos[dag_file.repo].dag_files.append(dag_file)
-    return sorted(repos.values(), key=lambda repo: repo.name)
+    stored = {repo: files for repo, files in stored_files(bucket, workspace, deployment).items()
+              if repo != except_repo}
+
+    def live_repo(repo: str) -> LiveRepo:
+        paths = sorted(stored[repo])
+        dag_files = _from_manifest(bucket, workspace, deployment, repo, stored[repo])
+        return LiveRepo(repo, paths, dag_files if dag_files is not None else _from_files(bucket, prefix, repo, paths))
+
+    return [live_repo(repo) for repo in sorted(stored)]

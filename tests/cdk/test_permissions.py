@@ -93,10 +93,10 @@ def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized
         allow("s3:GetObject", [f"{source}/*" for source in sources]),
         *source_key_statements(synthesized),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/plans/*"),
-        # The deployment's repo folders, for the per-repo bundle clash check, and the other repos' live files, for
-        # the imports and dag_ids of the bundle.
+        # The deployment's repo folders, for the per-repo bundle clash check, and the other repos' manifests or live
+        # files, for the imports and dag_ids of the bundle.
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
-        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/dags/*"),
+        allow("s3:GetObject", [f"<{ids['bucket']}.Arn>/dags/*", f"<{ids['bucket']}.Arn>/manifests/*"]),
         READ_ASTRO_TARGETS,
     ]
 
@@ -112,9 +112,10 @@ def test_snapshot_reads_under_dags_and_its_plan_and_writes_only_restore_points(s
     assert function_statements(synthesized, "functions.snapshot.app.handler") == [
         allow("s3:ListBucketVersions", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
         allow("s3:PutObject", f"<{ids['bucket']}.Arn>/restore-points/*"),
-        # The dag_ids checked again once the lock is held: its plan and the other repos' live files.
+        # The dag_ids checked again once the lock is held: its plan and the other repos' manifests or live files.
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
-        allow("s3:GetObject", [f"<{ids['bucket']}.Arn>/plans/*", f"<{ids['bucket']}.Arn>/dags/*"]),
+        allow("s3:GetObject", [f"<{ids['bucket']}.Arn>/plans/*", f"<{ids['bucket']}.Arn>/dags/*",
+                               f"<{ids['bucket']}.Arn>/manifests/*"]),
     ]
 
 

@@ -10,7 +10,8 @@ from functions.shared.dag_ids import (
 from functions.shared.errors import DagIdTaken
 from functions.shared.execution_state import RunScope
 from functions.shared.live_repos import read_live_repos
-from functions.shared.paths import plan_key
+from functions.shared.manifest import LiveFile, RepoManifest, stored_files
+from functions.shared.paths import plan_key, repo_manifest_key
 from testkit import DAG_BUCKET
 
 DAG = "from airflow import DAG\nDAG({dag_id!r})\n"
@@ -66,3 +67,32 @@ def test_once_the_lock_is_held_a_dag_id_another_repo_shipped_meanwhile_is_refuse
     with pytest.raises(DagIdTaken) as raised:
         check_dag_ids_still_free(DAG_BUCKET, scope)
     assert "already defined by repo 'finance' (no commit recorded) in copy.py" in str(raised.value)
+
+
+def test_a_repo_whose_manifest_holds_its_copies_is_read_from_the_manifest_alone(buckets):
+    put_live(buckets, "finance", "revenue.py", DAG.format(dag_id="finance_revenue"))
+    put_live(buckets, "finance", "sql/report.sql", "select 1")
+    copies = stored_files(DAG_BUCKET, "ws", "dep")["finance"]
+    # The manifest names another dag_id than the file: whichever read_live_repos reports says where it looked.
+    manifest = RepoManifest(
+        workspace="ws", deployment="dep", repo="finance", commit="abc1", execution="exec-0",
+        deployed_at="2026-11-29T00:00:00+00:00", deployment_id="d", bundle="main", bundle_version="v1",
+        files=[LiveFile(path=path, checksum="md5:x", size=1, stored_etag=etag,
+                        dag_ids=["recorded_revenue"] if path == "revenue.py" else [])
+               for path, etag in copies.items()],
+    )
+    buckets.put_object(Bucket=DAG_BUCKET, Key=repo_manifest_key("ws", "dep", "finance"),
+                       Body=json.dumps(manifest.to_json()).encode())
+    reads: list[str] = []
+    buckets.meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: reads.append(params["Key"]))
+
+    [finance] = read_live_repos(DAG_BUCKET, "ws", "dep", except_repo="marketing")
+
+    assert [(f.path, f.dag_ids, f.commit) for f in finance.dag_files] == [("revenue.py", ("recorded_revenue",), "abc1")]
+    assert finance.paths == ["revenue.py", "sql/report.sql"]
+    assert reads == [repo_manifest_key("ws", "dep", "finance")]
+
+    # A file added behind the manifest: the files are the truth again.
+    put_live(buckets, "finance", "extra.py", DAG.format(dag_id="finance_extra"))
+    [finance] = read_live_repos(DAG_BUCKET, "ws", "dep", except_repo="marketing")
+    assert sorted(f.dag_ids for f in finance.dag_files) == [("finance_extra",), ("finance_revenue",)]
