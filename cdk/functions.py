@@ -203,6 +203,7 @@ class PipelineFunctions(Construct):
         bucket: s3.IBucket,
         lock_table: dynamodb.ITable,
         topic: sns.ITopic,
+        notified_table: dynamodb.ITable,
     ):
         super().__init__(scope, construct_id)
         self._settings = settings
@@ -239,7 +240,8 @@ class PipelineFunctions(Construct):
         self.upload = self._zip_function(UPLOAD, {"DAG_BUCKET": bucket.bucket_name})
         self.rollback = self._zip_function(ROLLBACK, {"DAG_BUCKET": bucket.bucket_name})
         # The bucket: the report of a request Parse refused names who it was for.
-        self.notify = self._zip_function(NOTIFY, {"TOPIC_ARN": topic.topic_arn, "DAG_BUCKET": bucket.bucket_name})
+        self.notify = self._zip_function(NOTIFY, {"TOPIC_ARN": topic.topic_arn, "DAG_BUCKET": bucket.bucket_name,
+                                                  "NOTIFIED_TABLE": notified_table.table_name})
         self.compare = self._zip_function(COMPARE, {"DAG_BUCKET": bucket.bucket_name})
         self.dry_run = self._zip_function(DRY_RUN, {"DAG_BUCKET": bucket.bucket_name})
         # Recovery starts Lambda (function errors) or EventBridge (delivery) gave up on: the sweep retries them.
@@ -352,6 +354,9 @@ class PipelineFunctions(Construct):
         for resolver in (self.parse, self.deploy):
             self.astro_targets.grant_read(resolver)
         topic.grant_publish(self.notify)
+        # powertools' idempotency: its record of the execution, read, written, completed, or deleted after a failure.
+        self._allow(self.notify, ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                    [notified_table.table_arn])
         suppress(
             self.notify.role,
             "IAM5",

@@ -46,6 +46,7 @@ class PipelineMonitoring(Construct):
         construct_id: str,
         settings: StackSettings,
         state_machine: sfn.StateMachine,
+        recovery_machine: sfn.StateMachine,
         api: apigw.RestApi,
         notifications: FailureNotifications,
         recovery_dead_letters: sqs.IQueue,
@@ -54,7 +55,8 @@ class PipelineMonitoring(Construct):
         self._settings = settings
         self._action = actions.SnsAction(notifications.topic)
 
-        self.alarms = self._alarms(state_machine, api, recovery_dead_letters) if settings.alarms.enabled else []
+        self.alarms = (self._alarms(state_machine, recovery_machine, api, recovery_dead_letters)
+                       if settings.alarms.enabled else [])
         if self.alarms:
             notifications.allow_alarms()
 
@@ -159,7 +161,8 @@ class PipelineMonitoring(Construct):
         )
 
     def _alarms(
-        self, state_machine: sfn.StateMachine, api: apigw.RestApi, recovery_dead_letters: sqs.IQueue
+        self, state_machine: sfn.StateMachine, recovery_machine: sfn.StateMachine, api: apigw.RestApi,
+        recovery_dead_letters: sqs.IQueue,
     ) -> list[cloudwatch.Alarm]:
         settings = self._settings.alarms
         alarms = []
@@ -216,6 +219,26 @@ class PipelineMonitoring(Construct):
                 "A stopped or timed-out execution could not be recovered automatically: its repo prefix may hold a "
                 "partial set of files and its deployment stays locked until the lease expires. The queue's "
                 "messages name the executions; restore them by hand (README, Operations).",
+            )
+        )
+        alarms.append(
+            self._alarm(
+                "FailedRecoveries",
+                cloudwatch.MathExpression(
+                    expression="failed + timedOut + aborted",
+                    using_metrics={
+                        "failed": recovery_machine.metric_failed(period=PERIOD, statistic="Sum"),
+                        "timedOut": recovery_machine.metric_timed_out(period=PERIOD, statistic="Sum"),
+                        "aborted": recovery_machine.metric_aborted(period=PERIOD, statistic="Sum"),
+                    },
+                    label="recoveries that did not succeed",
+                    period=PERIOD,
+                ),
+                1,
+                "A recovery execution failed, timed out or was stopped. The deploy execution of the same name ended "
+                "without its failure path and may be left unrecovered: its repo prefix partly changed, Astro's "
+                "bundle unlike S3, its deployment locked until the lease ends, and no notification sent. Open the "
+                "recovery in the Step Functions console; recover by hand (README, Operations).",
             )
         )
         alarms.append(

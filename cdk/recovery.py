@@ -1,7 +1,8 @@
-"""Recovery of executions that never reach their failure path: stopped (ABORTED) or TIMED_OUT.
+"""Recovery of executions that never reach their failure path: stopped (ABORTED), TIMED_OUT, or FAILED with a
+terminal error no Catch catches (functions/shared/execution_ends.py).
 
-Step Functions runs no state after a stop or a timeout, and a Lambda invocation in flight runs on to its end: Upload
-may still copy, Deploy may still ship. So recovery is a state machine of its own, one execution per ended execution
+Step Functions runs no state after a stop, a timeout or a terminal error, and a Lambda invocation in flight runs on
+to its end: Upload may still copy, Deploy may still ship. So recovery is a state machine of its own, one execution per ended execution
 (named after it), which an operator watches in the console:
 
     Wait for in-flight invocations -> Planned? -> Recover -> Re-ship needed? -> Re-ship restored bundle
@@ -44,9 +45,9 @@ from cdk.state_machine import (
 )
 from cdk.storage import LOCK_KEY_ATTRIBUTE
 from cdk.time_budget import recovery_worst_case
+from functions.shared.execution_ends import FAILED_STATUS, STOPPED_STATUSES, UNCATCHABLE_ERRORS
 from functions.shared.execution_state import StateKey, plan_field_path
 
-ENDED_WITHOUT_FAILURE_PATH = ["ABORTED", "TIMED_OUT"]
 # EventBridge retries a delivery Lambda refused (throttling, service errors) for this long, then dead-letters it.
 DELIVERY_RETRY_ATTEMPTS = 8
 DELIVERY_MAX_EVENT_AGE = Duration.hours(6)
@@ -90,33 +91,40 @@ class ExecutionRecovery(Construct):
         )
         self._grant_sweeper(state_machine, functions, lock_table)
 
-        self.rule = events.Rule(
-            self,
-            "Rule",
-            description="Starts the recovery of astro-dag-deploy executions that were stopped or timed out",
-            event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
-                detail={
-                    "status": ENDED_WITHOUT_FAILURE_PATH,
-                    "stateMachineArn": [state_machine.state_machine_arn],
-                },
-            ),
-            targets=[
-                targets.LambdaFunction(
-                    self.sweeper,
-                    retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                    max_event_age=DELIVERY_MAX_EVENT_AGE,
-                    dead_letter_queue=dead_letters,
-                )
-            ],
+        # The status events of executions that ended without their failure path: stopped or timed out, or failed
+        # with a terminal error (a Fail state of the machine never carries one).
+        target = targets.LambdaFunction(
+            self.sweeper,
+            retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+            max_event_age=DELIVERY_MAX_EVENT_AGE,
+            dead_letter_queue=dead_letters,
         )
+        self.rules = [
+            self._status_rule("Rule", "stopped or timed out", state_machine, target,
+                              {"status": list(STOPPED_STATUSES)}),
+            self._status_rule("TerminalErrorRule", "failed with a terminal error", state_machine, target,
+                              {"status": [FAILED_STATUS], "error": list(UNCATCHABLE_ERRORS)}),
+        ]
         self.schedule = events.Rule(
             self,
             "Sweep",
             description="Recovers astro-dag-deploy executions whose status event never arrived; frees stale leases",
             schedule=events.Schedule.rate(Duration.minutes(settings.recovery_sweep_minutes)),
             targets=[targets.LambdaFunction(self.sweeper, retry_attempts=0)],
+        )
+
+    def _status_rule(self, construct_id: str, how: str, state_machine: sfn.IStateMachine,
+                     target: events.IRuleTarget, detail: dict) -> events.Rule:
+        return events.Rule(
+            self,
+            construct_id,
+            description=f"Starts the recovery of astro-dag-deploy executions that {how}",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={**detail, "stateMachineArn": [state_machine.state_machine_arn]},
+            ),
+            targets=[target],
         )
 
     # ---- the recovery state machine ----

@@ -24,7 +24,8 @@ class AstroDagDeployStack(Stack):
         self.storage = DagStorage(self, "Storage", settings)
         self.notifications = FailureNotifications(self, "Notifications", settings)
         self.functions = PipelineFunctions(
-            self, "Functions", settings, self.storage.bucket, self.storage.lock_table, self.notifications.topic
+            self, "Functions", settings, self.storage.bucket, self.storage.lock_table, self.notifications.topic,
+            self.notifications.notified_table,
         )
         self.pipeline = DeployStateMachine(self, "Pipeline", settings, self.functions, self.storage.lock_table)
         self.recovery = ExecutionRecovery(
@@ -45,6 +46,7 @@ class AstroDagDeployStack(Stack):
             "Monitoring",
             settings,
             self.pipeline.state_machine,
+            self.recovery.state_machine,
             self.api.api,
             self.notifications,
             self.functions.recovery_dead_letters,

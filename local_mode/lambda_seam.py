@@ -95,6 +95,7 @@ def load_handler(name: str) -> Callable:
 
 # The error type Lambda's Invoke answers (FunctionError "Unhandled") for an invocation that ran out of time, and
 # the error Step Functions then reports for the task (older runtimes' answers carried no type: Lambda.Unknown).
+# The Lambda Developer Guide names it ("Troubleshoot invocation issues in Lambda": Sandbox.Timedout).
 TIMED_OUT_ERROR = "Sandbox.Timedout"
 
 

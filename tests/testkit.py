@@ -4,6 +4,7 @@ import io
 import itertools
 import json
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,3 +157,22 @@ def placeholder_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("unused.txt", "")
     return buffer.getvalue()
+
+
+def recovery_arn(world: LocalWorld, name: str) -> str:
+    [state_machine] = [arn for arn in world.state_machine_arns.values() if arn != world.state_machine_arn]
+    return f"{state_machine.replace(':stateMachine:', ':execution:')}:{name}"
+
+
+def wait_until_ended(world: LocalWorld, arn: str, timeout: float = 180) -> dict:
+    sfn = world.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            description = sfn.describe_execution(executionArn=arn)
+        except sfn.exceptions.ExecutionDoesNotExist:
+            description = {"status": "RUNNING"}  # a recovery not started yet
+        if description["status"] != "RUNNING":
+            return description
+        time.sleep(0.2)
+    raise AssertionError(f"{arn} still running after {timeout} s")

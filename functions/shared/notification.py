@@ -20,6 +20,10 @@ SUBJECT_LIMIT = 99
 ELLIPSIS = "..."  # ASCII: SNS refuses any other character in a subject
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 UNKNOWN_FAILURE = Failure(state="unknown state", error="unknown error")
+# The attributes of Notify's record of each execution it notified (powertools idempotency's own names), which the
+# table's key and TTL name too (cdk/notifications.py).
+NOTIFIED_KEY_ATTRIBUTE = "id"
+NOTIFIED_EXPIRY_ATTRIBUTE = "expiration"
 
 
 @document

@@ -1,5 +1,6 @@
-"""Sweeper: starts recoveries. EventBridge hands it each "execution ABORTED / TIMED_OUT" event (the recovery of that
-execution) and runs it on a schedule (the sweep: recoveries whose event never came, leases nothing will free)."""
+"""Sweeper: starts recoveries. EventBridge hands it the status event of each execution that ended without its
+failure path (stopped, timed out, failed with a terminal error: functions/shared/execution_ends.py) and runs it on a
+schedule (the sweep: recoveries whose event never came, leases nothing will free)."""
 
 import os
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         logger.set_correlation_id(ended["name"])
         started = start_recovery(ended["executionArn"], settings)
         logger.warning("execution ended without its failure path", extra={"status": ended["status"],
+                                                                            "error": ended.get("error"),
                                                                             "recovery_started": started})
         return {"recovery_started": started}
     report = sweep(os.environ["LOCK_TABLE"], settings, datetime.now(UTC))

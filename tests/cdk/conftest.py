@@ -13,6 +13,7 @@ from aws_cdk.assertions import Capture, Match, Template
 
 from cdk.app import build_stack
 from cdk.stack import AstroDagDeployStack
+from functions.shared.notification import NOTIFIED_KEY_ATTRIBUTE
 from local_mode.template import PlaceholderResolver
 
 # Different from cdk.json's examples and the defaults, so that every value is seen to reach the template.
@@ -149,6 +150,14 @@ def with_customer_managed_secret(synthesize_with) -> SynthesizedStack:
 @pytest.fixture(scope="session")
 def dag_bucket_id(synthesized) -> str:
     return synthesized.output_ref("DagBucketName")
+
+
+@pytest.fixture(scope="session")
+def notified_table_id(synthesized) -> str:
+    """Notify's record of the executions it notified: the table keyed as powertools' idempotency writes."""
+    [table_id] = synthesized.resources("AWS::DynamoDB::Table", {"KeySchema": [{"AttributeName": NOTIFIED_KEY_ATTRIBUTE,
+                                                                               "KeyType": "HASH"}]})
+    return table_id
 
 
 @pytest.fixture(scope="session")

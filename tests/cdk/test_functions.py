@@ -29,7 +29,7 @@ def environment(synthesized, handler: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def refs(synthesized) -> dict[str, str]:
+def refs(synthesized, notified_table_id) -> dict[str, str]:
     outputs = {
         "bucket": "DagBucketName",
         "table": "LockTableName",
@@ -38,7 +38,8 @@ def refs(synthesized) -> dict[str, str]:
         "machine": "StateMachineArn",
         "recovery": "RecoveryStateMachineArn",
     }
-    return {name: f"<{synthesized.output_ref(output)}>" for name, output in outputs.items()}
+    return {**{name: f"<{synthesized.output_ref(output)}>" for name, output in outputs.items()},
+            "notified": f"<{notified_table_id}>"}
 
 
 def test_every_function_is_one_of_the_known_handlers(synthesized):
@@ -141,7 +142,8 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
         "functions.clear_prefix.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.upload.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.rollback.app.handler": {"DAG_BUCKET": refs["bucket"]},
-        "functions.notify.app.handler": {"TOPIC_ARN": refs["topic"], "DAG_BUCKET": refs["bucket"]},
+        "functions.notify.app.handler": {"TOPIC_ARN": refs["topic"], "DAG_BUCKET": refs["bucket"],
+                                         "NOTIFIED_TABLE": refs["notified"]},
         # Renews the stopped execution's lease before it restores.
         "functions.recover.app.handler": {
             "DAG_BUCKET": refs["bucket"],

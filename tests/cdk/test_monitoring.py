@@ -97,7 +97,7 @@ def test_the_alarms_watch_failures_timeouts_5xx_deploys_and_recoveries(synthesiz
     assert alarm_names(synthesized) == {
         f"{prefix}-{name}"
         for name in ("FailedExecutions", "TimedOutExecutions", "Api5xx", "FailedDeploys", "RecoveryDeadLetters",
-                     "LockReleaseFailures")
+                     "FailedRecoveries", "LockReleaseFailures")
     }
     at_or_above = {"ComparisonOperator": "GreaterThanOrEqualToThreshold"}
     synthesized.template.has_resource_properties(
@@ -142,6 +142,31 @@ def test_the_alarms_watch_failures_timeouts_5xx_deploys_and_recoveries(synthesiz
             **at_or_above,
         },
     )
+
+
+def test_a_recovery_that_fails_times_out_or_is_stopped_raises_an_alarm(synthesized):
+    # A failed recovery may not have notified: the alarm is then the only word of it.
+    recovery_machine = [{"Name": "StateMachineArn",
+                         "Value": {"Ref": synthesized.output_ref("RecoveryStateMachineArn")}}]
+    metrics = Capture()
+    synthesized.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"{synthesized.context['stackName']}-FailedRecoveries",
+            "Metrics": metrics,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": synthesized.output_ref("FailureTopicArn")}],
+        },
+    )
+    [expression] = [metric for metric in metrics.as_array() if "Expression" in metric]
+    watched = {metric["Id"]: (metric["MetricStat"]["Metric"]["MetricName"], metric["MetricStat"]["Metric"]["Dimensions"],
+                              metric["MetricStat"]["Stat"])
+               for metric in metrics.as_array() if "MetricStat" in metric}
+    assert sorted(watched.values()) == sorted((name, recovery_machine, "Sum") for name in (
+        "ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut"))
+    assert sorted(expression["Expression"].split(" + ")) == sorted(watched)
 
 
 def test_a_lock_left_locked_after_a_deploy_is_counted_from_the_execution_log_and_alarms(synthesized):
@@ -220,6 +245,7 @@ def test_false_turns_one_alarm_off(some_alarms_off):
         f"{prefix}-TimedOutExecutions",
         f"{prefix}-Api5xx",
         f"{prefix}-RecoveryDeadLetters",
+        f"{prefix}-FailedRecoveries",
         f"{prefix}-LockReleaseFailures",
     }
 

@@ -1,7 +1,9 @@
-"""The failure topic."""
+"""The failure topic, and Notify's record of the executions it notified."""
 
 import pytest
 from aws_cdk.assertions import Capture, Match
+
+from functions.shared.notification import NOTIFIED_EXPIRY_ATTRIBUTE, NOTIFIED_KEY_ATTRIBUTE
 
 ALARMS = {"Service": "cloudwatch.amazonaws.com"}
 
@@ -81,3 +83,24 @@ def test_this_accounts_alarms_may_publish_to_the_encrypted_topic(synthesized):
 @pytest.mark.parametrize("policy", [topic_policy, key_policy])
 def test_without_alarms_cloudwatch_gets_no_access_to_the_topic(without_alarms, policy):
     assert ALARMS not in [statement.get("Principal") for statement in policy(without_alarms)]
+
+
+def test_notifys_record_of_the_executions_it_notified_is_keyed_and_expires_as_powertools_writes_it(
+    synthesized, notified_table_id
+):
+    table_id = notified_table_id
+    synthesized.has(
+        table_id,
+        "AWS::DynamoDB::Table",
+        {
+            # powertools' idempotency records (functions/notify/app.py): the key, and the TTL it sets.
+            "KeySchema": Match.exact([{"AttributeName": NOTIFIED_KEY_ATTRIBUTE, "KeyType": "HASH"}]),
+            "AttributeDefinitions": Match.exact([{"AttributeName": NOTIFIED_KEY_ATTRIBUTE, "AttributeType": "S"}]),
+            "TimeToLiveSpecification": Match.exact({"AttributeName": NOTIFIED_EXPIRY_ATTRIBUTE, "Enabled": True}),
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": Match.exact({"PointInTimeRecoveryEnabled": True}),
+            "SSESpecification": Match.exact({"SSEEnabled": True}),
+        },
+    )
+    synthesized.has(synthesized.function_id("functions.notify.app.handler"), "AWS::Lambda::Function",
+                    {"Environment": {"Variables": Match.object_like({"NOTIFIED_TABLE": {"Ref": table_id}})}})

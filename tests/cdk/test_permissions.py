@@ -277,13 +277,18 @@ def test_without_source_keys_nothing_else_changes(synthesized, with_customer_man
     assert "kms:ViaService" not in str(without)
 
 
-def test_notify_reads_only_parse_reports_and_publishes_only_to_its_topic(synthesized, ids):
+def test_notify_reads_only_parse_reports_publishes_only_to_its_topic_and_records_only_what_it_notified(
+    synthesized, ids, notified_table_id
+):
     key_id = topic_key_id(synthesized, ids["topic"])
     assert function_statements(synthesized, "functions.notify.app.handler") == [
         # The report of a refused request (plans/<execution>.report.json) names who it was for.
         allow("s3:GetObject", f"<{ids['bucket']}.Arn>/plans/*"),
         allow("sns:Publish", f"<{ids['topic']}>"),
         allow(["kms:Decrypt", "kms:GenerateDataKey*"], f"<{key_id}.Arn>"),
+        # powertools' idempotency record of each execution notified.
+        allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+              f"<{notified_table_id}.Arn>"),
     ]
 
 

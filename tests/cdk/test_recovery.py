@@ -1,4 +1,4 @@
-"""Stopped and timed-out executions: EventBridge hands them to the Sweeper, which starts their recovery (a state
+"""Stopped and timed-out executions, and those failed with a terminal error: EventBridge hands them to the Sweeper, which starts their recovery (a state
 machine that waits for the invocation in flight); the Sweeper also runs on a schedule; what neither can deliver
 waits in a DLQ."""
 
@@ -14,10 +14,19 @@ from cdk.time_budget import recovery_worst_case
 SWEEPER = "functions.sweeper.app.handler"
 
 
+# What each status rule matches besides this machine's status-change events.
+STATUS_RULES = {
+    "RecoveryRule": {"status": ["ABORTED", "TIMED_OUT"]},
+    "RecoveryTerminalErrorRule": {"status": ["FAILED"], "error": ["States.DataLimitExceeded", "States.Runtime"]},
+}
+
+
 @pytest.fixture(scope="module")
-def rule_id(synthesized) -> str:
-    synthesized.template.resource_count_is("AWS::Events::Rule", 2)
-    return synthesized.only("AWS::Events::Rule", {"EventPattern": Match.any_value()})[0]
+def rule_ids(synthesized) -> dict[str, str]:
+    """The status rules' logical ids, by their prefix (the construct's path)."""
+    synthesized.template.resource_count_is("AWS::Events::Rule", 3)
+    found = synthesized.resources("AWS::Events::Rule", {"EventPattern": Match.any_value()})
+    return {prefix: next(rule_id for rule_id in found if rule_id.startswith(prefix)) for prefix in STATUS_RULES}
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +41,10 @@ def queue_id(synthesized) -> str:
     return synthesized.output_ref("RecoveryDeadLettersUrl")
 
 
-def test_the_rule_matches_only_this_machines_executions_that_skip_their_failure_path(synthesized, rule_id):
-    # The local mode finds the rule by this prefix.
-    assert rule_id.startswith("RecoveryRule")
+@pytest.mark.parametrize("prefix", STATUS_RULES)
+def test_the_rules_match_only_this_machines_executions_that_skip_their_failure_path(synthesized, rule_ids, prefix):
     synthesized.has(
-        rule_id,
+        rule_ids[prefix],
         "AWS::Events::Rule",
         {
             "State": "ENABLED",
@@ -45,7 +53,7 @@ def test_the_rule_matches_only_this_machines_executions_that_skip_their_failure_
                     "source": ["aws.states"],
                     "detail-type": ["Step Functions Execution Status Change"],
                     "detail": {
-                        "status": ["ABORTED", "TIMED_OUT"],
+                        **STATUS_RULES[prefix],
                         "stateMachineArn": [{"Ref": synthesized.output_ref("StateMachineArn")}],
                     },
                 }
@@ -54,7 +62,9 @@ def test_the_rule_matches_only_this_machines_executions_that_skip_their_failure_
     )
 
 
-def test_the_rule_invokes_the_sweeper_with_retries_then_dead_letters_the_event(synthesized, rule_id, queue_id):
+@pytest.mark.parametrize("prefix", STATUS_RULES)
+def test_the_rules_invoke_the_sweeper_with_retries_then_dead_letter_the_event(synthesized, rule_ids, queue_id, prefix):
+    rule_id = rule_ids[prefix]
     function_id = synthesized.function_id(SWEEPER)
     retries = Capture()
     synthesized.has(
@@ -82,8 +92,8 @@ def test_the_rule_invokes_the_sweeper_with_retries_then_dead_letters_the_event(s
             }
         ),
     )
-    # This rule's and the sweep schedule's.
-    assert len(synthesized.resources("AWS::Lambda::Permission", {"Principal": "events.amazonaws.com"})) == 2
+    # The two status rules' and the sweep schedule's.
+    assert len(synthesized.resources("AWS::Lambda::Permission", {"Principal": "events.amazonaws.com"})) == 3
 
 
 def test_the_sweeper_runs_on_a_schedule(synthesized):
@@ -132,8 +142,8 @@ def test_a_recovery_start_that_keeps_failing_lands_in_the_same_queue(synthesized
     assert max_age.as_number() >= 3600
 
 
-def test_the_dead_letter_queue_keeps_events_two_weeks_encrypted_tls_only_and_writable_only_by_the_rule(
-    synthesized, rule_id, queue_id
+def test_the_dead_letter_queue_keeps_events_two_weeks_encrypted_tls_only_and_writable_only_by_the_rules(
+    synthesized, rule_ids, queue_id
 ):
     synthesized.has(queue_id, "AWS::SQS::Queue", {"MessageRetentionPeriod": 14 * 24 * 3600})
     _, policy = synthesized.only("AWS::SQS::QueuePolicy", {"Queues": [{"Ref": queue_id}]})
@@ -142,10 +152,11 @@ def test_the_dead_letter_queue_keeps_events_two_weeks_encrypted_tls_only_and_wri
         statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for statement in statements
     )
-    (allowed,) = [statement for statement in statements if statement["Effect"] == "Allow"]
-    assert allowed["Principal"] == {"Service": "events.amazonaws.com"}
-    assert allowed["Action"] == "sqs:SendMessage"
-    assert allowed["Condition"] == {"ArnEquals": {"aws:SourceArn": f"<{rule_id}.Arn>"}}
+    allowed = [statement for statement in statements if statement["Effect"] == "Allow"]
+    assert {statement["Principal"]["Service"] for statement in allowed} == {"events.amazonaws.com"}
+    assert {statement["Action"] for statement in allowed} == {"sqs:SendMessage"}
+    assert sorted(statement["Condition"]["ArnEquals"]["aws:SourceArn"] for statement in allowed) == sorted(
+        f"<{rule_id}.Arn>" for rule_id in rule_ids.values())
 
 
 def test_every_queue_is_encrypted(synthesized):

@@ -1,12 +1,15 @@
 """Limits of AWS the product stays within, on the real state machine (local mode, with Step Functions' payload
 limits modelled: local_mode/payload_limits.py).
 
-- Payloads: the largest request Step Functions starts, every entry refused by Parse, still ends FAILED with its
-  notification; every state's output stays far below 256 KiB and the execution's cause below 32,768 characters.
+- Payloads: the largest request Parse can take, every entry refused, still ends FAILED with its notification; every
+  state's output stays far below 256 KiB and the execution's cause below 32,768 characters. A request that Step
+  Functions starts but that Parse's input cannot hold (its envelope adds the execution's name) fails with the
+  terminal States.DataLimitExceeded, which no Catch catches: the recovery notifies it, once.
 - Astro targets: 300 deployments configured (past what a 4 KB environment variable held), the last one deploys.
 """
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -16,7 +19,7 @@ from functions.shared.plan_store import load_parse_report
 from local_mode.executions import execution_history, watch_execution
 from local_mode.payload_limits import CAUSE_LIMIT_CHARACTERS, PAYLOAD_LIMIT_BYTES
 from local_mode.world import LocalWorld
-from testkit import deploy_example
+from testkit import deploy_example, recovery_arn, wait_until_ended
 
 NAME = "repo-a-0123456789ab-largest-refused-request"
 # Parse's input wraps the request: {"request": <request>, "execution": "<name>"}.
@@ -70,6 +73,47 @@ def test_the_largest_request_refused_entry_by_entry_ends_failed_with_its_notific
     outputs = [event["stateExitedEventDetails"]["output"] for event in execution_history(world, arn)
                if "stateExitedEventDetails" in event]
     assert outputs and max(len(output.encode()) for output in outputs) < STATE_OUTPUT_BOUND
+
+
+def test_a_request_too_large_for_parses_input_is_recovered_and_notified_once(world):
+    sfn = world.client("stepfunctions")
+    request = largest_refused_request(PAYLOAD_LIMIT_BYTES)
+    name = "repo-a-0123456789ab-too-large-for-parse"
+    arn = sfn.start_execution(stateMachineArn=world.state_machine_arn, name=name, input=compact(request))["executionArn"]
+
+    result = watch_execution(world, arn)
+    recovery = wait_until_ended(world, recovery_arn(world, name))
+
+    assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
+    assert recovery["status"] == "SUCCEEDED"
+    [notification] = [note for note in world.notifications() if f"Execution: {name}\n" in note.message]
+    assert notification.subject == "astro-dag-deploy FAILED: repo-a -> analytics/production at execution FAILED"
+    assert "Error: States.DataLimitExceeded" in notification.message
+    assert "Nothing was changed" in notification.message
+    # The sweep finds it recovered already.
+    assert world.run_schedules() == [{"recoveries_started": [], "locks_freed": []}]
+
+
+def test_the_sweep_recovers_terminal_failures_whose_event_was_lost_and_only_those(world):
+    sfn = world.client("stepfunctions")
+    with world.lose_status_events() as lost:
+        too_large = sfn.start_execution(stateMachineArn=world.state_machine_arn, name="too-large",
+                                        input=compact(largest_refused_request(PAYLOAD_LIMIT_BYTES)))["executionArn"]
+        refused = sfn.start_execution(stateMachineArn=world.state_machine_arn, name="refused",
+                                      input=compact(largest_refused_request(2048)))["executionArn"]
+        results = [watch_execution(world, arn) for arn in (too_large, refused)]
+        deadline = time.monotonic() + 10
+        while len(lost) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert [(result.status, result.error) for result in results] == [
+        ("FAILED", "States.DataLimitExceeded"), ("FAILED", "InvalidRequest")]
+    assert sorted(event["detail"]["name"] for event in lost) == ["refused", "too-large"]
+
+    # The refused request ran its failure path (and was notified there): only the other one needs a recovery.
+    assert world.run_schedules() == [{"recoveries_started": ["too-large"], "locks_freed": []}]
+    assert wait_until_ended(world, recovery_arn(world, "too-large"))["status"] == "SUCCEEDED"
+    assert sorted(note.message.split("Execution: ")[1].split("\n")[0] for note in world.notifications()) == [
+        "refused", "too-large"]
 
 
 def test_three_hundred_deployments_configured_the_last_one_deploys(tmp_path):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from local_mode.executions import watch_execution
 from local_mode.world import LocalWorld
+from testkit import recovery_arn, wait_until_ended
 
 from cdk.recovery import WAIT_STATE
 from functions.shared.paths import restore_point_key
@@ -44,20 +45,6 @@ def has_entered(world: LocalWorld, arn: str, state: str) -> bool:
     except sfn.exceptions.ExecutionDoesNotExist:
         return False  # a recovery not started yet
     return any(event.get("stateEnteredEventDetails", {}).get("name") == state for event in events)
-
-
-def wait_until_ended(world: LocalWorld, arn: str, timeout: float = 180) -> dict:
-    sfn = world.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            description = sfn.describe_execution(executionArn=arn)
-        except sfn.exceptions.ExecutionDoesNotExist:
-            description = {"status": "RUNNING"}  # a recovery not started yet
-        if description["status"] != "RUNNING":
-            return description
-        time.sleep(0.2)
-    raise AssertionError(f"{arn} still running after {timeout} s")
 
 
 class Gate:
@@ -142,11 +129,6 @@ def astro_contents(world: LocalWorld, deployment: str) -> dict[str, bytes]:
     """What the stand-in last received in the deployment's main bundle."""
     folder = world.astro_state_dir / f"local-{deployment}" / "bundles" / "main"
     return {path: (folder / path).read_bytes() for path in world.astro_bundles().get(f"local-{deployment}", [])}
-
-
-def recovery_arn(world: LocalWorld, name: str) -> str:
-    [state_machine] = [arn for arn in world.state_machine_arns.values() if arn != world.state_machine_arn]
-    return f"{state_machine.replace(':stateMachine:', ':execution:')}:{name}"
 
 
 def entered_at(world: LocalWorld, arn: str, state: str) -> float:
@@ -307,3 +289,33 @@ def test_executions_ended_before_parse_finished_are_reported_without_restoring(t
             "execution ABORTED", "execution TIMED_OUT"]
         assert all("Nothing was changed" in notification.message for notification in notifications)
         assert lock_holders(world) == {}
+
+
+def test_an_execution_stopped_while_its_failure_was_being_notified_is_notified_once(tmp_path):
+    name = "refused-then-stopped"
+    published, release = threading.Event(), threading.Event()
+
+    def hold_first_publish(params, **_):
+        # The failure path's Notify, held in its publish (after it recorded the execution as being notified).
+        if f"Execution: {name}\n" in params["Message"] and not release.is_set():
+            published.set()
+            while not release.is_set():
+                time.sleep(0.02)
+
+    with LocalWorld(tmp_path / "out", context_overrides={"stepTimeoutsSeconds": {"Notify": 12}}) as world:
+        world.client("sns").meta.events.register("provide-client-params.sns.Publish", hold_first_publish)
+        arn = world.start_execution({"astroWorkspace": WORKSPACE, "astroDeployment": "refused", "repo": REPO,
+                                     "body": {"dags": [{"dag_id": "x", "dag_file": "s3://not-allowed/x.py"}]}}, name)
+        assert published.wait(60)
+        world.client("stepfunctions").stop_execution(executionArn=arn, cause="operator stopped it")
+        deadline = time.monotonic() + 60
+        while not has_entered(world, recovery_arn(world, name), WAIT_STATE) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        release.set()
+
+        recovery = wait_until_ended(world, recovery_arn(world, name))
+        notified = [note for note in world.notifications() if f"Execution: {name}\n" in note.message]
+
+    assert recovery["status"] == "SUCCEEDED"
+    # The one the failure path sent, naming what failed; the recovery found it sent.
+    assert [note.subject.rsplit(" at ", 1)[1] for note in notified] == ["Parse"]

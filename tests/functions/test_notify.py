@@ -1,9 +1,12 @@
 """Notify: a message a person can act on, published to the failure topic."""
 
 import json
+import os
+import time
 from collections.abc import Callable
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 from testkit import REGION
@@ -11,7 +14,11 @@ from testkit import REGION
 from functions.notify import app
 from functions.shared.aws import client
 from functions.shared.errors import InvalidRequest
-from functions.shared.notification import CAUSE_LIMIT, FailedExecution, failure_notification, with_parse_report
+from functions.shared.execution_ends import NOTIFIED_RECORD_LIFETIME
+from functions.shared.notification import (
+    CAUSE_LIMIT, NOTIFIED_EXPIRY_ATTRIBUTE, NOTIFIED_KEY_ATTRIBUTE, FailedExecution, failure_notification,
+    with_parse_report,
+)
 from functions.shared.plan_store import ParseReport, save_parse_report
 from functions.shared.paths import SEGMENT_RE
 
@@ -69,9 +76,19 @@ def test_a_refused_request_is_described_from_its_raw_fields_without_echoing_junk
 
 
 @pytest.fixture
-def inbox(aws, monkeypatch) -> Callable[[], dict]:
-    """The failure topic, subscribed by a queue; returns a reader of the first message published (its SNS
-    envelope)."""
+def notified_table(aws, monkeypatch) -> str:
+    """Notify's record of the executions it notified, keyed and expiring as the stack's table (cdk/notifications.py)."""
+    client("dynamodb").create_table(
+        TableName="notified", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": NOTIFIED_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": NOTIFIED_KEY_ATTRIBUTE, "AttributeType": "S"}])
+    monkeypatch.setenv("NOTIFIED_TABLE", "notified")
+    return "notified"
+
+
+@pytest.fixture
+def inbox(aws, notified_table, monkeypatch) -> Callable[[], list[dict]]:
+    """The failure topic, subscribed by a queue; returns a reader of the messages published (their SNS envelopes)."""
     sns, sqs = client("sns"), client("sqs")
     topic = sns.create_topic(Name="failures")["TopicArn"]
     queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
@@ -79,7 +96,8 @@ def inbox(aws, monkeypatch) -> Callable[[], dict]:
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     monkeypatch.setenv("TOPIC_ARN", topic)
     monkeypatch.setenv("DAG_BUCKET", "dags")
-    return lambda: json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
+    return lambda: [json.loads(message["Body"]) for message in
+                    sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
 
 
 def test_handler_publishes_to_the_topic(inbox, lambda_context):
@@ -89,8 +107,43 @@ def test_handler_publishes_to_the_topic(inbox, lambda_context):
                          lambda_context)
 
     assert result["subject"] == "astro-dag-deploy FAILED: repo-a -> ws/dep at Deploy"
-    message = inbox()
+    [message] = inbox()
     assert message["Subject"] == result["subject"] and "Cause: token expired" in message["Message"]
+
+
+def test_an_execution_is_notified_once_however_often_notify_runs_for_it(inbox, lambda_context):
+    # The failure path's Notify ran on after a stop; the recovery then notifies the same execution.
+    planned_state = planned("ws", "dep", "repo-a")
+    first = app.handler(event(request("ws", "dep", "repo-a"),
+                              {**planned_state, "failure": failure("Deploy", "AstroDeployFailed", "token expired")}),
+                        lambda_context)
+    again = app.handler(event(request("ws", "dep", "repo-a"),
+                              {**planned_state, "failure": failure("execution ABORTED", "States.ABORTED", "stopped")}),
+                        lambda_context)
+    other = app.handler({**event(request("ws", "dep", "repo-a"), {**planned_state, "failure": failure(
+        "Upload", "UploadFailed", "denied")}), "execution_arn": EXECUTION_ARN + "-other"}, lambda_context)
+
+    assert again == first and other != first
+    assert [message["Subject"] for message in inbox()] == [first["subject"], other["subject"]]
+    records = client("dynamodb").scan(TableName="notified")["Items"]
+    assert len(records) == 2
+    # Kept past the latest recovery that may notify an execution again (the sweep's lookback).
+    assert all(int(record[NOTIFIED_EXPIRY_ATTRIBUTE]["N"]) - time.time() > NOTIFIED_RECORD_LIFETIME.total_seconds() - 60
+               for record in records)
+
+
+def test_a_notification_that_failed_to_publish_is_sent_by_the_next_notify(inbox, lambda_context, monkeypatch):
+    failed = event(request("ws", "dep", "repo-a"),
+                   {**planned("ws", "dep", "repo-a"), "failure": failure("Deploy", "AstroDeployFailed", "x")})
+    topic = os.environ["TOPIC_ARN"]
+    monkeypatch.setenv("TOPIC_ARN", topic + "-missing")
+    with pytest.raises(ClientError, match="NotFound"):
+        app.handler(failed, lambda_context)
+    monkeypatch.setenv("TOPIC_ARN", topic)
+
+    result = app.handler(failed, lambda_context)
+
+    assert [message["Subject"] for message in inbox()] == [result["subject"]]
 
 
 # Every way an execution fails: a step's Catch, Recover for an execution that ended without reaching it.
@@ -169,7 +222,8 @@ def test_after_parse_refused_a_request_the_names_and_the_report_come_from_the_re
                          lambda_context)
 
     assert result["subject"] == "astro-dag-deploy FAILED: repo-a -> ws/dep at Parse"
-    message = inbox()["Message"]
+    [envelope] = inbox()
+    message = envelope["Message"]
     assert "Deploying repo-a (commit abcdef12) to ws/dep failed at Parse." in message
     assert "Every problem found: s3://dags/plans/repo-a-1234.report.json" in message
 

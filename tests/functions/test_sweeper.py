@@ -1,10 +1,12 @@
-"""The sweeper's reading of an ended execution's history: what is still in flight, until when, and what it did."""
+"""The sweeper's reading of an ended execution: whether its failure path ran, and from its history what is still in
+flight, until when, and what it did."""
 
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from functions.shared.execution_ends import ended_without_failure_path
 from functions.shared.execution_state import PlanSummary
 from functions.sweeper import recovery_start
 from functions.sweeper.recovery_start import (
@@ -25,6 +27,22 @@ def scheduled(function_arn: str, seconds: int) -> dict:
 
 def event(kind: str, seconds: int, **details) -> dict:
     return {"type": kind, "timestamp": START + timedelta(seconds=seconds), **details}
+
+
+@pytest.mark.parametrize(("status", "error", "skipped"), [
+    ("ABORTED", None, True),
+    ("TIMED_OUT", None, True),
+    # Terminal errors: no Catch catches them, States.ALL included.
+    ("FAILED", "States.DataLimitExceeded", True),
+    ("FAILED", "States.Runtime", True),
+    # The machine's Fail state, after its failure path: the error it carries, States.* ones caught earlier included.
+    ("FAILED", "InvalidRequest", False),
+    ("FAILED", "States.Timeout", False),
+    ("FAILED", "Sandbox.Timedout", False),
+    ("SUCCEEDED", None, False),
+])
+def test_which_endings_skip_the_failure_path(status, error, skipped):
+    assert ended_without_failure_path(status, error) is skipped
 
 
 @pytest.fixture
