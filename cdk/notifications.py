@@ -1,8 +1,7 @@
 """The failure topic: Notify publishes there, alarms too; operators subscribe by email. And Notify's record of the
 executions it notified, so that each failure is notified once."""
 
-from aws_cdk import RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -10,6 +9,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from cdk.config import StackSettings
+from cdk.storage import expiring_table
 from functions.shared.notification import NOTIFIED_EXPIRY_ATTRIBUTE, NOTIFIED_KEY_ATTRIBUTE
 
 
@@ -34,18 +34,8 @@ class FailureNotifications(Construct):
                 self.topic.add_subscription(subscriptions.EmailSubscription(email))
         # One item per execution notified (functions/notify/app.py), removed by TTL once no recovery can notify it
         # again: deleting the table with the stack loses nothing that matters later.
-        self.notified_table = dynamodb.Table(
-            self,
-            "NotifiedExecutions",
-            partition_key=dynamodb.Attribute(name=NOTIFIED_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=NOTIFIED_EXPIRY_ATTRIBUTE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.notified_table = expiring_table(self, "NotifiedExecutions", NOTIFIED_KEY_ATTRIBUTE,
+                                             NOTIFIED_EXPIRY_ATTRIBUTE)
 
     def allow_alarms(self) -> None:
         """Let CloudWatch alarms of this account publish to the encrypted topic."""

@@ -17,6 +17,23 @@ LOCK_KEY_ATTRIBUTE = "lock_key"
 LOCK_EXPIRY_ATTRIBUTE = "expires_at"
 
 
+def expiring_table(scope: Construct, construct_id: str, key: str, expiry: str) -> dynamodb.Table:
+    """A table of short-lived items keyed by one string, each removed by TTL at its `expiry` attribute: deleting it
+    with the stack loses nothing but items still in use."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=key, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        time_to_live_attribute=expiry,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+
+
 class DagStorage(Construct):
     def __init__(self, scope: Construct, construct_id: str, settings: StackSettings):
         super().__init__(scope, construct_id)
@@ -59,15 +76,4 @@ class DagStorage(Construct):
         )
         # One item per deployment being deployed: a lease, not data. Expired leases are ignored by the lock
         # and removed by TTL; deleting the table with the stack loses nothing but the leases of running executions.
-        self.lock_table = dynamodb.Table(
-            self,
-            "LockTable",
-            partition_key=dynamodb.Attribute(name=LOCK_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=LOCK_EXPIRY_ATTRIBUTE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.lock_table = expiring_table(self, "LockTable", LOCK_KEY_ATTRIBUTE, LOCK_EXPIRY_ATTRIBUTE)
