@@ -2,8 +2,8 @@
 terminal error no Catch catches (functions/shared/execution_ends.py).
 
 Step Functions runs no state after a stop, a timeout or a terminal error, and a Lambda invocation in flight runs on
-to its end: Upload may still copy, Deploy may still ship. So recovery is a state machine of its own, one execution per ended execution
-(named after it), which an operator watches in the console:
+to its end: Upload may still copy, Deploy may still ship. So recovery is a state machine of its own, one execution
+per ended execution (named after it), which an operator watches in the console:
 
     Wait for in-flight invocations -> Planned? -> Recover -> Re-ship needed? -> Re-ship restored bundle
                                               -> Release lock -> Notify -> Recovered

@@ -59,6 +59,9 @@ class Bundle:
     repos: list[str]
     archived_repos: list[str] = field(default_factory=list)  # gathered from their archive, one GET each
     archives: list[RepoArchive] = field(default_factory=list)  # written for the repos read object by object
+    # What the gathering listed: repo -> path below its prefix -> ETag (the bundle's ship record, without a second
+    # listing of the deployment).
+    stored: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _problem_summary(problems: list[str]) -> str:
@@ -204,6 +207,9 @@ def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, re
     if not_written:
         logger.warning("archives not written: the next ship reads these repos object by object again",
                        extra={"archives": not_written})
+    stored: dict[str, dict[str, str]] = {repo: {}} if repo else {}
+    for entry in files:
+        stored.setdefault(entry.repo, {})[entry.source.relative] = entry.source.etag.strip('"')
     return Bundle(
         files=len(files),
         bytes=sum(entry.source.size for entry in files if entry.repo in archived) + sum(done.size for done in downloads),
@@ -211,4 +217,5 @@ def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, re
         repos=[repo] if repo else sorted(by_repo),
         archived_repos=archived,
         archives=archives,
+        stored=stored,
     )

@@ -204,7 +204,7 @@ def deploy_deployment(
         refuse_empty(bundle, request, astro_target, bundle_name)
         if per_repo:
             ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
-        pending = begin_ship(settings.bucket, request, astro_target.deployment_id)
+        pending = begin_ship(settings.bucket, request, astro_target.deployment_id, bundle.stored)
         run = run_astro(
             cli_arguments(settings.astro_cli, astro_target, work / "dags", description(request), bundle_name)
         )

@@ -167,10 +167,13 @@ def read_deployment(bucket: str, workspace: str, deployment: str) -> tuple[list[
     return repos, bundles
 
 
-def begin_ship(bucket: str, scope: RunScope, deployment_id: str) -> PendingShip:
-    """Record that the bundle is being shipped, with each repo's files as they are now (the lock keeps them so)."""
-    per_repo = scope.repo if scope.bundle != MAIN_BUNDLE else None
-    stored = stored_files(bucket, scope.workspace, scope.deployment, per_repo)
+def begin_ship(bucket: str, scope: RunScope, deployment_id: str,
+               stored: dict[str, dict[str, str]] | None = None) -> PendingShip:
+    """Record that the bundle is being shipped, with each repo's files (repo -> path -> ETag) as the ship's gathering
+    listed them, or as they are now: the lock keeps them so."""
+    if stored is None:
+        per_repo = scope.repo if scope.bundle != MAIN_BUNDLE else None
+        stored = stored_files(bucket, scope.workspace, scope.deployment, per_repo)
     ship = BundleShip(
         workspace=scope.workspace, deployment=scope.deployment, bundle=scope.bundle, deployment_id=deployment_id,
         execution=scope.execution, repo=scope.repo, commit=scope.commit, state=SHIPPING, started_at=_now(),

@@ -35,7 +35,7 @@ from functions.deploy import app
 from functions.deploy.astro_cli import redact
 from functions.shared.aws import client
 from functions.shared.locking import lock_key
-from functions.shared.manifest import read_bundle_ship, read_repo_manifest
+from functions.shared.manifest import fingerprint, read_bundle_ship, read_repo_manifest, stored_files
 from functions.shared.plan_store import Plan, PlannedFile, save_plan
 from functions.shared.errors import (
     AstroConfigError,
@@ -186,6 +186,25 @@ def test_bundle_holds_every_repo_of_the_deployment_and_nothing_else(deploy_env, 
     # No repo had an archive: each was read object by object, then archived for the next ship.
     assert [(archive["key"], archive["written"], archive["files"]) for archive in archives] == [
         ("archives/ws/dep/repo-a.zip", True, 2), ("archives/ws/dep/repo-b.zip", True, 1)]
+
+
+def test_a_ship_lists_the_deployment_once_and_records_each_repos_files_from_that_listing(deploy_env, fake_cli,
+                                                                                          lambda_context):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+    listings: list[str] = []
+    client("s3").meta.events.register("provide-client-params.s3.ListObjectsV2",
+                                      lambda params, **_: listings.append(params["Prefix"]))
+
+    app.handler(state_after_upload(), lambda_context)
+
+    assert listings == ["dags/ws/dep/"]
+    # The ship's record holds what a listing of the prefixes now says: the gathering's listing, not a second one.
+    recorded = {repo.repo: (repo.files, repo.fingerprint) for repo in read_bundle_ship(DAG_BUCKET, "ws", "dep",
+                                                                                          "main").repos}
+    assert recorded == {repo: (len(files), fingerprint(files))
+                        for repo, files in stored_files(DAG_BUCKET, "ws", "dep").items()}
+    assert set(recorded) == {"repo-a", "repo-b"}
 
 
 def test_an_archive_that_cannot_be_written_is_in_the_result_and_the_ship_succeeds(deploy_env, fake_cli,
