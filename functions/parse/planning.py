@@ -24,9 +24,10 @@ from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
 from functions.shared.errors import PROBLEM_LIMIT, AstroConfigError, InvalidRequest, shortened
 from functions.shared.execution_state import PlanSummary, RefusedDryRun
 from functions.shared.live_repos import read_live_repos
+from functions.shared.manifest import stored_files
 from functions.shared.locking import lock_key
 from functions.shared.paths import (
-    PATH_RULE, deployment_prefix, is_segment, normalize_relative_path, repo_prefix, split_s3_uri,
+    PATH_RULE, normalize_relative_path, repo_prefix, split_s3_uri,
 )
 from functions.shared.plan_store import Plan, PlannedFile
 
@@ -199,24 +200,18 @@ def _limited(items: list[str]) -> list[str]:
     return [*shown, f"... and {len(items) - SUMMARY_LIST_LIMIT} more (see the plan)"]
 
 
-def _live_repos(dag_bucket: str, workspace: str, deployment: str) -> list[str]:
-    """The repo folders the deployment has in the DAG bucket."""
-    prefix = deployment_prefix(workspace, deployment)
-    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=dag_bucket, Prefix=prefix, Delimiter="/")
-    folders = [entry["Prefix"][len(prefix):].rstrip("/") for page in pages for entry in page.get("CommonPrefixes", [])]
-    return [folder for folder in folders if is_segment(folder)]
-
-
-def _bundle_problems(request: DeployRequest, target: AstroTarget, dag_bucket: str | None) -> tuple[str, list[str]]:
-    """The bundle the repo ships to, and why it cannot: a name that maps to none, or another repo's bundle."""
+def _bundle_problems(request: DeployRequest, target: AstroTarget, live_repos: Iterable[str] | None
+                     ) -> tuple[str, list[str]]:
+    """The bundle the repo ships to, and why it cannot: a name that maps to none, or another repo's bundle (of the
+    `live_repos`, when known)."""
     try:
         bundle = target.bundle(request.repo)
     except UnmappableRepo as error:
         return MAIN_BUNDLE, [str(error)]
-    if bundle == MAIN_BUNDLE or dag_bucket is None:
+    if bundle == MAIN_BUNDLE or live_repos is None:
         return bundle, []
     problems = []
-    for other in _live_repos(dag_bucket, request.workspace, request.deployment):
+    for other in sorted(live_repos):
         try:
             clash = other != request.repo and target.bundle(other) == bundle
         except UnmappableRepo:
@@ -242,6 +237,8 @@ def build_plan(
     Returns the plan and warnings; raises InvalidRequest listing every problem found.
     """
     request = validate_request(raw_request, source_buckets)
+    # One listing of the deployment: the repos a per-repo bundle name may clash with, then what is live.
+    listed = stored_files(dag_bucket, request.workspace, request.deployment) if dag_bucket else None
     problems: list[str] = []
     bundle = MAIN_BUNDLE
     try:
@@ -250,7 +247,7 @@ def build_plan(
     except AstroConfigError as error:
         problems.append(str(error))
     else:
-        bundle, bundle_problems = _bundle_problems(request, target, dag_bucket)
+        bundle, bundle_problems = _bundle_problems(request, target, listed)
         problems += bundle_problems
     candidates = _declared_candidates(request)
     if request.body.source_prefix:
@@ -275,7 +272,8 @@ def build_plan(
         raise InvalidRequest(problems)
 
     # The deployment as Airflow will load it: which files it parses, their imports, their dag_ids.
-    live = read_live_repos(dag_bucket, request.workspace, request.deployment, request.repo) if dag_bucket else []
+    live = (read_live_repos(dag_bucket, request.workspace, request.deployment, request.repo, listed)
+            if dag_bucket else [])
     layout = BundleLayout(
         mode=target.dag_bundles, repo=request.repo, own_paths=frozenset(entry.path for entry in files),
         other_repos={repo.name: repo.paths for repo in live}, installed=target.installed_packages,

@@ -86,11 +86,14 @@ def _from_files(bucket: str, prefix: str, repo: str, paths: list[str]) -> list[L
         return [dag_file for dag_file in found if dag_file]
 
 
-def read_live_repos(bucket: str, workspace: str, deployment: str, except_repo: str) -> list[LiveRepo]:
-    """The deployment's live repos other than `except_repo` (the one being replaced), sorted by name."""
+def read_live_repos(bucket: str, workspace: str, deployment: str, except_repo: str,
+                    listed: dict[str, dict[str, str]] | None = None) -> list[LiveRepo]:
+    """The deployment's live repos other than `except_repo` (the one being replaced), sorted by name; from
+    `listed` (`stored_files` of the deployment) when the caller has listed it already."""
     prefix = deployment_prefix(workspace, deployment)
-    stored = {repo: files for repo, files in stored_files(bucket, workspace, deployment).items()
-              if repo != except_repo}
+    if listed is None:
+        listed = stored_files(bucket, workspace, deployment)
+    stored = {repo: files for repo, files in listed.items() if repo != except_repo}
 
     def live_repo(repo: str) -> LiveRepo:
         paths = sorted(stored[repo])

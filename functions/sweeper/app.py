@@ -18,9 +18,7 @@ STATUS_CHANGE = "Step Functions Execution Status Change"
 @logger.inject_lambda_context
 @traced("sweeper")
 def handler(event: dict, context: LambdaContext) -> dict:
-    settings = RecoverySettings(pipeline_arn=os.environ["PIPELINE_STATE_MACHINE_ARN"],
-                                recovery_arn=os.environ["RECOVERY_STATE_MACHINE_ARN"],
-                                deploy_function_arn=os.environ["DEPLOY_FUNCTION_ARN"])
+    settings = RecoverySettings.from_environment()
     if event.get("detail-type") == STATUS_CHANGE:
         ended = event["detail"]
         logger.set_correlation_id(ended["name"])

@@ -10,6 +10,7 @@ timeout. An invocation has ended when the history records its end, or at the lat
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,13 @@ class RecoverySettings:
     pipeline_arn: str  # the deploy state machine
     recovery_arn: str  # the recovery state machine
     deploy_function_arn: str
+
+    @classmethod
+    def from_environment(cls) -> "RecoverySettings":
+        """As the stack sets the Sweeper's variables (cdk/recovery.py)."""
+        return cls(pipeline_arn=os.environ["PIPELINE_STATE_MACHINE_ARN"],
+                   recovery_arn=os.environ["RECOVERY_STATE_MACHINE_ARN"],
+                   deploy_function_arn=os.environ["DEPLOY_FUNCTION_ARN"])
 
     def execution_arn(self, state_machine_arn: str, name: str) -> str:
         return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"

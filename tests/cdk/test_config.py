@@ -16,6 +16,13 @@ ALIAS_ARN = "arn:aws:kms:eu-west-1:123456789012:alias/ci-artifacts"
 NOT_A_KEY = "is not the complete ARN of a KMS key"
 
 
+def refusal_of(astro_deployments: dict) -> str:
+    """The message `cdk synth` refuses these astroDeployments entries with."""
+    with pytest.raises(SettingsError) as raised:
+        StackSettings.from_context({**MINIMAL, "astroDeployments": astro_deployments})
+    return str(raised.value)
+
+
 def test_cdk_json_runs_the_app_and_sets_every_context_key():
     assert json.loads(Path(CDK_JSON).read_text())["app"] == "python -m cdk.app"
     context = cdk_json_context()
@@ -182,9 +189,7 @@ def test_dag_bundle_settings_of_a_deployment_are_checked_all_at_once():
                         "bundleNames": {"x": "main", "y": "Upper", "../z": "ok", "p": "same", "q": "same"}},
         "a/names-in-main-mode": {"deploymentId": "d4", "bundleNames": {"x": "x"}},
     }
-    with pytest.raises(SettingsError) as raised:
-        StackSettings.from_context({**MINIMAL, "astroDeployments": entries})
-    message = str(raised.value)
+    message = refusal_of(entries)
     assert "'a/bad-mode' dagBundles 'per-team' is not one of main, per-repo" in message
     assert "'a/bad-names' createBundles must be true or false" in message
     assert "'a/bad-names' bundleNames: 'main' is not 1-32 characters from a-z 0-9 - _, and not 'main'" in message
@@ -219,9 +224,7 @@ def test_installed_packages_are_top_level_module_names():
         "a/not-a-list": {"deploymentId": "d3", "installedPackages": "pandas"},
         "a/twice": {"deploymentId": "d4", "installedPackages": ["pandas", "pandas"]},
     }
-    with pytest.raises(SettingsError) as raised:
-        StackSettings.from_context({**MINIMAL, "astroDeployments": entries})
-    message = str(raised.value)
+    message = refusal_of(entries)
     assert "'a/distribution-names' installedPackages: 'apache-airflow-providers-x' is not a top-level module" in message
     assert "'a/not-a-list' installedPackages must list module names" in message
     assert "'a/twice' installedPackages lists a module twice" in message

@@ -82,3 +82,16 @@ def test_parse_refuses_a_repo_whose_bundle_another_repo_of_the_deployment_uses(s
     assert '"bundleNames": {"Marketing-ETL": "<another bundle name>"}' in str(raised.value)
     # The repo itself, redeployed, is no clash.
     assert build_plan(request("marketing.etl"), "e", ALLOWED, TARGETS, DAG_BUCKET)[0].bundle == "marketing-etl"
+
+
+def test_parse_lists_the_deployment_once_for_the_bundle_check_and_what_is_live(sources):
+    sources.put_object(Bucket=DAG_BUCKET, Key="dags/ws/split/finance/report.py",
+                       Body=b"from airflow import DAG\nDAG(dag_id='report')\n")
+    listed: list[str] = []
+    sources.meta.events.register("provide-client-params.s3.ListObjectsV2",
+                                 lambda params, **_: listed.append(params["Prefix"]))
+
+    plan, _ = build_plan(request("marketing"), "e", ALLOWED, TARGETS, DAG_BUCKET)
+
+    assert plan.bundle == "marketing"
+    assert [prefix for prefix in listed if prefix.startswith("dags/")] == ["dags/ws/split/"]
