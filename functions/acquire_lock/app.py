@@ -5,7 +5,6 @@ import os
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.documents import document
 from functions.shared.execution_state import LockState, RunScope
 from functions.shared.locking import acquire
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
@@ -13,7 +12,6 @@ from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step
 logger = step_logger("lock")
 
 
-@document
 class LockRequest(RunScope):
     lock_key: str  # Parse's: the key the failure path releases
     lock: LockState | None = None  # on a loop, the previous attempt's

@@ -12,10 +12,10 @@ import signal
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 from functions.shared.errors import AstroDeployFailed, AstroUnavailable
+from functions.shared.records import FrozenRecord
 
 TAIL_LINES = 20
 LINE_LIMIT = 400
@@ -71,8 +71,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return _BEARER.sub(lambda match: match[1] + REDACTED, text)
 
 
-@dataclass(frozen=True)
-class CliRun:
+class CliRun(FrozenRecord):
     exit_code: int | None  # None: killed at its timeout
     output: str  # stdout and stderr as they interleaved, without ANSI codes, redacted
     timeout_seconds: float

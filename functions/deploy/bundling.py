@@ -14,7 +14,7 @@ import shutil
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePosixPath
 
 from botocore.exceptions import ClientError
@@ -24,6 +24,7 @@ from functions.shared.errors import BundleFailed
 from functions.shared.execution_state import RepoArchive
 from functions.shared.observability import step_logger
 from functions.shared.paths import deployment_prefix, is_segment, normalize_relative_path, repo_prefix
+from functions.shared.records import FrozenRecord
 from functions.shared.repo_archive import (
     DownloadedFile,
     ListedObject,
@@ -40,8 +41,7 @@ SHOWN_PROBLEMS = 10
 COPY_CHUNK_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class BundleFile:
+class BundleFile(FrozenRecord):
     path: str  # `<repo>/<relative path>` (or `<relative path>` for one repo), validated: it stays inside the folder
     repo: str
     source: ListedObject  # the object, listed below its repo prefix
@@ -51,8 +51,7 @@ class BundleFile:
         return self.source.key
 
 
-@dataclass(frozen=True)
-class Bundle:
+class Bundle(FrozenRecord):
     files: int
     bytes: int
     python_files: int
@@ -121,8 +120,7 @@ def _storage_problem(error: OSError) -> str:
     return f"{error.strerror or error} (is the function's ephemeral storage large enough?)"
 
 
-@dataclass(frozen=True)
-class Download:
+class Download(FrozenRecord):
     entry: BundleFile
     size: int = 0
     etag: str = ""  # the GetObject response's: what the bytes written are

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from aws_lambda_powertools.utilities import parameters
@@ -22,10 +22,10 @@ from functions.deploy.bundling import Bundle, gather_bundle
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
-from functions.shared.documents import document
 from functions.shared.manifest import begin_ship, record_ship
 from functions.shared.execution_state import DeployResult, RunScope
 from functions.shared.paths import deployment_prefix, repo_prefix
+from functions.shared.records import FrozenRecord
 
 TOKEN_MAX_AGE_SECONDS = 300  # a rotated token is picked up within this time
 # Left between the CLI's timeout and the Lambda's deadline: to kill it, clean up and report the failure.
@@ -38,7 +38,6 @@ INHERITED_VARIABLES = ("ASTRO_DOMAIN", "SSL_CERT_FILE")
 CLI_CONFIG = "upgrade_message: false\nshow_warnings: false\n"
 
 
-@document
 class DeployInput(RunScope):
     """Deploy's input: the state after Upload (its "clear", "upload" and other keys are ignored)."""
 
@@ -48,8 +47,7 @@ class DeployInput(RunScope):
     record_live: bool = True
 
 
-@dataclass(frozen=True)
-class DeploySettings:
+class DeploySettings(FrozenRecord):
     bucket: str
     token_secret_arn: str
     astro_cli: str
@@ -67,8 +65,7 @@ class DeploySettings:
         )
 
 
-@dataclass(frozen=True)
-class DeployOutcome:
+class DeployOutcome(FrozenRecord):
     result: DeployResult  # what the state gets
     cli_output: str  # the CLI's last lines, redacted, for the log
     manifest_problem: str | None = None  # why what is live could not be recorded

@@ -4,17 +4,17 @@ its fix: README, "What Parse checks as Airflow would").
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from functions.shared.bundle_layout import BundleLayout, PythonFile, import_problems
 from functions.shared.dag_discovery import IgnoreRules, describe_rule
 from functions.shared.dag_ids import DagFileIds, live_dag_id_problems, repo_dag_id_problems
 from functions.shared.dag_source import DagSource
 from functions.shared.live_repos import LiveRepo
+from functions.shared.records import FrozenRecord, Record
 
 
-@dataclass(frozen=True)
-class PythonSource:
+class PythonSource(FrozenRecord):
     """What Parse read of one `.py` file of the request."""
 
     path: str
@@ -24,8 +24,7 @@ class PythonSource:
     compile_error: str | None = None
 
 
-@dataclass
-class AirflowView:
+class AirflowView(Record):
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dag_files: set[str] = field(default_factory=set)  # the files Airflow parses that define DAGs

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.parse.planning import build_plan, refused_dry_run, summarize
 from functions.parse.refusal import reported_failure
-from functions.shared.documents import Document, document
+from functions.shared.documents import Document
 from functions.shared.errors import InvalidRequest
 from functions.shared.execution_state import RequestedNames
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
@@ -16,7 +16,6 @@ from functions.shared.plan_store import save_plan
 logger = step_logger("parse")
 
 
-@document
 class ParseInput(Document):
     request: object = None  # the execution's input, as sent: build_plan validates it
     execution: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -30,6 +29,7 @@ from functions.shared.paths import (
     PATH_RULE, normalize_relative_path, repo_prefix, split_s3_uri,
 )
 from functions.shared.plan_store import Plan, PlannedFile
+from functions.shared.records import Record
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -43,8 +43,7 @@ SUMMARY_LIST_LIMIT = 20
 MAX_CAUSE_CHARACTERS = 30_000
 
 
-@dataclass
-class Candidate:
+class Candidate(Record):
     """A file the request asks for, before its source has been read."""
 
     bucket: str

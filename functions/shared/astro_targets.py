@@ -16,11 +16,12 @@ GetParameters call per lookup however many deployments there are.
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from functions.shared.aws import client
 from functions.shared.dag_bundles import MAIN_MODE, bundle_for
 from functions.shared.errors import AstroConfigError
+from functions.shared.records import Record
 
 CONTEXT_KEY = "astroDeployments"
 DEPLOYMENT_ENTRY_KEYS = (
@@ -33,8 +34,7 @@ ANY_NAME = "_any"  # names start with a letter or digit: no workspace or deploym
 CACHE_SECONDS = 60
 
 
-@dataclass
-class AstroTarget:
+class AstroTarget(Record):
     deployment_id: str
     workspace_id: str | None = None
     dag_bundles: str = MAIN_MODE

@@ -15,12 +15,13 @@ that catches ImportError are allowed to fail.
 
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from keyword import iskeyword
 from posixpath import dirname
 
 from functions.shared.dag_bundles import MAIN_MODE, PER_REPO_MODE
 from functions.shared.dag_source import DagSource, ImportedModule
+from functions.shared.records import FrozenRecord, Record
 
 AIRFLOW = "airflow"
 INIT = "__init__.py"
@@ -70,15 +71,13 @@ class ModuleIndex:
         return [file for file in (*files, self.modules.get(name)) if file]
 
 
-@dataclass(frozen=True)
-class PythonFile:
+class PythonFile(FrozenRecord):
     path: str  # in the repo
     source: DagSource
     dag_file: bool  # Airflow parses it as a DAG file (listed, and passes safe mode)
 
 
-@dataclass
-class BundleLayout:
+class BundleLayout(Record):
     """The bundle this repo's files will be in after the deploy."""
 
     mode: str
@@ -119,8 +118,7 @@ class BundleLayout:
         return None
 
 
-@dataclass
-class _Finding:
+class _Finding(Record):
     problem: str | None = None
     follow: list[str] = field(default_factory=list)  # files of this repo the import runs
 
@@ -226,8 +224,7 @@ def _outside_bundle(layout: BundleLayout, path: str, imported: ImportedModule, m
     return None
 
 
-@dataclass
-class ImportCheck:
+class ImportCheck(Record):
     problems: list[str]
     warnings: list[str]
     reached: set[str]  # the repo's files Airflow runs: its DAG files and every module of the repo they import

@@ -14,9 +14,10 @@ against Airflow's own listing (tests/oracle).
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from posixpath import dirname, join
+
+from functions.shared.records import FrozenRecord
 
 IGNORE_FILE = ".airflowignore"
 # What Airflow strips from each line of an ignore file before compiling it (everything from a `#`).
@@ -26,8 +27,7 @@ _SAFE_MODE_WORDS = (b"airflow",)
 _SAFE_MODE_ANY_OF = (b"dag", b"asset")
 
 
-@dataclass(frozen=True)
-class IgnoreRule:
+class IgnoreRule(FrozenRecord):
     pattern: str  # as written, for messages
     segments: tuple[str, ...]
     anchored: bool  # matched against the path from the rule's folder, else against the name alone

@@ -7,20 +7,19 @@ Only literal ids can be compared; a computed one is a warning.
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from functions.shared.errors import DagIdTaken
 from functions.shared.execution_state import RunScope
 from functions.shared.live_repos import LiveDagFile, read_live_repos
 from functions.shared.plan_store import load_plan
+from functions.shared.records import FrozenRecord
 
 
 # How many files a problem names when many files define one dag_id.
 FILES_NAMED = 5
 
 
-@dataclass(frozen=True)
-class DagFileIds:
+class DagFileIds(FrozenRecord):
     path: str  # in the repo
     dag_ids: Sequence[str]
 

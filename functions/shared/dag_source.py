@@ -2,7 +2,9 @@
 
 import ast
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from functions.shared.records import FrozenRecord, Record
 
 
 # CPython keeps one AST recursion counter per interpreter, not per thread: a thread switch inside another thread's
@@ -15,8 +17,7 @@ _compiler = threading.Lock()
 _IMPORT_ERROR_CATCHERS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
 
-@dataclass(frozen=True)
-class ImportedModule:
+class ImportedModule(FrozenRecord):
     """One import statement: `import module` (no names) or `from <level dots>module import names`."""
 
     module: str  # dotted, without the leading dots of a relative import ("" for `from . import x`)
@@ -35,8 +36,7 @@ class ImportedModule:
         return f"from {'.' * self.level}{self.module} import {', '.join(self.names)}"
 
 
-@dataclass
-class DagSource:
+class DagSource(Record):
     defines_dag: bool
     dag_ids: list[str] = field(default_factory=list)
     # Lines of DAG definitions whose dag_id is computed (not a literal): their ids are known only to Airflow.

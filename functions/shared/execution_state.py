@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Literal
 
 from functions.shared.dag_bundles import MAIN_BUNDLE
-from functions.shared.documents import Document, document, read_leniently
+from functions.shared.documents import Document, read_leniently
 from functions.shared.paths import is_segment
 
 # The request's fields that name who it is for (DeployRequest's aliases).
@@ -57,7 +57,6 @@ class StateKey(StrEnum):
         return f"{self.path}.{name}"
 
 
-@document
 class RunScope(Document):
     """Who and what a run deploys for; every step's input carries it (the state after Parse)."""
 
@@ -74,8 +73,7 @@ class RunScope(Document):
                 raise ValueError(f"{name} {getattr(self, name)[:80]!r} is not a valid name")
 
 
-@document
-class RequestedNames:
+class RequestedNames(Document):
     """Who a request says it is for, as sent: a request Parse refused may hold anything there."""
 
     workspace: object = None
@@ -95,7 +93,6 @@ class RequestedNames:
 # ---- what each state adds ----
 
 
-@document
 class PlanSummary(RunScope):
     """Parse's output, which becomes the state: small enough to read in the console, with a pointer to the plan."""
 
@@ -114,7 +111,6 @@ class PlanSummary(RunScope):
     force: bool = False  # ship even when the files are what is live
 
 
-@document
 class RefusedDryRun(Document):
     """Parse's output for a dry run whose request it refused: the problems, which the DryRun state reports."""
 
@@ -124,7 +120,6 @@ class RefusedDryRun(Document):
     problems: list[str]
 
 
-@document
 class LiveDiff(Document):
     """A repo's files and dag_ids in a request against those live (its manifest); path lists are bounded."""
 
@@ -139,7 +134,6 @@ class LiveDiff(Document):
     dag_ids_removed: list[str] = field(default_factory=list)
 
 
-@document
 class LiveComparison(Document):
     """What is live for the repo, how the request differs, and whether shipping it would change anything."""
 
@@ -150,7 +144,6 @@ class LiveComparison(Document):
     diff: LiveDiff
 
 
-@document
 class DryRunReport(Document):
     """The DryRun state's result: the execution SUCCEEDS with it when `passed`, else FAILS with `error`/`cause`."""
 
@@ -162,7 +155,6 @@ class DryRunReport(Document):
     warnings: list[str] = field(default_factory=list)
 
 
-@document
 class LockState(Document):
     """The lock as the state machine sees it: `acquired`, else who holds it and how long to wait."""
 
@@ -175,20 +167,17 @@ class LockState(Document):
     waited_seconds: float = 0
 
 
-@document
 class RestorePointSummary(Document):
     prefix: str
     objects: int
     restore_point: str  # s3:// URI of the restore point
 
 
-@document
 class ClearResult(Document):
     prefix: str
     deleted: int
 
 
-@document
 class RepoArchive(Document):
     """The archive of a repo prefix (functions/shared/repo_archive.py), as Deploy left it."""
 
@@ -199,14 +188,12 @@ class RepoArchive(Document):
     error: str | None = None  # why it was not written: the next ship reads that repo object by object again
 
 
-@document
 class UploadResult(Document):
     prefix: str
     copied: int
     bytes: int
 
 
-@document
 class DeployResult(Document):
     deployment_id: str  # the Astro deployment shipped to
     bundle: str = MAIN_BUNDLE  # the Dag bundle shipped: "main" (executions from before per-repo bundles), or the repo's
@@ -218,7 +205,6 @@ class DeployResult(Document):
     archives: list[RepoArchive] = field(default_factory=list)
 
 
-@document
 class CaughtError(Document):
     """What a Catch puts in the state (Step Functions' names)."""
 
@@ -226,7 +212,6 @@ class CaughtError(Document):
     Cause: str | None = None
 
 
-@document
 class Failure(Document):
     """Which state failed, with the error and cause the execution fails with."""
 
@@ -235,7 +220,6 @@ class Failure(Document):
     cause: str | None = None
 
 
-@document
 class RestoreResult(Document):
     status: Literal["restored", "nothing to restore"]
     prefix: str
@@ -244,20 +228,17 @@ class RestoreResult(Document):
     unchanged: int = 0
 
 
-@document
 class RollbackFailure(Document):
     status: Literal["FAILED"] = ROLLBACK_FAILED
     error: str
     cause: str | None = None
 
 
-@document
 class NotificationResult(Document):
     subject: str
     message_id: str
 
 
-@document
 class ExecutionState(Document):
     """The whole state; each key is None until its state has run."""
 

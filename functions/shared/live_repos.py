@@ -7,7 +7,7 @@ know which Airflow parses) are read.
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from botocore.exceptions import ClientError
 
@@ -17,21 +17,20 @@ from functions.shared.dag_source import inspect_dag_source
 from functions.shared.documents import InvalidDocument
 from functions.shared.manifest import read_repo_manifest, stored_files
 from functions.shared.paths import deployment_prefix
+from functions.shared.records import FrozenRecord, Record
 
 # Past this a live file is not read: Parse refuses larger sources, so none should be there.
 MAX_LIVE_PYTHON_BYTES = 5 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class LiveDagFile:
+class LiveDagFile(FrozenRecord):
     repo: str
     path: str  # in the repo
     dag_ids: tuple[str, ...]
     commit: str | None  # the commit the file was shipped from (its object metadata)
 
 
-@dataclass
-class LiveRepo:
+class LiveRepo(Record):
     name: str
     paths: list[str] = field(default_factory=list)  # every file, in the repo
     dag_files: list[LiveDagFile] = field(default_factory=list)  # the files Airflow parses that define DAGs

@@ -15,7 +15,7 @@ unknown, and nothing as unchanged, until a later ship confirms.
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -23,19 +23,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.shared.aws import client
 from functions.shared.dag_bundles import MAIN_BUNDLE
-from functions.shared.documents import Document, InvalidDocument, document
+from functions.shared.documents import Document, InvalidDocument
 from functions.shared.execution_state import LiveComparison, LiveDiff, RunScope
 from functions.shared.paths import (
     bundle_ship_key, deployment_prefix, is_segment, manifests_prefix, repo_manifest_key, repo_prefix,
 )
 from functions.shared.plan_store import Plan, load_plan
+from functions.shared.records import FrozenRecord
 
 SHIPPING, SHIPPED = "shipping", "shipped"
 # Paths and dag_ids listed in a comparison (the state and the API answer stay small); the counts are complete.
 LISTED = 20
 
 
-@document
 class LiveFile(Document):
     path: str  # inside the repo
     checksum: str  # of the source shipped (PlannedFile.checksum)
@@ -44,7 +44,6 @@ class LiveFile(Document):
     dag_ids: list[str] = field(default_factory=list)
 
 
-@document
 class RepoManifest(Document):
     """What a repo's last successful deploy shipped."""
 
@@ -66,14 +65,12 @@ class RepoManifest(Document):
         return [{"dag_id": dag_id, "path": entry.path} for entry in self.files for dag_id in entry.dag_ids]
 
 
-@document
 class ShippedRepo(Document):
     repo: str
     files: int
     fingerprint: str  # of the repo's prefix as shipped (`fingerprint`)
 
 
-@document
 class BundleShip(Document):
     """A Dag bundle's last ship: who sent it, and each repo's files in it."""
 
@@ -96,8 +93,7 @@ class BundleShip(Document):
         )
 
 
-@dataclass(frozen=True)
-class PendingShip:
+class PendingShip(FrozenRecord):
     """A ship Deploy has announced: what `confirm_ship` records once Astro accepted it."""
 
     ship: BundleShip

@@ -3,15 +3,16 @@
 import dataclasses
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from functions.shared.documents import Document, document
+from functions.shared.documents import Document
 from functions.shared.errors import MESSAGE_LIMIT
 from functions.shared.execution_state import (
     LOCK_NOT_HELD, CaughtError, DeployResult, ExecutionState, Failure, RequestedNames, RestoreResult, RollbackFailure,
 )
 from functions.shared.paths import restore_point_key
 from functions.shared.plan_store import load_parse_report, parse_report_uri
+from functions.shared.records import Record
 
 # An error's whole message (functions/shared/errors.py bounds it), not an unbounded cause.
 CAUSE_LIMIT = MESSAGE_LIMIT
@@ -26,7 +27,6 @@ NOTIFIED_KEY_ATTRIBUTE = "id"
 NOTIFIED_EXPIRY_ATTRIBUTE = "expiration"
 
 
-@document
 class FailedExecution(Document):
     """Notify's input: the execution, its request (the execution's input) and its state when the failure was
     caught."""
@@ -59,8 +59,7 @@ def with_parse_report(failed: FailedExecution, dag_bucket: str) -> FailedExecuti
                                report=parse_report_uri(dag_bucket, failed.execution))
 
 
-@dataclass
-class Notification:
+class Notification(Record):
     subject: str
     message: str
 

@@ -11,12 +11,11 @@ from typing import Literal
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import client
-from functions.shared.documents import Document, document
+from functions.shared.documents import Document
 from functions.shared.execution_state import NAME_FIELDS, RunScope
 from functions.shared.paths import normalize_relative_path, parse_report_key, plan_key
 
 
-@document
 class PlannedFile(Document):
     source_bucket: str
     source_key: str
@@ -52,7 +51,6 @@ class PlannedFile(Document):
             raise ValueError(f"{self.path[:80]!r} is not a normalized path inside the repo")
 
 
-@document
 class Plan(RunScope):
     """Everything Upload needs; stored in S3 because it can outgrow the state payload limit."""
 
@@ -80,7 +78,6 @@ def load_plan(bucket: str, execution: str) -> Plan:
 REQUESTED_NAME_LIMIT = 256
 
 
-@document
 class ParseReport(Document):
     """Why Parse refused a request: who it was for, as sent, and every problem."""
 

@@ -20,7 +20,6 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.shared.aws import client
 from functions.shared.execution_state import RepoArchive
 from functions.shared.paths import repo_archive_key
+from functions.shared.records import FrozenRecord
 
 # Archives are kept in memory up to this size, then spill to the function's /tmp.
 SPOOL_BYTES = 16 * 1024 * 1024
@@ -49,8 +49,7 @@ class StaleArchive(Exception):
     """The archive is missing, unreadable, or does not hold exactly the prefix's objects."""
 
 
-@dataclass(frozen=True)
-class ListedObject:
+class ListedObject(FrozenRecord):
     key: str
     relative: str  # the key below the listed prefix
     etag: str
@@ -73,8 +72,7 @@ def listed_objects(bucket: str, prefix: str) -> list[ListedObject]:
     return listed
 
 
-@dataclass(frozen=True)
-class DownloadedFile:
+class DownloadedFile(FrozenRecord):
     relative: str  # the key below the repo prefix: the member's name
     path: Path  # where the bytes were written
     etag: str  # the ETag of the GetObject response the bytes came from, not the listing's

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import MAX_WORKERS, client
-from functions.shared.documents import Document, document
+from functions.shared.documents import Document
 from functions.shared.errors import RollbackFailed
 from functions.shared.execution_state import RestorePointSummary, RestoreResult, RunScope
 from functions.shared.paths import repo_prefix, restore_point_key
@@ -18,14 +18,12 @@ from functions.shared.paths import repo_prefix, restore_point_key
 DELETE_BATCH = 1000
 
 
-@document
 class SavedObject(Document):
     key: str
     version_id: str
     etag: str
 
 
-@document
 class RestorePoint(Document):
     prefix: str
     execution: str

@@ -7,8 +7,8 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import client
+from functions.shared.documents import Document
 from functions.shared.execution_names import execution_name_problem
-from functions.shared.documents import document
 from functions.shared.execution_state import DryRunReport, ExecutionState, Failure
 from functions.shared.notification import console_url, readable_cause
 
@@ -25,8 +25,7 @@ class ExecutionNotFound(LookupError):
     """No execution of this state machine has the name."""
 
 
-@document
-class ExecutionStatus:
+class ExecutionStatus(Document):
     """The API's answer; fields are camelCase on the wire, as Step Functions names them."""
 
     name: str

@@ -1,7 +1,7 @@
 """Targets: what is live in a deployment, repo by repo (commit, execution, time, DAGs, Dag bundle and version), from
 the manifests Deploy records (functions/shared/manifest.py)."""
 
-from functions.shared.documents import document
+from functions.shared.documents import Document
 from functions.shared.manifest import BundleShip, RepoManifest, fingerprint, read_deployment
 from functions.shared.paths import SEGMENT_RULE, is_segment
 
@@ -14,8 +14,7 @@ class TargetNotFound(LookupError):
     """Nothing was ever deployed there."""
 
 
-@document
-class LiveRepo:
+class LiveRepo(Document):
     repo: str
     commit: str | None
     execution: str
@@ -29,8 +28,7 @@ class LiveRepo:
     in_last_ship: bool
 
 
-@document
-class LiveBundle:
+class LiveBundle(Document):
     bundle: str
     state: str  # "shipped" (Astro accepted it) or "shipping" (never confirmed: Astro may hold it or not)
     execution: str
@@ -42,8 +40,7 @@ class LiveBundle:
     repos: list[str]
 
 
-@document
-class Targets:
+class Targets(Document):
     workspace: str
     deployment: str
     deployment_id: str | None  # the Astro deployment

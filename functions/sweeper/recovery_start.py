@@ -11,7 +11,6 @@ timeout. An invocation has ended when the history records its end, or at the lat
 import json
 import math
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
@@ -19,6 +18,7 @@ from botocore.exceptions import ClientError
 from functions.shared.aws import client
 from functions.shared.documents import InvalidDocument
 from functions.shared.execution_state import Failure, PlanSummary, RequestedNames
+from functions.shared.records import FrozenRecord
 
 # Lambda's Init phase runs before the function's timeout starts counting, for up to 10 s; a little more for clocks.
 INIT_PHASE_SECONDS = 10
@@ -31,8 +31,7 @@ NAME_LIMIT = 200
 ALREADY_EXISTS = "ExecutionAlreadyExists"
 
 
-@dataclass(frozen=True)
-class RecoverySettings:
+class RecoverySettings(FrozenRecord):
     pipeline_arn: str  # the deploy state machine
     recovery_arn: str  # the recovery state machine
     deploy_function_arn: str
@@ -48,8 +47,7 @@ class RecoverySettings:
         return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(FrozenRecord):
     function_arn: str
     scheduled: datetime
 

@@ -8,7 +8,7 @@
   freed, each only if that execution still holds it.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
 from botocore.exceptions import ClientError
@@ -18,11 +18,11 @@ from functions.shared.execution_ends import (
     FAILED_STATUS, RECOVERY_LOOKBACK, STOPPED_STATUSES, ended_without_failure_path,
 )
 from functions.shared.locking import release
+from functions.shared.records import Record
 from functions.sweeper.recovery_start import RecoverySettings, start_recovery
 
 
-@dataclass
-class SweepReport:
+class SweepReport(Record):
     recoveries_started: list[str] = field(default_factory=list)
     locks_freed: list[str] = field(default_factory=list)
 
