@@ -85,6 +85,9 @@ RECOVER = _step("recover", "Recover", 512,
 # A few S3 reads and one listing; it counts in the worst case of every execution (cdk/time_budget.py).
 COMPARE = ZipStep("compare", "Compare", 256, Duration.seconds(30), purpose="CompareWithLive step")
 DRY_RUN = ZipStep("dry_run", "DryRun", 256, Duration.minutes(2))
+# A few DynamoDB and Step Functions calls per removed lock item.
+WAKE_WAITERS = ZipStep("wake_waiters", "WakeWaiters", 256, Duration.seconds(30),
+                       purpose="lock waker (hands a released lock's turn to the execution waiting longest)")
 SWEEPER = ZipStep("sweeper", "Sweeper", 256, Duration.minutes(5),
                   purpose="sweeper (starts the recovery of stopped and timed-out executions, frees stale leases)")
 
@@ -317,7 +320,8 @@ class PipelineFunctions(Construct):
         # repos' manifests or live files: the imports and dag_ids the bundle will hold (functions/shared/live_repos.py).
         self._allow_listing(self.parse, bucket)
         self._allow_objects(self.parse, ["s3:GetObject"], [dags, manifests])
-        self._allow(self.lock, ["dynamodb:PutItem", "dynamodb:GetItem"], [lock_table.table_arn])
+        # Taking the lock and waiting for it are both updates of its item (the waiters stay in it).
+        self._allow(self.lock, ["dynamodb:UpdateItem", "dynamodb:GetItem"], [lock_table.table_arn])
         self._allow_listing(self.snapshot, bucket, "s3:ListBucketVersions")
         self._allow_objects(self.snapshot, ["s3:PutObject"], [restore_points])
         # The dag_ids checked again once the lock is held: the plan, and the other repos' manifests or live files.

@@ -6,6 +6,7 @@ from constructs import Construct
 from cdk.api import DeploymentsApi
 from cdk.config import StackSettings
 from cdk.functions import PipelineFunctions
+from cdk.lock_wakeups import LockWakeups
 from cdk.monitoring import PipelineMonitoring
 from cdk.notifications import FailureNotifications
 from cdk.recovery import ExecutionRecovery
@@ -28,6 +29,9 @@ class AstroDagDeployStack(Stack):
             self.notifications.notified_table,
         )
         self.pipeline = DeployStateMachine(self, "Pipeline", settings, self.functions, self.storage.lock_table)
+        self.lock_wakeups = LockWakeups(
+            self, "LockWakeups", settings, self.pipeline.state_machine, self.functions, self.storage.lock_table
+        )
         self.recovery = ExecutionRecovery(
             self,
             "Recovery",

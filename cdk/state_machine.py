@@ -1,8 +1,8 @@
 """The deploy pipeline, one deployment at a time:
 
 Parse -> AcquireLock -> Lock acquired? -> CompareWithLive -> Unchanged? -> Snapshot -> ClearPrefix -> Upload ->
-Deploy -> ReleaseLock -> Deployed, waiting (WaitForLock) and trying again while another execution holds the
-deployment's lock. A failure before the repo prefix can change is notified; a later one is rolled back to the
+Deploy -> ReleaseLock -> Deployed, waiting (WaitForLock, until the lock's release wakes it: cdk/lock_wakeups.py)
+and trying again while another execution holds the deployment's lock. A failure before the repo prefix can change is notified; a later one is rolled back to the
 snapshot and the lock released first. A request identical to what is live releases the lock and ends Unchanged;
 a dry run goes from Parse to its DryRun report and ends there, having changed nothing.
 
@@ -25,6 +25,7 @@ from cdk.config import StackSettings
 from cdk.functions import METRICS_NAMESPACE, PipelineFunctions
 from cdk.nag import attribute_finding, suppress
 from cdk.storage import LOCK_KEY_ATTRIBUTE
+from functions.shared.errors import LockFree
 from functions.shared.execution_state import LOCK_NOT_HELD, ROLLBACK_FAILED, StateKey, plan_field_path
 
 
@@ -200,10 +201,20 @@ class DeployStateMachine(Construct):
         lock_release_failed = sfn.Pass(self, "LockReleaseFailed", state_name=LOCK_RELEASE_FAILED_STATE).next(deployed)
         release_lock.add_catch(lock_release_failed, errors=[sfn.Errors.ALL], result_path=StateKey.LOCK_RELEASE.path)
 
-        # A Wait state: the console shows the execution waiting for the lock, for as long as AcquireLock said.
-        wait_for_lock = sfn.Wait(
-            self, "WaitForLock", time=sfn.WaitTime.seconds_path(StateKey.LOCK.field_path("wait_seconds"))
-        ).next(acquire_lock)
+        # The console shows the execution waiting for the lock, until the waker hands it the lock's turn (the
+        # callback's success) or, should that wake-up be lost, for as long as AcquireLock said (the timeout).
+        wait_for_lock = self._step(
+            "WaitForLock",
+            functions.lock,
+            release_after_failure,
+            payload=sfn.TaskInput.from_object(
+                {"state": sfn.JsonPath.entire_payload, "task_token": sfn.JsonPath.task_token}
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+            waits_for_callback=sfn.Timeout.at(StateKey.LOCK.field_path("wait_seconds")),
+            resumes=(acquire_lock, [sfn.Errors.TIMEOUT, LockFree.__name__]),
+        )
+        wait_for_lock.next(acquire_lock)
         # A ship that would change nothing is skipped, unless the request forces it; decided under the lock.
         unchanged = sfn.Succeed(self, "Unchanged")
         release_unchanged = self._release_lock("ReleaseLockUnchanged", state_name="Release lock (unchanged)")
@@ -303,17 +314,23 @@ class DeployStateMachine(Construct):
         *,
         result_path: str,
         payload: sfn.TaskInput | None = None,
+        waits_for_callback: sfn.Timeout | None = None,
     ) -> tasks.LambdaInvoke:
+        """A Lambda task; `waits_for_callback`: it passes a task token and waits, at most that long, for the token's
+        success or failure instead of the function's result."""
         self._invoked.append(function)
+        callback = {"integration_pattern": sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN} if waits_for_callback else {
+            # The function's own result, not Lambda's Invoke envelope; and the function ARN as the Resource.
+            "payload_response_only": True
+        }
         task = tasks.LambdaInvoke(
             self,
             name,
             lambda_function=function,
             payload=payload,
-            # The function's own result, not Lambda's Invoke envelope; and the function ARN as the Resource.
-            payload_response_only=True,
             result_path=result_path,
-            task_timeout=_task_timeout(function),
+            task_timeout=waits_for_callback or _task_timeout(function),
+            **callback,
             # Replaced by the retry below: CDK's default misses Lambda.TooManyRequestsException.
             retry_on_service_exceptions=False,
         )
@@ -330,10 +347,17 @@ class DeployStateMachine(Construct):
         result_path: str,
         payload: sfn.TaskInput | None = None,
         failure_replaces_state: bool = False,
+        waits_for_callback: sfn.Timeout | None = None,
+        resumes: tuple[sfn.IChainable, list[str]] | None = None,
     ) -> tasks.LambdaInvoke:
         """A pipeline task whose every failure is summarized (a Failure document), then handed to `on_failure`;
-        with `failure_replaces_state`, the summary is all the state holds from then on."""
-        task = self._task(name, function, result_path=result_path, payload=payload)
+        with `failure_replaces_state`, the summary is all the state holds from then on. `resumes`: errors that are
+        not failures, and the state they lead to instead, the state unchanged."""
+        task = self._task(name, function, result_path=result_path, payload=payload,
+                          waits_for_callback=waits_for_callback)
+        if resumes:
+            resume_at, errors = resumes
+            task.add_catch(resume_at, errors=errors, result_path=sfn.JsonPath.DISCARD)
         # Where the Catch puts the error: beside the state, or (a CaughtError document) in place of it.
         caught_path = sfn.JsonPath.entire_payload if failure_replaces_state else StateKey.FAILURE.path
 

@@ -17,7 +17,8 @@ LOCK_KEY_ATTRIBUTE = "lock_key"
 LOCK_EXPIRY_ATTRIBUTE = "expires_at"
 
 
-def expiring_table(scope: Construct, construct_id: str, key: str, expiry: str) -> dynamodb.Table:
+def expiring_table(scope: Construct, construct_id: str, key: str, expiry: str,
+                   stream: dynamodb.StreamViewType | None = None) -> dynamodb.Table:
     """A table of short-lived items keyed by one string, each removed by TTL at its `expiry` attribute: deleting it
     with the stack loses nothing but items still in use."""
     return dynamodb.Table(
@@ -31,6 +32,7 @@ def expiring_table(scope: Construct, construct_id: str, key: str, expiry: str) -
         ),
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
         removal_policy=RemovalPolicy.DESTROY,
+        stream=stream,
     )
 
 
@@ -76,4 +78,6 @@ class DagStorage(Construct):
         )
         # One item per deployment being deployed: a lease, not data. Expired leases are ignored by the lock
         # and removed by TTL; deleting the table with the stack loses nothing but the leases of running executions.
-        self.lock_table = expiring_table(self, "LockTable", LOCK_KEY_ATTRIBUTE, LOCK_EXPIRY_ATTRIBUTE)
+        # Its stream tells the waker each removed item, as it was: who waited for it (cdk/lock_wakeups.py).
+        self.lock_table = expiring_table(self, "LockTable", LOCK_KEY_ATTRIBUTE, LOCK_EXPIRY_ATTRIBUTE,
+                                         stream=dynamodb.StreamViewType.OLD_IMAGE)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from functions.shared.aws import client as step_client
@@ -37,6 +39,7 @@ from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
 from local_mode.execution_end import executions_end_at_once, time_out_execution
 from local_mode.lambda_seam import in_process_lambdas
 from local_mode.payload_limits import payload_limits
+from local_mode.streams import StreamMapping, StreamPollers
 from local_mode.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
 
 REGION = "us-east-1"
@@ -133,7 +136,8 @@ class LocalWorld:
     `astro_cli`: the astro executable the deploy step runs; default: the project's stand-in, whose state is kept
     under `<out_dir>/astro` (`astro_bundles()` reads it); `standin_upload_seconds` makes each of its deploys take
     that long. Handler code runs in this process, in moto's threads. The template's EventBridge rules receive
-    the executions' status-change events (`event_deliveries`); scheduled rules run when `run_schedules()` says.
+    the executions' status-change events (`event_deliveries`); scheduled rules run when `run_schedules()` says;
+    the event source mappings of DynamoDB streams are polled (local_mode/streams.py).
     Every state machine of the template is created; `state_machine_arn` is the one the output StateMachineArn
     names (the deploy pipeline).
     """
@@ -153,6 +157,8 @@ class LocalWorld:
         self.context_overrides = context_overrides
         self.standin_upload_seconds = standin_upload_seconds
         self._rules: list[Rule] = []
+        self._stream_mappings: list[StreamMapping] = []
+        self._streams: StreamPollers | None = None
         self._schedules: list[Rule] = []
         self.state_machine_arns: dict[str, str] = {}
         self._event_bus: ExecutionEventBus | None = None
@@ -234,6 +240,13 @@ class LocalWorld:
         self._event_bus.start()
         # Closed before the running executions are stopped: a world shutting down needs no recovery.
         self._exit_stack.callback(self._event_bus.stop)
+        # botocore sends DynamoDB Streams calls to account-based endpoints (<account>.streams-ddb...), which moto
+        # does not route: the regional endpoint instead.
+        streams_client = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+        streams = StreamPollers(streams_client, lambda_invoker(self.client("lambda")), self._stream_mappings)
+        streams.start()
+        self._exit_stack.callback(streams.stop)
+        self._streams = streams
 
     def _stop_running_executions(self) -> None:
         sfn = self.client("stepfunctions")
@@ -323,6 +336,16 @@ class LocalWorld:
         finally:
             self._event_bus.losing = False
 
+    @contextmanager
+    def lose_stream_records(self) -> Iterator[list[dict]]:
+        """Lose (not deliver) the stream records made in the block: the lock's wake-ups among them; yields them."""
+        assert self._streams is not None
+        self._streams.losing = True
+        try:
+            yield self._streams.lost
+        finally:
+            self._streams.losing = False
+
     def run_schedules(self) -> list[Any]:
         """Run every scheduled rule's targets once, as EventBridge does on schedule; return their answers."""
         invoke = lambda_invoker(self.client("lambda"))
@@ -378,6 +401,7 @@ class LocalWorld:
             "AWS::StepFunctions::StateMachine": self._create_state_machine,
             "AWS::Events::Rule": self._create_rule,
             "AWS::SSM::Parameter": self._create_parameter,
+            "AWS::Lambda::EventSourceMapping": self._create_event_source_mapping,
         }
         pending = {
             logical_id: resource
@@ -450,6 +474,9 @@ class LocalWorld:
                         "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification")
             if key in properties
         }
+        if "StreamSpecification" in arguments:
+            # CloudFormation's form names the view type only; the API's also says the stream is on.
+            arguments["StreamSpecification"] = {"StreamEnabled": True, **arguments["StreamSpecification"]}
         if arguments.get("BillingMode", "PROVISIONED") == "PROVISIONED" and "ProvisionedThroughput" not in arguments:
             arguments["ProvisionedThroughput"] = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
         dynamodb = self.client("dynamodb")
@@ -528,6 +555,13 @@ class LocalWorld:
                 pattern = self._resolve(properties.get("EventPattern", {}))
                 self._rules.append(Rule(name=name, pattern=pattern, target_arns=targets))
         self._resolver.register(logical_id, name, Arn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}")
+
+    def _create_event_source_mapping(self, logical_id: str, properties: dict) -> None:
+        mapping = StreamMapping.from_properties(self._resolve(properties))
+        if ":dynamodb:" not in mapping.stream_arn:
+            raise RuntimeError(f"{logical_id}: the local mode polls only DynamoDB streams, not {mapping.stream_arn}")
+        self._stream_mappings.append(mapping)
+        self._resolver.register(logical_id, logical_id)
 
     def _create_parameter(self, logical_id: str, properties: dict) -> None:
         properties = self._resolve(properties)

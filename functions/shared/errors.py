@@ -91,6 +91,10 @@ class LockWaitExpired(PipelineError):
     """Another execution held the deployment's lock for longer than this one may wait."""
 
 
+class LockFree(PipelineError):
+    """The lock was released before this execution could wait for it: it tries to take it again at once."""
+
+
 class RollbackFailed(PipelineError):
     """The repo prefix could not be restored to what it held before the execution."""
 

@@ -3,19 +3,31 @@
 An Astro DAG-only deploy replaces every DAG of a deployment, so two executions for different repos of one
 deployment must not interleave. The lock is a lease: a holder that vanished (stopped, timed out, crashed) stops
 blocking others when its lease expires, and the lease outlives any execution (the machine's timeout).
+
+Waiters are woken, not left to poll: an execution that finds the lock taken writes its task token into the lock's
+item (`waiter:<execution>`) and sleeps in a callback task. Whatever deletes the item (the holder's release, the
+Sweeper freeing a stale lease, TTL) puts it on the table's stream, and the waker (functions/wake_waiters) hands
+the lock's turn to the longest-waiting execution still waiting, putting the others back. Each sleep is bounded by
+the backoff below, so a lost wake-up costs at most one backoff.
 """
 
+import json
 import time
+from collections.abc import Callable, Mapping
 
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import client
 from functions.shared.dag_bundles import MAIN_BUNDLE
-from functions.shared.errors import LockWaitExpired
+from functions.shared.errors import LockFree, LockWaitExpired
 from functions.shared.execution_state import LockState
+from functions.shared.records import FrozenRecord
 
 FIRST_WAIT_SECONDS = 5
 MAX_WAIT_SECONDS = 60
+WAITER_PREFIX = "waiter:"
+# What SendTaskSuccess answers for a token whose task no longer waits (timed out, or its execution ended).
+GONE_WAITER_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 
 
 def lock_key(workspace: str, deployment: str, bundle: str = MAIN_BUNDLE) -> str:
@@ -35,17 +47,17 @@ def acquire(
     attempt = previous.attempt + 1 if previous else 1
     waiting_since = previous.waiting_since if previous else now
     try:
-        client("dynamodb").put_item(
+        client("dynamodb").update_item(
             TableName=table,
-            Item={
-                "lock_key": {"S": key},
-                "holder": {"S": execution},
-                "acquired_at": {"N": str(int(now))},
-                "expires_at": {"N": str(int(now) + lease_seconds)},
-            },
+            Key={"lock_key": {"S": key}},
+            # The waiters stay in the item; this execution is no longer one of them.
+            UpdateExpression="SET holder = :me, acquired_at = :now, expires_at = :until REMOVE #waiter",
             # Free, expired, or already ours (a retried invocation must not lock itself out).
-            ConditionExpression="attribute_not_exists(lock_key) OR expires_at < :now OR holder = :me",
-            ExpressionAttributeValues={":now": {"N": str(int(now))}, ":me": {"S": execution}},
+            ConditionExpression="attribute_not_exists(holder) OR expires_at < :now OR holder = :me",
+            ExpressionAttributeNames={"#waiter": waiter_attribute(execution)},
+            ExpressionAttributeValues={
+                ":now": {"N": str(int(now))}, ":until": {"N": str(int(now) + lease_seconds)}, ":me": {"S": execution},
+            },
         )
         return LockState(
             key=key, acquired=True, holder=execution, attempt=attempt, waiting_since=waiting_since,
@@ -106,3 +118,85 @@ def release(table: str, key: str, execution: str) -> bool:
             return False
         raise
     return True
+
+
+class Waiter(FrozenRecord):
+    execution: str
+    task_token: str
+    since: float
+
+
+def waiter_attribute(execution: str) -> str:
+    return f"{WAITER_PREFIX}{execution}"
+
+
+def _waiter_value(task_token: str, since: float) -> dict:
+    return {"M": {"task_token": {"S": task_token}, "since": {"N": str(since)}}}
+
+
+def wait_for_release(table: str, key: str, execution: str, task_token: str) -> None:
+    """Put this execution's task token in the lock's item, to be woken when the lock is released; raise LockFree
+    if it is free already (released, expired or ours since the last attempt): then there is nothing to wait for."""
+    now = time.time()
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"lock_key": {"S": key}},
+            UpdateExpression="SET #waiter = :waiter",
+            ConditionExpression="attribute_exists(holder) AND expires_at >= :now AND holder <> :me",
+            ExpressionAttributeNames={"#waiter": waiter_attribute(execution)},
+            ExpressionAttributeValues={
+                ":waiter": _waiter_value(task_token, now), ":now": {"N": str(int(now))}, ":me": {"S": execution},
+            },
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        raise LockFree(f"the lock {key} was released before execution {execution} could wait for it") from None
+
+
+def waiters_in(image: Mapping[str, dict]) -> list[Waiter]:
+    """The waiters a lock item (DynamoDB JSON, as its stream record's image) holds, longest waiting first."""
+    waiters = [
+        Waiter(name.removeprefix(WAITER_PREFIX), value["M"]["task_token"]["S"], float(value["M"]["since"]["N"]))
+        for name, value in image.items() if name.startswith(WAITER_PREFIX)
+    ]
+    return sorted(waiters, key=lambda waiter: (waiter.since, waiter.execution))
+
+
+def wake_next(table: str, key: str, waiters: list[Waiter],
+              send_success: Callable[[str, str], None] | None = None) -> Waiter | None:
+    """Wake the longest-waiting of `waiters` whose task still waits, and put the ones behind it back in the lock's
+    item, to be woken at the next release; return the one woken (None if none still waited)."""
+    send_success = send_success or _send_task_success
+    for index, waiter in enumerate(waiters):
+        try:
+            send_success(waiter.task_token, json.dumps({"lock": key, "woken": waiter.execution}))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in GONE_WAITER_ERRORS:
+                continue
+            raise
+        _requeue(table, key, waiters[index + 1:])
+        return waiter
+    return None
+
+
+def _send_task_success(task_token: str, output: str) -> None:
+    client("stepfunctions").send_task_success(taskToken=task_token, output=output)
+
+
+def _requeue(table: str, key: str, waiters: list[Waiter]) -> None:
+    if not waiters:
+        return
+    names = {f"#w{index}": waiter_attribute(waiter.execution) for index, waiter in enumerate(waiters)}
+    values = {f":w{index}": _waiter_value(waiter.task_token, waiter.since) for index, waiter in enumerate(waiters)}
+    client("dynamodb").update_item(
+        TableName=table,
+        Key={"lock_key": {"S": key}},
+        # Whoever holds the lock by now keeps it; an item of waiters alone is free, and TTL may remove it once
+        # nobody is left to take it (its removal wakes the first of them again).
+        UpdateExpression="SET " + ", ".join(f"{name} = :w{name[2:]}" for name in names)
+        + ", expires_at = if_not_exists(expires_at, :now)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={**values, ":now": {"N": str(int(time.time()))}},
+    )

@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"runs per figure, the median is reported (default: {DEFAULT_RUNS})")
     parser.add_argument("--quick", action="store_true",
                         help="ships measured small: gathering 1 x 20 and 3 x 20 files once, bursts of 1 and 2 "
-                        "pushes with a 1 s CLI (default: 1 x 200 and 10 x 200 files, bursts of 1, 5 and 20 with a "
-                        "5 s CLI, which take minutes with today's lock)")
+                        "pushes with a 1 s CLI (default: 1 x 200 and 10 x 200 files, bursts of 1, 5, 20 and 50 with "
+                        "a 5 s CLI, which take minutes: one ship per push)")
     parser.add_argument("--no-write", action="store_true", help=f"do not update docs/{DOCUMENT.name}")
     return parser
 

@@ -50,7 +50,7 @@ class ShipPlan:
     cli_seconds: float
 
 
-FULL = ShipPlan(gather_shapes=((1, 200), (10, 200)), gather_runs=3, burst_sizes=(1, 5, 20), cli_seconds=5.0)
+FULL = ShipPlan(gather_shapes=((1, 200), (10, 200)), gather_runs=3, burst_sizes=(1, 5, 20, 50), cli_seconds=5.0)
 # The same code paths in well under a minute (the tests' smoke run).
 QUICK = ShipPlan(gather_shapes=((1, 20), (3, 20)), gather_runs=1, burst_sizes=(1, 2), cli_seconds=1.0)
 

@@ -10,7 +10,7 @@ ZIP_HANDLERS = {
     f"functions.{folder}.app.handler": folder
     for folder in (
         "parse", "dry_run", "acquire_lock", "compare", "snapshot", "clear_prefix", "upload", "rollback", "notify",
-        "recover", "status", "sweeper",
+        "recover", "status", "sweeper", "wake_waiters",
     )
 }
 DEPLOY_COMMAND = "functions.deploy.app.handler"

@@ -19,10 +19,13 @@ WILDCARD_ONLY_ACTIONS = {
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    # A DynamoDB stream's event source mapping lists the streams first.
+    "dynamodb:ListStreams",
 }
 RECOVER_HANDLER = "functions.recover.app.handler"
 STATUS_HANDLER = "functions.status.app.handler"
 SWEEPER_HANDLER = "functions.sweeper.app.handler"
+WAKE_WAITERS_HANDLER = "functions.wake_waiters.app.handler"
 TRACING = {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Effect": "Allow", "Resource": "*"}
 DAGS_PREFIX_ONLY = {"StringLike": {"s3:prefix": ["dags/*"]}}
 # The astroDeployments entries of this stack only (cdk/astro_targets.py), read by the functions resolving targets.
@@ -102,9 +105,24 @@ def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized
 
 
 def test_acquire_lock_only_writes_and_reads_lock_items(synthesized, ids):
-    # It never deletes: the state machine releases the lock, only while its execution holds it.
+    # It never deletes: the state machine releases the lock, only while its execution holds it. Taking the lock
+    # and waiting for it update the item.
     assert function_statements(synthesized, "functions.acquire_lock.app.handler") == [
-        allow(["dynamodb:PutItem", "dynamodb:GetItem"], f"<{ids['table']}.Arn>"),
+        allow(["dynamodb:UpdateItem", "dynamodb:GetItem"], f"<{ids['table']}.Arn>"),
+    ]
+
+
+def test_the_waker_reads_the_lock_tables_stream_requeues_waiters_and_only_wakes_this_machines_tasks(
+    synthesized, ids
+):
+    table = f"<{ids['table']}.Arn>"
+    assert function_statements(synthesized, WAKE_WAITERS_HANDLER) == [
+        # The event source mapping's: ListStreams has no resource-level permissions.
+        allow("dynamodb:ListStreams", "*"),
+        allow(["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+              f"<{ids['table']}.StreamArn>"),
+        allow("dynamodb:UpdateItem", table),
+        allow("states:SendTaskSuccess", f"<{ids['machine']}>"),
     ]
 
 
@@ -248,6 +266,7 @@ ZIP_HANDLERS = [
     "functions.rollback.app.handler",
     "functions.notify.app.handler",
     RECOVER_HANDLER,
+    WAKE_WAITERS_HANDLER,
 ]
 
 
@@ -339,9 +358,10 @@ def test_the_state_machine_may_invoke_only_its_tasks_functions_and_delete_only_l
         for resource in statement["Resource"]
     }
     functions = set(synthesized.resources("AWS::Lambda::Function"))
-    # Recover runs in the recovery machine, the Sweeper on EventBridge's events and Status on API requests.
+    # Recover runs in the recovery machine, the Sweeper on EventBridge's events, Status on API requests and the
+    # waker on the lock table's stream.
     tasks = functions - {synthesized.function_id(handler) for handler in (RECOVER_HANDLER, STATUS_HANDLER,
-                                                                          SWEEPER_HANDLER)}
+                                                                          SWEEPER_HANDLER, WAKE_WAITERS_HANDLER)}
     assert len(tasks) == 10
     assert invoked == {f"<{function_id}.Arn>{suffix}" for function_id in tasks for suffix in ("", ":*")}
     dynamodb = [statement for statement in statements if "dynamodb:" in str(statement["Action"])]

@@ -98,6 +98,7 @@ def test_the_states_are_exactly_the_pipeline_its_lock_and_its_failure_paths(stat
         "Dry run found problems",
         "Lock acquired?",
         "WaitForLock",
+        "WaitForLock failed",
         "Unchanged?",
         "Release lock (unchanged)",
         "Lock release failed (unchanged)",
@@ -212,7 +213,24 @@ def test_a_busy_lock_is_waited_for_as_long_as_acquire_lock_says_then_tried_again
         "Choices": [{"Variable": "$.lock.acquired", "BooleanEquals": True, "Next": "CompareWithLive"}],
         "Default": "WaitForLock",
     }
-    assert states["WaitForLock"] == {"Type": "Wait", "SecondsPath": "$.lock.wait_seconds", "Next": "AcquireLock"}
+
+    # Asleep until the waker sends its task token success (the lock was released), at most AcquireLock's wait.
+    wait = states["WaitForLock"]
+    assert wait["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert wait["Parameters"]["Payload"] == {"state.$": "$", "task_token.$": "$$.Task.Token"}
+    assert wait["TimeoutSecondsPath"] == "$.lock.wait_seconds" and "TimeoutSeconds" not in wait
+    assert wait["ResultPath"] is None and wait["Next"] == "AcquireLock"
+    # A lost wake-up, or a lock released before the wait began, is no failure: try again.
+    assert wait["Catch"] == [
+        {"ErrorEquals": ["States.Timeout", "LockFree"], "ResultPath": None, "Next": "AcquireLock"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "WaitForLock failed"},
+    ]
+    assert states["WaitForLock failed"] == failure_summary("WaitForLock", then="Release lock after failure")
+
+
+def test_waiting_for_the_lock_runs_the_lock_function(synthesized, states):
+    assert states["WaitForLock"]["Parameters"]["FunctionName"] == \
+        f"<{synthesized.function_id(HANDLERS['AcquireLock'])}.Arn>"
 
 
 def test_each_lambda_task_invokes_its_own_function_directly(synthesized, states):
@@ -358,7 +376,9 @@ def test_every_task_has_a_timeout_and_lambda_tasks_one_beyond_their_function(syn
         function_timeout = Capture()
         synthesized.has(synthesized.function_id(handler), "AWS::Lambda::Function", {"Timeout": function_timeout})
         assert states[task]["TimeoutSeconds"] > function_timeout.as_number(), task
-    assert [name for name, state in states.items() if state["Type"] == "Task" and "TimeoutSeconds" not in state] == []
+    # WaitForLock's timeout is AcquireLock's wait (TimeoutSecondsPath).
+    assert [name for name, state in states.items() if state["Type"] == "Task"
+            and "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state] == []
 
 
 def test_transitions_do_not_grow_with_the_number_of_files(states):

@@ -1,13 +1,16 @@
 """AcquireLock: one execution per deployment; a vanished holder blocks only until its lease ends."""
 
 import pytest
+from botocore.exceptions import ClientError
 from testkit import emitted_metrics
 
 from functions.acquire_lock import app
 from functions.shared import locking
 from functions.shared.aws import client
-from functions.shared.errors import LockWaitExpired
-from functions.shared.locking import acquire, current_holder, release
+from functions.shared.errors import LockFree, LockWaitExpired
+from functions.shared.locking import (
+    Waiter, acquire, current_holder, release, wait_for_release, waiters_in, wake_next,
+)
 
 TABLE = "locks"
 
@@ -83,3 +86,72 @@ def test_handler_loops_through_the_state(table, monkeypatch, lambda_context, cap
     assert waiting["acquired"] is False and waiting["holder"] == "exec-a"
     assert acquired["acquired"] is True and acquired["attempt"] == 2
     assert "lock.wait" in emitted_metrics(capsys.readouterr().out, repo="repo-b")
+
+
+def lock_item(table: str, key: str = "ws/dep") -> dict:
+    return client("dynamodb").get_item(TableName=table, Key={"lock_key": {"S": key}}, ConsistentRead=True).get("Item")
+
+
+def test_a_waiter_waits_in_the_lock_item_and_leaves_it_when_it_takes_the_lock(table):
+    acquire(table, "ws/dep", "exec-a", 600, 900)
+    wait_for_release(table, "ws/dep", "exec-b", "token-b")
+    wait_for_release(table, "ws/dep", "exec-c", "token-c")
+    held = lock_item(table)
+    assert [waiter.execution for waiter in waiters_in(held)] == ["exec-b", "exec-c"]
+    assert waiters_in(held)[0].task_token == "token-b"
+
+    # The release deletes the item; the waker, given it as it was, wakes exec-b and puts exec-c back.
+    release(table, "ws/dep", "exec-a")
+    woken = []
+    assert wake_next(table, "ws/dep", waiters_in(held), lambda token, output: woken.append(token)).execution == "exec-b"
+    assert woken == ["token-b"]
+    requeued = lock_item(table)
+    assert "holder" not in requeued and [waiter.execution for waiter in waiters_in(requeued)] == ["exec-c"]
+
+    # An item of waiters alone is a free lock; the one who takes it is no longer a waiter, the others stay.
+    assert acquire(table, "ws/dep", "exec-b", 600, 900).acquired
+    taken = lock_item(table)
+    assert taken["holder"]["S"] == "exec-b" and [waiter.execution for waiter in waiters_in(taken)] == ["exec-c"]
+
+
+def test_nobody_waits_for_a_lock_that_is_free_expired_or_its_own(table, monkeypatch):
+    with pytest.raises(LockFree, match="released before execution exec-b could wait"):
+        wait_for_release(table, "ws/dep", "exec-b", "token-b")
+    acquire(table, "ws/dep", "exec-a", lease_seconds=60, max_wait_seconds=900)
+    with pytest.raises(LockFree):
+        wait_for_release(table, "ws/dep", "exec-a", "token-a")
+    now = locking.time.time()
+    monkeypatch.setattr(locking.time, "time", lambda: now + 61)
+    with pytest.raises(LockFree):
+        wait_for_release(table, "ws/dep", "exec-b", "token-b")
+    assert waiters_in(lock_item(table)) == []
+
+
+def test_the_longest_waiting_is_woken_first_and_waiters_gone_are_passed_over(table):
+    acquire(table, "ws/dep", "exec-a", 600, 900)
+    for execution in ("exec-b", "exec-c", "exec-d"):
+        wait_for_release(table, "ws/dep", execution, f"token-{execution[-1]}")
+    held = lock_item(table)
+    release(table, "ws/dep", "exec-a")
+    tried = []
+
+    def send(token: str, output: str) -> None:
+        tried.append(token)
+        if token == "token-b":  # its execution was stopped while it waited
+            raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "gone"}}, "SendTaskSuccess")
+
+    assert wake_next(table, "ws/dep", waiters_in(held), send).execution == "exec-c"
+    assert tried == ["token-b", "token-c"]
+    assert [waiter.execution for waiter in waiters_in(lock_item(table))] == ["exec-d"]
+
+
+def test_waiting_through_the_handler_registers_the_task_token(table, monkeypatch, lambda_context):
+    monkeypatch.setenv("LOCK_TABLE", TABLE)
+    acquire(table, "ws/dep", "exec-a", 600, 900)
+    state = {"workspace": "ws", "deployment": "dep", "repo": "repo-b", "execution": "exec-b", "lock_key": "ws/dep"}
+
+    assert app.handler({"state": state, "task_token": "token-b"}, lambda_context) is None
+    assert waiters_in(lock_item(table)) == [Waiter("exec-b", "token-b", waiters_in(lock_item(table))[0].since)]
+    release(table, "ws/dep", "exec-a")
+    with pytest.raises(LockFree):
+        app.handler({"state": state, "task_token": "token-b"}, lambda_context)
