@@ -71,6 +71,12 @@ LAMBDA_SERVICE_ERRORS = RetryPolicy(
     2,
 )
 LAMBDA_RETRIES = (LAMBDA_THROTTLED, LAMBDA_SERVICE_ERRORS)
+
+
+def lambda_transient_errors() -> list[str]:
+    return [error for policy in LAMBDA_RETRIES for error in policy.errors]
+
+
 # A transient Astro or network failure (functions/shared/errors.py); a retried DAG-only deploy is harmless.
 ASTRO_UNAVAILABLE = RetryPolicy(("AstroUnavailable",), 30, 3, 2)
 # DynamoDB throttling or a fault on its side: the release is idempotent, try again.
@@ -212,7 +218,9 @@ class DeployStateMachine(Construct):
             ),
             result_path=sfn.JsonPath.DISCARD,
             waits_for_callback=sfn.Timeout.at(StateKey.LOCK.field_path("wait_seconds")),
-            resumes=(acquire_lock, [sfn.Errors.TIMEOUT, LockFree.__name__]),
+            # Lambda's transient errors too: AcquireLock, which retries them, follows at once, and the wait stays
+            # within the lock's time budget (cdk/time_budget.py).
+            resumes=(acquire_lock, [sfn.Errors.TIMEOUT, LockFree.__name__, *lambda_transient_errors()]),
         )
         wait_for_lock.next(acquire_lock)
         # A ship that would change nothing is skipped, unless the request forces it; decided under the lock.
@@ -316,8 +324,9 @@ class DeployStateMachine(Construct):
         payload: sfn.TaskInput | None = None,
         waits_for_callback: sfn.Timeout | None = None,
     ) -> tasks.LambdaInvoke:
-        """A Lambda task; `waits_for_callback`: it passes a task token and waits, at most that long, for the token's
-        success or failure instead of the function's result."""
+        """A Lambda task, retried on Lambda's transient errors; `waits_for_callback`: it passes a task token and
+        waits, at most that long, for the token's success or failure instead of the function's result (not retried:
+        the caller decides what a failed wait leads to)."""
         self._invoked.append(function)
         callback = {"integration_pattern": sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN} if waits_for_callback else {
             # The function's own result, not Lambda's Invoke envelope; and the function ARN as the Resource.
@@ -334,8 +343,9 @@ class DeployStateMachine(Construct):
             # Replaced by the retry below: CDK's default misses Lambda.TooManyRequestsException.
             retry_on_service_exceptions=False,
         )
-        for policy in LAMBDA_RETRIES:
-            policy.apply(task)
+        if not waits_for_callback:
+            for policy in LAMBDA_RETRIES:
+                policy.apply(task)
         return task
 
     def _step(

@@ -46,7 +46,8 @@ def worst_case(settings: StackSettings) -> list[Phase]:
     return [
         lambda_step("Parse", _timeout(PARSE, settings)),
         # The first AcquireLock starts the clock of the wait; while waiting, the last WaitForLock may start just
-        # before the wait runs out, and one more AcquireLock follows it.
+        # before the wait runs out, and one more AcquireLock follows it. WaitForLock is never retried: its timeout,
+        # at most MAX_WAIT_SECONDS, bounds it.
         Phase(
             "AcquireLock / WaitForLock",
             2 * acquire_lock.seconds + settings.lock_max_wait_minutes * 60 + MAX_WAIT_SECONDS,

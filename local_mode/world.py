@@ -35,6 +35,7 @@ from local_mode.astro_standin import (
     wait_for_held_deploys,
     write_standin_wrapper,
 )
+from local_mode.dynamodb_writes import atomic_item_writes
 from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
 from local_mode.execution_end import executions_end_at_once, time_out_execution
 from local_mode.lambda_seam import in_process_lambdas
@@ -215,6 +216,7 @@ class LocalWorld:
         self._exit_stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._exit_stack.enter_context(in_process_lambdas())
         self._exit_stack.enter_context(payload_limits())
+        self._exit_stack.enter_context(atomic_item_writes())
         self._exit_stack.enter_context(executions_end_at_once())
         self._exit_stack.callback(self._stop_running_executions)
 

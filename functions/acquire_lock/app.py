@@ -51,5 +51,7 @@ def handler(event: dict, context: LambdaContext) -> dict | None:
 def wait(request: LockWait) -> None:
     """Register as a waiter (raises LockFree when there is nothing to wait for); the task's result comes later,
     from the waker, or its timeout ends the wait."""
-    wait_for_release(os.environ["LOCK_TABLE"], request.state.lock_key, request.state.execution, request.task_token)
-    logger.info("waiting for the lock's release", extra={"lock_key": request.state.lock_key})
+    announced = wait_for_release(os.environ["LOCK_TABLE"], request.state.lock_key, request.state.execution,
+                                 request.task_token)
+    logger.info("waiting for the lock's release" if announced else "lock item full: waiting out the backoff",
+                extra={"lock_key": request.state.lock_key})

@@ -19,12 +19,11 @@ from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.bundle_layout import BundleLayout
 from functions.shared.dag_discovery import IGNORE_FILE, might_contain_dag
 from functions.shared.dag_source import inspect_dag_source
-from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo
+from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo, lock_key
 from functions.shared.errors import PROBLEM_LIMIT, AstroConfigError, InvalidRequest, shortened
 from functions.shared.execution_state import PlanSummary, RefusedDryRun
 from functions.shared.live_repos import read_live_repos
 from functions.shared.manifest import stored_files
-from functions.shared.locking import lock_key
 from functions.shared.paths import (
     PATH_RULE, normalize_relative_path, repo_prefix, split_s3_uri,
 )

@@ -42,6 +42,13 @@ def derived_bundle_name(repo: str) -> str:
     return name
 
 
+def lock_key(workspace: str, deployment: str, bundle: str = MAIN_BUNDLE) -> str:
+    """The key of the lock that orders a bundle's ships (functions/shared/locking.py): one per deployment's `main`
+    bundle, one per bundle of its own."""
+    # Neither segments nor bundle names hold "#": keys of different bundles never meet.
+    return f"{workspace}/{deployment}" if bundle == MAIN_BUNDLE else f"{workspace}/{deployment}#{bundle}"
+
+
 def bundle_for(repo: str, mode: str, bundle_names: dict[str, str]) -> str:
     """The bundle `repo` ships to in a deployment of this mode."""
     if mode == MAIN_MODE:

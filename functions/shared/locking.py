@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import client
-from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.errors import LockFree, LockWaitExpired
 from functions.shared.execution_state import LockState
 from functions.shared.records import FrozenRecord
@@ -28,11 +27,6 @@ MAX_WAIT_SECONDS = 60
 WAITER_PREFIX = "waiter:"
 # What SendTaskSuccess answers for a token whose task no longer waits (timed out, or its execution ended).
 GONE_WAITER_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
-
-
-def lock_key(workspace: str, deployment: str, bundle: str = MAIN_BUNDLE) -> str:
-    # Neither segments nor bundle names hold "#": keys of different bundles never meet.
-    return f"{workspace}/{deployment}" if bundle == MAIN_BUNDLE else f"{workspace}/{deployment}#{bundle}"
 
 
 def acquire(
@@ -134,9 +128,11 @@ def _waiter_value(task_token: str, since: float) -> dict:
     return {"M": {"task_token": {"S": task_token}, "since": {"N": str(since)}}}
 
 
-def wait_for_release(table: str, key: str, execution: str, task_token: str) -> None:
+def wait_for_release(table: str, key: str, execution: str, task_token: str) -> bool:
     """Put this execution's task token in the lock's item, to be woken when the lock is released; raise LockFree
-    if it is free already (released, expired or ours since the last attempt): then there is nothing to wait for."""
+    if it is free already (released, expired or ours since the last attempt): then there is nothing to wait for.
+    Return False if the item has no room left for another waiter (some 190 task tokens of 2 KB fill DynamoDB's
+    400 KB): that one waits out its backoff unannounced, as before wake-ups."""
     now = time.time()
     try:
         client("dynamodb").update_item(
@@ -150,9 +146,13 @@ def wait_for_release(table: str, key: str, execution: str, task_token: str) -> N
             },
         )
     except ClientError as error:
-        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        code, message = error.response["Error"]["Code"], error.response["Error"].get("Message", "")
+        if code == "ValidationException" and "size" in message:
+            return False
+        if code != "ConditionalCheckFailedException":
             raise
         raise LockFree(f"the lock {key} was released before execution {execution} could wait for it") from None
+    return True
 
 
 def waiters_in(image: Mapping[str, dict]) -> list[Waiter]:

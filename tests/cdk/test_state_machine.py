@@ -40,6 +40,9 @@ LAMBDA_TRANSIENT = {
     "Lambda.TooManyRequestsException",
     "Lambda.ClientExecutionTimeoutException",
 }
+# As the Retry lists them.
+LAMBDA_ORDER = ["Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
+                "Lambda.SdkClientException", "Lambda.ClientExecutionTimeoutException"]
 DYNAMODB_TRANSIENT = {
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.ThrottlingException",
@@ -221,8 +224,11 @@ def test_a_busy_lock_is_waited_for_as_long_as_acquire_lock_says_then_tried_again
     assert wait["TimeoutSecondsPath"] == "$.lock.wait_seconds" and "TimeoutSeconds" not in wait
     assert wait["ResultPath"] is None and wait["Next"] == "AcquireLock"
     # A lost wake-up, or a lock released before the wait began, is no failure: try again.
+    # Not retried: Lambda's transient errors lead to AcquireLock as a timeout does (AcquireLock retries them).
+    assert "Retry" not in wait
     assert wait["Catch"] == [
-        {"ErrorEquals": ["States.Timeout", "LockFree"], "ResultPath": None, "Next": "AcquireLock"},
+        {"ErrorEquals": ["States.Timeout", "LockFree", *sorted(LAMBDA_TRANSIENT, key=LAMBDA_ORDER.index)],
+         "ResultPath": None, "Next": "AcquireLock"},
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "WaitForLock failed"},
     ]
     assert states["WaitForLock failed"] == failure_summary("WaitForLock", then="Release lock after failure")

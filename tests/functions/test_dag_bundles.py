@@ -5,9 +5,10 @@ from testkit import DAG_BUCKET, SOURCE_BUCKET
 
 from functions.parse.planning import build_plan
 from functions.shared.astro_targets import resolve_astro_target
-from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo, bundle_for, derived_bundle_name, is_bundle_name
+from functions.shared.dag_bundles import (
+    MAIN_BUNDLE, UnmappableRepo, bundle_for, derived_bundle_name, is_bundle_name, lock_key,
+)
 from functions.shared.errors import InvalidRequest
-from functions.shared.locking import lock_key
 
 ALLOWED = frozenset({SOURCE_BUCKET})
 TARGETS = {

@@ -34,7 +34,7 @@ from local_mode.astro_standin import (
 from functions.deploy import app
 from functions.deploy.astro_cli import redact
 from functions.shared.aws import client
-from functions.shared.locking import lock_key
+from functions.shared.dag_bundles import lock_key
 from functions.shared.manifest import fingerprint, read_bundle_ship, read_repo_manifest, stored_files
 from functions.shared.plan_store import Plan, PlannedFile, save_plan
 from functions.shared.errors import (

@@ -155,3 +155,12 @@ def test_waiting_through_the_handler_registers_the_task_token(table, monkeypatch
     release(table, "ws/dep", "exec-a")
     with pytest.raises(LockFree):
         app.handler({"state": state, "task_token": "token-b"}, lambda_context)
+
+
+def test_a_waiter_the_lock_item_has_no_room_for_waits_out_its_backoff(table):
+    acquire(table, "ws/dep", "exec-a", 600, 900)
+    token = "t" * 2048  # Step Functions' longest task token
+    announced = [wait_for_release(table, "ws/dep", f"exec-{index}", token) for index in range(200)]
+    # DynamoDB's 400 KB item holds some 190 of them; the others are refused, not failed.
+    assert announced[0] and not announced[-1]
+    assert len(waiters_in(lock_item(table))) == announced.count(True)

@@ -7,8 +7,8 @@ import pytest
 from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics, store_astro_targets
 from functions.parse import app
 from functions.parse.planning import build_plan
+from functions.shared.dag_bundles import lock_key
 from functions.shared.errors import InvalidRequest
-from functions.shared.locking import lock_key
 from functions.shared.plan_store import load_parse_report, load_plan
 
 TARGETS = {"*/*": {"deploymentId": "dep-{deployment}"}}

@@ -9,7 +9,8 @@ from functions.recover.recovery import LOCK_LOST, recover_prefix
 from functions.shared.aws import client
 from functions.shared.errors import RollbackFailed
 from functions.shared.execution_state import PlanSummary
-from functions.shared.locking import acquire, current_holder, lock_key
+from functions.shared.dag_bundles import lock_key
+from functions.shared.locking import acquire, current_holder
 from functions.shared.restore_point import save_restore_point
 
 PREFIX = "dags/ws/dep/repo-a/"

@@ -1,0 +1,87 @@
+"""The local mode's model of DynamoDB's atomic conditional writes (local_mode/dynamodb_writes.py).
+
+AWS: a conditional write checks its condition and changes the item in one step; of writes racing for the same free
+item, exactly one succeeds. moto alone lets several through now and then.
+"""
+
+import threading
+import time
+from unittest import mock
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.dynamodb import models
+
+from local_mode.dynamodb_writes import atomic_item_writes
+
+RACERS = 10
+ROUNDS = 5
+
+
+def winners_per_round(table: str) -> list[int]:
+    """Rounds of RACERS threads taking one free item each (a conditional update), started together."""
+    clients = [boto3.client("dynamodb", region_name="us-east-1") for _ in range(RACERS)]
+    winners = []
+    for round_number in range(ROUNDS):
+        start, won = threading.Barrier(RACERS), []
+
+        def race(racer: int, key: str = f"lock-{round_number}") -> None:
+            start.wait()
+            try:
+                clients[racer].update_item(
+                    TableName=table, Key={"lock_key": {"S": key}}, UpdateExpression="SET holder = :me",
+                    ConditionExpression="attribute_not_exists(holder)", ExpressionAttributeValues={":me": {"S": str(racer)}},
+                )
+                won.append(racer)
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+        threads = [threading.Thread(target=race, args=(racer,)) for racer in range(RACERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        winners.append(len(won))
+    return winners
+
+
+@pytest.fixture
+def slow_conditions():
+    """moto's window between checking a condition and writing the item, widened from a thread switch to 20 ms."""
+    parser = models.create_condition_expression_parser
+
+    def slow_parser(*args, **kwargs):
+        condition = parser(*args, **kwargs).parse()
+        checked = condition.expr
+
+        def expr(item):
+            passed = checked(item)
+            time.sleep(0.02)
+            return passed
+
+        condition.expr = expr
+        return mock.Mock(parse=lambda: condition)
+
+    with mock.patch.object(models, "create_condition_expression_parser", slow_parser):
+        yield
+
+
+def create_lock_table() -> str:
+    boto3.client("dynamodb", region_name="us-east-1").create_table(
+        TableName="locks", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "lock_key", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "lock_key", "KeyType": "HASH"}],
+    )
+    return "locks"
+
+
+def test_moto_alone_lets_racing_conditional_writes_all_win(slow_conditions):
+    with mock_aws():
+        assert all(winners > 1 for winners in winners_per_round(create_lock_table()))
+
+
+def test_of_conditional_writes_racing_for_one_item_exactly_one_wins(slow_conditions):
+    with mock_aws(), atomic_item_writes():
+        assert winners_per_round(create_lock_table()) == [1] * ROUNDS
