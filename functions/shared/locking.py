@@ -181,6 +181,19 @@ def wake_next(table: str, key: str, waiters: list[Waiter],
     return None
 
 
+def wake_after_removals(table: str, records: list[dict]) -> dict[str, str | None]:
+    """For each lock item a stream record says was removed (its image as it was), wake its longest-waiting
+    execution still waiting; return each lock's key with the execution woken (None: nobody waited)."""
+    woken: dict[str, str | None] = {}
+    for record in records:
+        image = record["dynamodb"].get("OldImage", {})
+        key = image.get("lock_key", {}).get("S")
+        if key is not None:
+            waiter = wake_next(table, key, waiters_in(image))
+            woken[key] = waiter.execution if waiter else None
+    return woken
+
+
 def _send_task_success(task_token: str, output: str) -> None:
     client("stepfunctions").send_task_success(taskToken=task_token, output=output)
 
