@@ -2,9 +2,10 @@
 
 Parse -> AcquireLock -> Lock acquired? -> CompareWithLive -> Unchanged? -> Snapshot -> ClearPrefix -> Upload ->
 Deploy -> ReleaseLock -> Deployed, waiting (WaitForLock, until the lock's release wakes it: cdk/lock_wakeups.py)
-and trying again while another execution holds the deployment's lock. A failure before the repo prefix can change is notified; a later one is rolled back to the
-snapshot and the lock released first. A request identical to what is live releases the lock and ends Unchanged;
-a dry run goes from Parse to its DryRun report and ends there, having changed nothing.
+and trying again while another execution holds the deployment's lock. A failure before the repo prefix can change
+is notified; a later one is rolled back to the snapshot and the lock released first. A request identical to what
+is live releases the lock and ends Unchanged; a dry run goes from Parse to its DryRun report and ends there, having
+changed nothing.
 
 The state that flows between the states is one contract (functions/shared/execution_state.py): every result path
 comes from its keys. JSONPath, not JSONata: the local mode runs this exact definition on moto's interpreter, which
@@ -71,12 +72,7 @@ LAMBDA_SERVICE_ERRORS = RetryPolicy(
     2,
 )
 LAMBDA_RETRIES = (LAMBDA_THROTTLED, LAMBDA_SERVICE_ERRORS)
-
-
-def lambda_transient_errors() -> list[str]:
-    return [error for policy in LAMBDA_RETRIES for error in policy.errors]
-
-
+LAMBDA_TRANSIENT_ERRORS = tuple(error for policy in LAMBDA_RETRIES for error in policy.errors)
 # A transient Astro or network failure (functions/shared/errors.py); a retried DAG-only deploy is harmless.
 ASTRO_UNAVAILABLE = RetryPolicy(("AstroUnavailable",), 30, 3, 2)
 # DynamoDB throttling or a fault on its side: the release is idempotent, try again.
@@ -220,7 +216,7 @@ class DeployStateMachine(Construct):
             waits_for_callback=sfn.Timeout.at(StateKey.LOCK.field_path("wait_seconds")),
             # Lambda's transient errors too: AcquireLock, which retries them, follows at once, and the wait stays
             # within the lock's time budget (cdk/time_budget.py).
-            resumes=(acquire_lock, [sfn.Errors.TIMEOUT, LockFree.__name__, *lambda_transient_errors()]),
+            resumes=(acquire_lock, [sfn.Errors.TIMEOUT, LockFree.__name__, *LAMBDA_TRANSIENT_ERRORS]),
         )
         wait_for_lock.next(acquire_lock)
         # A ship that would change nothing is skipped, unless the request forces it; decided under the lock.

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import boto3
+from botocore.config import Config
+
 from local_mode.events import matches
 
 POLL_SECONDS = 0.1
@@ -50,6 +53,12 @@ class StreamMapping:
 
     def passes(self, record: dict) -> bool:
         return not self.filters or any(matches(pattern, record) for pattern in self.filters)
+
+
+def streams_client() -> Any:
+    """A DynamoDB Streams client of the embedded AWS. botocore sends Streams calls to account-based endpoints
+    (<account>.streams-ddb...), which moto does not route: this one uses the regional endpoint."""
+    return boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
 
 
 def lambda_record(record: dict, stream_arn: str) -> dict:

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from functions.shared.aws import client as step_client
@@ -40,7 +38,7 @@ from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
 from local_mode.execution_end import executions_end_at_once, time_out_execution
 from local_mode.lambda_seam import in_process_lambdas
 from local_mode.payload_limits import payload_limits
-from local_mode.streams import StreamMapping, StreamPollers
+from local_mode.streams import StreamMapping, StreamPollers, streams_client
 from local_mode.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
 
 REGION = "us-east-1"
@@ -242,10 +240,7 @@ class LocalWorld:
         self._event_bus.start()
         # Closed before the running executions are stopped: a world shutting down needs no recovery.
         self._exit_stack.callback(self._event_bus.stop)
-        # botocore sends DynamoDB Streams calls to account-based endpoints (<account>.streams-ddb...), which moto
-        # does not route: the regional endpoint instead.
-        streams_client = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
-        streams = StreamPollers(streams_client, lambda_invoker(self.client("lambda")), self._stream_mappings)
+        streams = StreamPollers(streams_client(), lambda_invoker(self.client("lambda")), self._stream_mappings)
         streams.start()
         self._exit_stack.callback(streams.stop)
         self._streams = streams

@@ -12,10 +12,11 @@ from pathlib import Path
 from functions.shared.astro_targets import PARAMETER_PATH_VARIABLE, parameter_name
 from functions.shared.aws import client
 from functions.shared.errors import AstroDeployFailed, AstroUnavailable
+from functions.shared.execution_names import execution_name
 
-from local_mode.executions import ExecutionResult
+from local_mode.executions import ExecutionResult, execution_history
 from local_mode.project import EXAMPLES_DIR
-from local_mode.scenario import Scenario, run_scenario
+from local_mode.scenario import Scenario, run_scenario, upload_dags_dir
 from local_mode.world import LocalWorld
 
 REGION = "eu-west-1"
@@ -176,3 +177,30 @@ def wait_until_ended(world: LocalWorld, arn: str, timeout: float = 180) -> dict:
             return description
         time.sleep(0.2)
     raise AssertionError(f"{arn} still running after {timeout} s")
+
+
+def wait_until_waiting_for_the_lock(world: LocalWorld, arn: str, timeout: float = 60) -> None:
+    """Until the execution's task token is in the lock's item (WaitForLock's invocation has returned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(event["type"] == "TaskSubmitted" for event in execution_history(world, arn)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} never waited for the lock")
+
+
+def start_behind_a_held_deploy(world: LocalWorld, scenario: Scenario) -> list[str]:
+    """Inside `world.hold_deploys()`: start the scenario's requests in order, the first one's deploy held, each
+    later one waiting for the lock before the next starts; return their ARNs. They overlap whatever the machine's
+    load, and wait in the order they came."""
+    s3 = world.client("s3")
+    arns = []
+    for request in scenario.requests:
+        run_id = world.next_run_id()
+        execution_input = upload_dags_dir(s3, world.artifacts_bucket, request, run_id)
+        arns.append(world.start_execution(execution_input, execution_name(request.repo, None, run_id)))
+        if len(arns) == 1:
+            world.wait_for_held_deploys(1)
+        else:
+            wait_until_waiting_for_the_lock(world, arns[-1])
+    return arns

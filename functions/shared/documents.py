@@ -20,7 +20,7 @@ class InvalidDocument(ValueError):
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(dataclasses.field,))
 class Document(Record):
-    """A JSON document: a data class of keyword-only fields (not frozen, which would cost each class more)."""
+    """A JSON document: a data class of keyword-only fields."""
 
     _KW_ONLY = True
 

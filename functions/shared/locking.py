@@ -13,7 +13,7 @@ the backoff below, so a lost wake-up costs at most one backoff.
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from botocore.exceptions import ClientError
 
@@ -164,14 +164,14 @@ def waiters_in(image: Mapping[str, dict]) -> list[Waiter]:
     return sorted(waiters, key=lambda waiter: (waiter.since, waiter.execution))
 
 
-def wake_next(table: str, key: str, waiters: list[Waiter],
-              send_success: Callable[[str, str], None] | None = None) -> Waiter | None:
+def wake_next(table: str, key: str, waiters: list[Waiter]) -> Waiter | None:
     """Wake the longest-waiting of `waiters` whose task still waits, and put the ones behind it back in the lock's
     item, to be woken at the next release; return the one woken (None if none still waited)."""
-    send_success = send_success or _send_task_success
     for index, waiter in enumerate(waiters):
         try:
-            send_success(waiter.task_token, json.dumps({"lock": key, "woken": waiter.execution}))
+            client("stepfunctions").send_task_success(
+                taskToken=waiter.task_token, output=json.dumps({"lock": key, "woken": waiter.execution})
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] in GONE_WAITER_ERRORS:
                 continue
@@ -194,22 +194,20 @@ def wake_after_removals(table: str, records: list[dict]) -> dict[str, str | None
     return woken
 
 
-def _send_task_success(task_token: str, output: str) -> None:
-    client("stepfunctions").send_task_success(taskToken=task_token, output=output)
-
-
 def _requeue(table: str, key: str, waiters: list[Waiter]) -> None:
     if not waiters:
         return
-    names = {f"#w{index}": waiter_attribute(waiter.execution) for index, waiter in enumerate(waiters)}
-    values = {f":w{index}": _waiter_value(waiter.task_token, waiter.since) for index, waiter in enumerate(waiters)}
     client("dynamodb").update_item(
         TableName=table,
         Key={"lock_key": {"S": key}},
         # Whoever holds the lock by now keeps it; an item of waiters alone is free, and TTL may remove it once
         # nobody is left to take it (its removal wakes the first of them again).
-        UpdateExpression="SET " + ", ".join(f"{name} = :w{name[2:]}" for name in names)
+        UpdateExpression="SET " + ", ".join(f"#w{index} = :w{index}" for index in range(len(waiters)))
         + ", expires_at = if_not_exists(expires_at, :now)",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues={**values, ":now": {"N": str(int(time.time()))}},
+        ExpressionAttributeNames={f"#w{index}": waiter_attribute(waiter.execution)
+                                  for index, waiter in enumerate(waiters)},
+        ExpressionAttributeValues={
+            **{f":w{index}": _waiter_value(waiter.task_token, waiter.since) for index, waiter in enumerate(waiters)},
+            ":now": {"N": str(int(time.time()))},
+        },
     )

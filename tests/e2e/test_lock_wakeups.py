@@ -1,65 +1,40 @@
 """Waiting for a deployment's lock, end to end: each release wakes the longest-waiting execution at once; a lost
 wake-up or a waiter gone costs at most one backoff, never the lock."""
 
-import time
+from pathlib import Path
 
 from local_mode.astro_standin import read_invocations
-from local_mode.executions import watch_execution
-from local_mode.scenario import Scenario, upload_dags_dir
+from local_mode.executions import execution_history, watch_execution
+from local_mode.scenario import Scenario
 from local_mode.world import LocalWorld
+from testkit import start_behind_a_held_deploy
 
-from functions.shared.execution_names import execution_name
 from functions.shared.locking import FIRST_WAIT_SECONDS
 
 REPOS = ("marketing_etl", "finance_reports", "web_analytics_fixed")
 
 
-def start_behind_a_held_deploy(world: LocalWorld, repos: tuple[str, ...], tmp_path) -> list[str]:
-    """Start one execution per repo of one deployment, in order, the first one's deploy held until every other waits
-    for the lock (in WaitForLock); return their ARNs. The caller ends the hold."""
-    requests = {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
-                              "dags_dir": repo} for repo in repos]}
+def repos_of_one_deployment(folder: Path, repos: tuple[str, ...]) -> Scenario:
+    """A request per repo of one deployment, each repo one DAG file of its own."""
     for repo in repos:
-        folder = tmp_path / repo
-        folder.mkdir(parents=True)
-        (folder / f"{repo}_daily.py").write_text(f"from airflow import DAG\nDAG('{repo}_daily', schedule=None)\n")
-    scenario = Scenario.from_document(requests, tmp_path)
-    s3 = world.client("s3")
-    arns = []
-    for request in scenario.requests:
-        run_id = world.next_run_id()
-        execution_input = upload_dags_dir(s3, world.artifacts_bucket, request, run_id)
-        arns.append(world.start_execution(execution_input, execution_name(request.repo, None, run_id)))
-        if len(arns) == 1:
-            world.wait_for_held_deploys(1)
-        else:
-            wait_until_waiting(world, arns[-1])
-    return arns
-
-
-def history(world: LocalWorld, arn: str) -> list[dict]:
-    return world.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
-
-
-def wait_until_waiting(world: LocalWorld, arn: str, timeout: float = 60) -> None:
-    """Until the execution's task token is in the lock's item (WaitForLock's invocation has returned)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(event["type"] == "TaskSubmitted" for event in history(world, arn)):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{arn} never waited for the lock")
+        (folder / repo).mkdir(parents=True)
+        (folder / repo / f"{repo}_daily.py").write_text(f"from airflow import DAG\nDAG('{repo}_daily', schedule=None)\n")
+    return Scenario.from_document(
+        {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
+                       "dags_dir": repo} for repo in repos]},
+        folder,
+    )
 
 
 def entered(world: LocalWorld, arn: str, state: str) -> float:
-    return next(event["timestamp"].timestamp() for event in history(world, arn)
+    return next(event["timestamp"].timestamp() for event in execution_history(world, arn)
                 if event.get("stateEnteredEventDetails", {}).get("name") == state)
 
 
 def how_waits_ended(world: LocalWorld, arn: str) -> list[str]:
-    """How each WaitForLock of the execution ended: woken (the callback's success), timed out, or LockFree."""
+    """How each WaitForLock of the execution ended that was woken (the callback's success) or timed out."""
     ended = []
-    for event in history(world, arn):
+    for event in execution_history(world, arn):
         if event["type"] == "TaskSucceeded" and "woken" in event["taskSucceededEventDetails"].get("output", ""):
             ended.append("woken")
         elif event["type"] == "TaskTimedOut":
@@ -74,7 +49,7 @@ def ships_in_order(world: LocalWorld) -> list[dict]:
 def test_each_release_wakes_the_longest_waiting_execution_at_once(tmp_path):
     with LocalWorld(tmp_path / "out") as world:
         with world.hold_deploys():
-            arns = start_behind_a_held_deploy(world, REPOS, tmp_path / "dags")
+            arns = start_behind_a_held_deploy(world, repos_of_one_deployment(tmp_path / "dags", REPOS))
         results = [watch_execution(world, arn) for arn in arns]
 
         assert [result.status for result in results] == ["SUCCEEDED"] * 3
@@ -92,7 +67,7 @@ def test_each_release_wakes_the_longest_waiting_execution_at_once(tmp_path):
 def test_a_lost_wake_up_costs_one_backoff_not_the_lock(tmp_path):
     with LocalWorld(tmp_path / "out") as world, world.lose_stream_records() as lost:
         with world.hold_deploys():
-            arns = start_behind_a_held_deploy(world, REPOS[:2], tmp_path / "dags")
+            arns = start_behind_a_held_deploy(world, repos_of_one_deployment(tmp_path / "dags", REPOS[:2]))
         results = [watch_execution(world, arn) for arn in arns]
 
         assert [result.status for result in results] == ["SUCCEEDED"] * 2
@@ -103,7 +78,7 @@ def test_a_lost_wake_up_costs_one_backoff_not_the_lock(tmp_path):
 def test_a_waiter_stopped_while_waiting_is_passed_over(tmp_path):
     with LocalWorld(tmp_path / "out") as world:
         with world.hold_deploys():
-            arns = start_behind_a_held_deploy(world, REPOS, tmp_path / "dags")
+            arns = start_behind_a_held_deploy(world, repos_of_one_deployment(tmp_path / "dags", REPOS))
             world.client("stepfunctions").stop_execution(executionArn=arns[1], cause="test: withdrawn")
         results = [watch_execution(world, arn) for arn in arns]
 

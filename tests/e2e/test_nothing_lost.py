@@ -6,7 +6,6 @@ notification says what happened and what was rolled back.
 
 import json
 import shutil
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -19,12 +18,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from local_mode.astro_standin import read_invocations
 from local_mode.project import EXAMPLES_DIR
 from local_mode.executions import watch_execution
-from local_mode.scenario import Scenario, upload_dags_dir
+from local_mode.scenario import Scenario
 from local_mode.world import LocalWorld
-from testkit import deploy_example, fake_astro
+from testkit import deploy_example, fake_astro, start_behind_a_held_deploy
 
 from functions.acquire_lock import app as acquire_lock_app
-from functions.shared.execution_names import execution_name
 
 REPO = "marketing_etl"
 PREFIX = f"dags/analytics/production/{REPO}/"
@@ -173,30 +171,14 @@ def test_a_lock_release_failing_after_a_deploy_is_retried_and_never_fails_the_de
             assert [item["holder"]["S"] for item in lock_items(world)] == [result.name]
 
 
-def wait_for_state(world: LocalWorld, arn: str, state: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        events = world.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
-        if any(event.get("stateEnteredEventDetails", {}).get("name") == state for event in events):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{arn} never entered {state}")
-
-
 # Stopped and timed-out executions: tests/e2e/test_recovery.py.
 
 
 def run_behind_a_held_deploy(world: LocalWorld, scenario: Scenario) -> list:
     """Start the requests in order, the first one's deploy held until every other waits for the lock; return how
-    each ended. They overlap whatever the machine's load."""
-    s3 = world.client("s3")
+    each ended."""
     with world.hold_deploys():
-        arns = []
-        for request in scenario.requests:
-            run_id = world.next_run_id()
-            execution_input = upload_dags_dir(s3, world.artifacts_bucket, request, run_id)
-            arns.append(world.start_execution(execution_input, execution_name(request.repo, None, run_id)))
-            wait_for_state(world, arns[-1], "Deploy" if len(arns) == 1 else "WaitForLock")
+        arns = start_behind_a_held_deploy(world, scenario)
     return [watch_execution(world, arn) for arn in arns]
 
 

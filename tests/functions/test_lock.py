@@ -1,7 +1,7 @@
 """AcquireLock: one execution per deployment; a vanished holder blocks only until its lease ends."""
 
 import pytest
-from botocore.exceptions import ClientError
+from moto.core.config import default_user_config
 from testkit import emitted_metrics
 
 from functions.acquire_lock import app
@@ -102,9 +102,7 @@ def test_a_waiter_waits_in_the_lock_item_and_leaves_it_when_it_takes_the_lock(ta
 
     # The release deletes the item; the waker, given it as it was, wakes exec-b and puts exec-c back.
     release(table, "ws/dep", "exec-a")
-    woken = []
-    assert wake_next(table, "ws/dep", waiters_in(held), lambda token, output: woken.append(token)).execution == "exec-b"
-    assert woken == ["token-b"]
+    assert wake_next(table, "ws/dep", waiters_in(held)).execution == "exec-b"
     requeued = lock_item(table)
     assert "holder" not in requeued and [waiter.execution for waiter in waiters_in(requeued)] == ["exec-c"]
 
@@ -127,22 +125,30 @@ def test_nobody_waits_for_a_lock_that_is_free_expired_or_its_own(table, monkeypa
     assert waiters_in(lock_item(table)) == []
 
 
-def test_the_longest_waiting_is_woken_first_and_waiters_gone_are_passed_over(table):
+def test_the_longest_waiting_is_woken_first(table):
     acquire(table, "ws/dep", "exec-a", 600, 900)
-    for execution in ("exec-b", "exec-c", "exec-d"):
+    for execution in ("exec-d", "exec-b", "exec-c"):
         wait_for_release(table, "ws/dep", execution, f"token-{execution[-1]}")
     held = lock_item(table)
     release(table, "ws/dep", "exec-a")
-    tried = []
 
-    def send(token: str, output: str) -> None:
-        tried.append(token)
-        if token == "token-b":  # its execution was stopped while it waited
-            raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "gone"}}, "SendTaskSuccess")
+    assert wake_next(table, "ws/dep", waiters_in(held)).execution == "exec-d"
+    assert [waiter.execution for waiter in waiters_in(lock_item(table))] == ["exec-b", "exec-c"]
 
-    assert wake_next(table, "ws/dep", waiters_in(held), send).execution == "exec-c"
-    assert tried == ["token-b", "token-c"]
-    assert [waiter.execution for waiter in waiters_in(lock_item(table))] == ["exec-d"]
+
+def test_waiters_whose_tasks_no_longer_wait_are_passed_over(table, monkeypatch):
+    # moto's Step Functions with executions: it answers InvalidToken for a token no running execution waits on, as
+    # AWS answers for the task of an execution that ended (TaskTimedOut for one that timed out).
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
+    acquire(table, "ws/dep", "exec-a", 600, 900)
+    for execution in ("exec-b", "exec-c"):
+        wait_for_release(table, "ws/dep", execution, f"token-{execution[-1]}")
+    held = lock_item(table)
+    release(table, "ws/dep", "exec-a")
+
+    assert wake_next(table, "ws/dep", waiters_in(held)) is None
+    # Nobody is put back: every waiter was tried.
+    assert lock_item(table) is None
 
 
 def test_waiting_through_the_handler_registers_the_task_token(table, monkeypatch, lambda_context):

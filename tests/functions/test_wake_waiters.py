@@ -1,13 +1,11 @@
 """The waker: given the lock table's stream records of removed items, it wakes the longest-waiting execution."""
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from functions.shared.aws import client
 from functions.shared.locking import acquire, release, wait_for_release, waiters_in
 from functions.wake_waiters import app
-from local_mode.streams import lambda_record
+from local_mode.streams import lambda_record, streams_client
 
 TABLE = "locks"
 
@@ -23,7 +21,7 @@ def stream(aws, monkeypatch):
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "OLD_IMAGE"},
     )["TableDescription"]
     arn = description["LatestStreamArn"]
-    streams = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    streams = streams_client()
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     position = {"iterator": streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
                                                        ShardIteratorType="LATEST")["ShardIterator"]}

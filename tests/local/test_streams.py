@@ -8,12 +8,10 @@ as often as the mapping says, then dropped.
 
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
-from moto import mock_aws
 
-from local_mode.streams import StreamMapping, StreamPollers
+from functions.shared.aws import client
+from local_mode.streams import StreamMapping, StreamPollers, streams_client
 
 MAPPING = {
     "FunctionName": "waker",
@@ -26,23 +24,20 @@ MAPPING = {
 
 
 @pytest.fixture
-def table():
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        stream_arn = dynamodb.create_table(
-            TableName="locks", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "lock_key", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "lock_key", "KeyType": "HASH"}],
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "OLD_IMAGE"},
-        )["TableDescription"]["LatestStreamArn"]
-        yield dynamodb, stream_arn
+def table(aws):
+    dynamodb = client("dynamodb")
+    stream_arn = dynamodb.create_table(
+        TableName="locks", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "lock_key", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "lock_key", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "OLD_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    return dynamodb, stream_arn
 
 
 def poll(stream_arn: str, invoke) -> StreamPollers:
     mapping = StreamMapping.from_properties({**MAPPING, "EventSourceArn": stream_arn})
-    streams = boto3.client("dynamodbstreams", region_name="us-east-1",
-                           config=Config(account_id_endpoint_mode="disabled"))
-    pollers = StreamPollers(streams, invoke, [mapping])
+    pollers = StreamPollers(streams_client(), invoke, [mapping])
     pollers.start()
     return pollers
 
