@@ -157,7 +157,7 @@ class StackSettings:
     # Customer-managed keys of SSE-KMS source objects, which Parse and Upload may decrypt through S3.
     source_kms_key_arns: tuple[str, ...] = ()
     powertools_version: str = "3.37.0"
-    execution_timeout_minutes: int = 255
+    execution_timeout_minutes: int = 375
     deploy_timeout_seconds: int = 600
     log_retention_days: int = 30
     noncurrent_version_days: int = 30

@@ -276,6 +276,8 @@ class PipelineFunctions(Construct):
                 **self.astro_targets.environment,
                 "ASTRO_TOKEN_SECRET_ARN": self.token_secret.secret_arn,
                 "ASTRO_CLI": ASTRO_CLI_PATH,
+                # The deployment's ships item: the deferred changes a ship carries (functions/shared/deferred_ships.py).
+                "LOCK_TABLE": lock_table.table_name,
             }
         )
 
@@ -320,8 +322,10 @@ class PipelineFunctions(Construct):
         # repos' manifests or live files: the imports and dag_ids the bundle will hold (functions/shared/live_repos.py).
         self._allow_listing(self.parse, bucket)
         self._allow_objects(self.parse, ["s3:GetObject"], [dags, manifests])
-        # Taking the lock and waiting for it are both updates of its item (the waiters stay in it).
-        self._allow(self.lock, ["dynamodb:UpdateItem", "dynamodb:GetItem"], [lock_table.table_arn])
+        # Taking the lock and waiting for it are both updates of its item (the waiters stay in it); deferring a ship
+        # deletes it and records the deferred change in one transaction.
+        self._allow(self.lock, ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
+                    [lock_table.table_arn])
         self._allow_listing(self.snapshot, bucket, "s3:ListBucketVersions")
         self._allow_objects(self.snapshot, ["s3:PutObject"], [restore_points])
         # The dag_ids checked again once the lock is held: the plan, and the other repos' manifests or live files.
@@ -349,6 +353,8 @@ class PipelineFunctions(Construct):
             # The repo prefixes' ETags; and, without a prefix condition, a manifest not recorded yet (a repo never
             # deployed) reads as 404, not 403 (a GET has no prefix).
             self._allow(comparer, ["s3:ListBucket"], [bucket.bucket_arn])
+        # The deferred changes a ship carries: read, then told or marked with the failed ship.
+        self._allow(self.deploy, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [lock_table.table_arn])
         self.token_secret.grant_read(self.deploy)
         if settings.astro_token_secret_kms_key_arn:
             self._allow_decrypting(self.deploy, [settings.astro_token_secret_kms_key_arn], "secretsmanager")

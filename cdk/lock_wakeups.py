@@ -2,8 +2,10 @@
 
 A waiter sleeps in WaitForLock with its task token in the lock's item. Every removal of a lock item reaches the
 waker through the table's stream (only REMOVE records pass the event source's filter), and the waker sends
-success to the longest-waiting execution still waiting. Stream delivery is at least once and may lag; a wake-up
-that never comes costs a waiter one backoff (WaitForLock's timeout), never the lock.
+success to the longest-waiting execution still waiting; it also delivers what a ship left to tell the deferred
+executions it carried, or, with nobody waiting, wakes a deferred one to ship (functions/shared/deferred_ships.py).
+Stream delivery is at least once and may lag; a wake-up that never comes costs a waiter
+one backoff (WaitForLock's timeout), a deferred execution its wait (DeferShip's timeout), never the lock.
 """
 
 from aws_cdk import Duration
@@ -48,9 +50,10 @@ class LockWakeups(Construct):
                 filters=[lambda_.FilterCriteria.filter({"eventName": lambda_.FilterRule.is_equal("REMOVE")})],
             )
         )
-        # Waiters that remain go back into the lock's item; the one woken is sent success, nothing else.
+        # Waiters that remain go back into the lock's item; the one woken is sent success, nothing else. The
+        # deployment's ships item is read for what to tell deferred executions, and what was told removed.
         self.function.add_to_role_policy(
-            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[lock_table.table_arn])
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resources=[lock_table.table_arn])
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[pipeline.state_machine_arn])

@@ -1,9 +1,16 @@
 """The deploy pipeline, one deployment at a time:
 
 Parse -> AcquireLock -> Lock acquired? -> CompareWithLive -> Unchanged? -> Snapshot -> ClearPrefix -> Upload ->
-Deploy -> ReleaseLock -> Deployed, waiting (WaitForLock, until the lock's release wakes it: cdk/lock_wakeups.py)
-and trying again while another execution holds the deployment's lock. A failure before the repo prefix can change
-is notified; a later one is rolled back to the snapshot and the lock released first. A request identical to what
+ShipOrDefer -> Deploy -> ReleaseLock -> Deployed, waiting (WaitForLock, until the lock's release wakes it:
+cdk/lock_wakeups.py) and trying again while another execution holds the deployment's lock.
+
+In a burst the ships coalesce (functions/shared/deferred_ships.py): a holder that finds executions of other repos
+waiting releases the lock without shipping (DeferShip) and waits until a later ship carries its change: it ends
+"Deployed by another ship", or, told to ship itself, takes the lock again and goes to Deploy. A push to a repo
+whose deferred change is not shipped yet ships it first ("Ship deferred changes first").
+
+A failure before the repo prefix can change is notified; a later one is rolled back to the snapshot and the lock
+released first. A request identical to what
 is live releases the lock and ends Unchanged; a dry run goes from Parse to its DryRun report and ends there, having
 changed nothing.
 
@@ -95,10 +102,18 @@ LOCK_RELEASE_FAILURES_METRIC = "LockReleaseFailures"
 # Beyond the function's own timeout, so that a slow step fails with Lambda's timeout error, not the task's.
 TASK_TIMEOUT_MARGIN = Duration.seconds(30)
 DYNAMODB_TASK_TIMEOUT = Duration.seconds(30)
+# How long a deferred execution waits for a ship to carry its change, beyond one whole Deploy attempt; then it
+# takes the lock again and ships itself. A safety net: the carrying ship, or the release that leaves nobody to
+# ship, normally tells it much sooner.
+DEFER_MARGIN = Duration.seconds(60)
 
 
 def lambda_task_timeout_seconds(function_timeout_seconds: float) -> float:
     return function_timeout_seconds + TASK_TIMEOUT_MARGIN.to_seconds()
+
+
+def defer_window_seconds(deploy_timeout_seconds: float) -> float:
+    return lambda_task_timeout_seconds(deploy_timeout_seconds) + DEFER_MARGIN.to_seconds()
 
 
 def _task_timeout(function: lambda_.IFunction) -> sfn.Timeout:
@@ -219,6 +234,7 @@ class DeployStateMachine(Construct):
             resumes=(acquire_lock, [sfn.Errors.TIMEOUT, LockFree.__name__, *LAMBDA_TRANSIENT_ERRORS]),
         )
         wait_for_lock.next(acquire_lock)
+        compare = self._step("CompareWithLive", functions.compare, release_after_failure, result_path=StateKey.LIVE.path)
         # A ship that would change nothing is skipped, unless the request forces it; decided under the lock.
         unchanged = sfn.Succeed(self, "Unchanged")
         release_unchanged = self._release_lock("ReleaseLockUnchanged", state_name="Release lock (unchanged)")
@@ -228,8 +244,48 @@ class DeployStateMachine(Construct):
             errors=[sfn.Errors.ALL],
             result_path=StateKey.LOCK_RELEASE.path,
         )
-        compare = self._step("CompareWithLive", functions.compare, release_after_failure, result_path=StateKey.LIVE.path)
-        ship = snapshot.next(clear_prefix).next(upload).next(deploy).next(release_lock).next(deployed)
+        # Ship now, or let the ship of an execution waiting to change another repo carry this change.
+        ship_or_defer = self._step(
+            "ShipOrDefer",
+            functions.lock,
+            rollback,
+            payload=sfn.TaskInput.from_object({"action": "ship_or_defer", "state": sfn.JsonPath.entire_payload}),
+            result_path=StateKey.SHIP_OR_DEFER.path,
+        )
+        # Releases the lock and waits, as the console shows, for the ship that carries the change to say so.
+        defer_ship = self._step(
+            "DeferShip",
+            functions.lock,
+            rollback,
+            payload=sfn.TaskInput.from_object(
+                {"action": "defer", "state": sfn.JsonPath.entire_payload, "task_token": sfn.JsonPath.task_token}
+            ),
+            result_path=StateKey.CARRIED.path,
+            waits_for_callback=sfn.Timeout.duration(
+                Duration.seconds(defer_window_seconds(settings.deploy_timeout_seconds))
+            ),
+            # No word in time, or the lock's release unsure: take the lock (again) and ship.
+            resumes=(acquire_lock, [sfn.Errors.TIMEOUT, *LAMBDA_TRANSIENT_ERRORS]),
+        )
+        carried = sfn.Succeed(self, "DeployedByAnotherShip", state_name="Deployed by another ship")
+        defer_ship.next(
+            sfn.Choice(self, "CarriedChoice", state_name="Carried?")
+            .when(sfn.Condition.boolean_equals(StateKey.CARRIED.field_path("shipped"), True), carried)
+            .otherwise(acquire_lock)
+        )
+        ship = snapshot.next(clear_prefix).next(upload).next(ship_or_defer).next(
+            sfn.Choice(self, "DeferShipChoice", state_name="Defer ship?")
+            .when(sfn.Condition.boolean_equals(StateKey.SHIP_OR_DEFER.field_path("defer"), True), defer_ship)
+            .otherwise(deploy)
+        )
+        deploy.next(release_lock).next(deployed)
+        # Another execution's change to this repo waits for a ship: shipped before this one changes the repo, so
+        # that every restore point is what Astro last received. Nothing of this execution has changed yet.
+        ship_deferred_first = self._step(
+            "ShipDeferredChanges", functions.deploy, release_after_failure, result_path=StateKey.FLUSH.path
+        )
+        ASTRO_UNAVAILABLE.apply(ship_deferred_first, jitter=False)
+        ship_deferred_first.next(compare)
         compare.next(
             sfn.Choice(self, "UnchangedChoice", state_name="Unchanged?")
             .when(
@@ -241,9 +297,24 @@ class DeployStateMachine(Construct):
             )
             .otherwise(ship)
         )
+        acquired = sfn.Condition.boolean_equals(StateKey.LOCK.field_path("acquired"), True)
         lock_acquired = (
             sfn.Choice(self, "LockAcquired", state_name="Lock acquired?")
-            .when(sfn.Condition.boolean_equals(StateKey.LOCK.field_path("acquired"), True), compare)
+            # A deferred execution back for the lock (told to ship itself, or not told in time): its change is in
+            # the bucket already.
+            .when(
+                sfn.Condition.and_(
+                    acquired,
+                    sfn.Condition.is_present(StateKey.SHIP_OR_DEFER.field_path("defer")),
+                    sfn.Condition.boolean_equals(StateKey.SHIP_OR_DEFER.field_path("defer"), True),
+                ),
+                deploy,
+            )
+            .when(
+                sfn.Condition.and_(acquired, sfn.Condition.boolean_equals(StateKey.LOCK.field_path("flush_first"), True)),
+                ship_deferred_first,
+            )
+            .when(acquired, compare)
             .otherwise(wait_for_lock)
         )
 

@@ -3,7 +3,9 @@
 An execution that outlives `executionTimeoutMinutes` ends TIMED_OUT and is recovered by the recovery state machine
 (cdk/recovery.py), outside its own. So that a slow run ends in the machine's own failure path instead, the worst case must fit: every step
 running each of its attempts to its task timeout, every retry taken with its longest interval, the longest wait
-for the lock, then a failure at the end of Deploy's last attempt, rolled back, the lock released and notified.
+for the lock, a ship of another execution's deferred change first, its own ship deferred and never told, the
+longest wait for the lock again, then a failure at the end of Deploy's last attempt, rolled back, the lock
+released and notified.
 The figures are the ones the constructs are built from (cdk/functions.py, cdk/state_machine.py).
 """
 
@@ -15,7 +17,7 @@ from cdk.config import SettingsError, StackSettings
 from cdk.functions import CLEAR_PREFIX, COMPARE, LOCK, NOTIFY, PARSE, RECOVER, ROLLBACK, SNAPSHOT, UPLOAD, ZipStep
 from cdk.state_machine import (
     ASTRO_UNAVAILABLE, DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, RetryPolicy,
-    lambda_task_timeout_seconds,
+    defer_window_seconds, lambda_task_timeout_seconds,
 )
 from functions.shared.locking import MAX_WAIT_SECONDS
 
@@ -43,19 +45,22 @@ def _timeout(step: ZipStep, settings: StackSettings) -> Duration:
 def worst_case(settings: StackSettings) -> list[Phase]:
     """The phases of the longest execution, in order."""
     acquire_lock = lambda_step("AcquireLock", _timeout(LOCK, settings))
+    # The first AcquireLock starts the clock of the wait; while waiting, the last WaitForLock may start just before
+    # the wait runs out, and one more AcquireLock follows it. WaitForLock is never retried: its timeout, at most
+    # MAX_WAIT_SECONDS, bounds it.
+    lock_wait = 2 * acquire_lock.seconds + settings.lock_max_wait_minutes * 60 + MAX_WAIT_SECONDS
     return [
         lambda_step("Parse", _timeout(PARSE, settings)),
-        # The first AcquireLock starts the clock of the wait; while waiting, the last WaitForLock may start just
-        # before the wait runs out, and one more AcquireLock follows it. WaitForLock is never retried: its timeout,
-        # at most MAX_WAIT_SECONDS, bounds it.
-        Phase(
-            "AcquireLock / WaitForLock",
-            2 * acquire_lock.seconds + settings.lock_max_wait_minutes * 60 + MAX_WAIT_SECONDS,
-        ),
+        Phase("AcquireLock / WaitForLock", lock_wait),
+        _deploy(settings, "ShipDeferredChanges"),
         lambda_step("CompareWithLive", COMPARE.timeout),
         lambda_step("Snapshot", _timeout(SNAPSHOT, settings)),
         lambda_step("ClearPrefix", _timeout(CLEAR_PREFIX, settings)),
         lambda_step("Upload", _timeout(UPLOAD, settings)),
+        lambda_step("ShipOrDefer", _timeout(LOCK, settings)),
+        # Deferred, then never told: the wait runs out, and the lock is waited for again (a wait of its own).
+        Phase("DeferShip", defer_window_seconds(settings.deploy_timeout_seconds)),
+        Phase("AcquireLock / WaitForLock again", lock_wait),
         _deploy(settings),
         lambda_step("Rollback", _timeout(ROLLBACK, settings)),
         _release_lock(),

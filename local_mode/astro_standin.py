@@ -29,13 +29,16 @@ What it mirrors of the real CLI's DAG-only deploy (`astro deploy <DEPLOYMENT-ID>
 A deployment name (-n) stands for the deployment of the same ID: the stand-in has no registry of names.
 While a file named HOLD_DEPLOYS exists in the state folder, deploys wait before landing (at most 120 s): a test
 holds one there to make executions overlap without racing the clock; each deploy that waits appends a line to
-HELD_LOG, so the test knows when every deploy it expects has started.
+HELD_LOG, so the test knows when every deploy it expects has started. While FAIL_DEPLOYS holds a count, the next
+deploys that start fail (exit 1, an error the deploy step does not retry), one fewer each time.
 Every deploy it starts is appended to <state-dir>/invocations.log (JSON lines: deployment_id, bundle, start, end,
-files, outcome, version), so a test can check that deploys of one bundle never overlapped.
+files, outcome, version, and `received`: each file with its SHA-256), so a test can check that deploys of one bundle
+never overlapped, and what each version held.
 """
 
 import argparse
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -48,11 +51,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 INVOCATIONS_LOG = "invocations.log"
 HOLD_FILE = "HOLD_DEPLOYS"
 HELD_LOG = "held.log"
+FAIL_FILE = "FAIL_DEPLOYS"
 HOLD_LIMIT_SECONDS = 120
 SETTINGS_FILE = "settings.json"
 BUNDLES_FOLDER = "bundles"
@@ -102,6 +106,24 @@ def deploys_held(state_dir: Path) -> Iterator[None]:
         yield
     finally:
         hold.unlink()
+
+
+def fail_next_deploys(state_dir: Path, count: int) -> None:
+    """Make the next `count` deploys that start fail."""
+    (state_dir / FAIL_FILE).write_text(str(count))
+
+
+def _failing(state_dir: Path) -> bool:
+    """Whether this deploy is one of those `fail_next_deploys` asked for (it counts it)."""
+    fail = state_dir / FAIL_FILE
+    if not fail.exists():
+        return False
+    left = int(fail.read_text()) - 1
+    if left > 0:
+        fail.write_text(str(left))
+    else:
+        fail.unlink()
+    return True
 
 
 def wait_for_held_deploys(state_dir: Path, count: int, timeout: float = 60.0) -> None:
@@ -300,8 +322,14 @@ def _replace_dags(state_dir: Path, deployment_id: str, bundle: str, dags_path: P
         incoming.rename(current)
 
 
-def _deploy(args: argparse.Namespace, state_dir: Path) -> tuple[str, int, str | None]:
-    """Run one deploy; return its outcome, how many files it received and the version it made."""
+def received_digests(dags_path: Path) -> dict[str, str]:
+    """Each file a deploy received (relative to its --dags-path) with its SHA-256: what that version holds."""
+    return {path.relative_to(dags_path).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(dags_path.rglob("*")) if path.is_file()} if dags_path.is_dir() else {}
+
+
+def _deploy(args: argparse.Namespace, state_dir: Path) -> tuple[str, dict[str, str], str | None]:
+    """Run one deploy; return its outcome, the files it received (`received_digests`) and the version it made."""
     deployment_id = args.deployment_id or args.deployment_name
     if args.deployment_id and args.deployment_name:
         print(f"Both a Deployment ID and Deployment name have been supplied. The Deployment ID {deployment_id} "
@@ -310,25 +338,29 @@ def _deploy(args: argparse.Namespace, state_dir: Path) -> tuple[str, int, str | 
     settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
     if args.workspace_id and settings.get("workspaceId") not in (None, args.workspace_id):
         print(f"Invalid workspace id {args.workspace_id} was provided through the --workspace-id flag")
-        return "invalid workspace", 0, None
+        return "invalid workspace", {}, None
     bundle = args.dag_bundle_name or MAIN_BUNDLE
     if bundle not in bundle_versions(state_dir, deployment_id):
         raise CliError(f"no Dag bundle named {bundle} was found in Deployment {deployment_id}: create it with "
                        f"astro deployment bundle create --deployment-id {deployment_id} --name {bundle}")
 
     dags_path = Path(args.dags_path) if args.dags_path else Path.cwd() / "dags"
-    received = [path for path in dags_path.rglob("*") if path.is_file()] if dags_path.is_dir() else []
+    digests = received_digests(dags_path)
+    if _failing(state_dir):
+        print(f"Error: failed to deploy DAGs to Deployment {deployment_id} (the local stand-in, as the test asked)",
+              file=sys.stderr)
+        return "failed", digests, None
     if not dags_path.is_dir():
         print(f"(stand-in) {dags_path} does not exist: the real CLI deploys an empty bundle")
     configs = [Path.cwd() / ".astro" / "config.yaml", _home_config()]
     show_warnings = (_config_value(configs, "show_warnings") or "true").lower() != "false"
-    if show_warnings and not any(DAG_FILE_PATTERN.search(path.name) for path in received):
+    if show_warnings and not any(DAG_FILE_PATTERN.search(PurePosixPath(path).name) for path in digests):
         print("Warning: No DAGs found. This will delete any existing DAGs. Are you sure you want to deploy? (y/n) ",
               end="", flush=True)
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             print("Canceling deploy...")
-            return "canceled", len(received), None
+            return "canceled", digests, None
 
     print(f"Initiating DAG deploy for: {deployment_id}", flush=True)
     time.sleep(args.standin_upload_seconds)
@@ -343,7 +375,7 @@ def _deploy(args: argparse.Namespace, state_dir: Path) -> tuple[str, int, str | 
     print(f"\nSuccessfully uploaded DAGs with version {BOLD}{version}{RESET} to Astro.{waited}\n\n"
           f" Access your Deployment:\n\n Deployment View: {BOLD}local/{deployment_id}{RESET}\n"
           f" Airflow UI: {BOLD}local/{deployment_id}/airflow{RESET}")
-    return "deployed", len(received), version
+    return "deployed", digests, version
 
 
 def main(argv: list[str]) -> int:
@@ -366,16 +398,16 @@ def main(argv: list[str]) -> int:
         _check_arguments(args)
         print("Authenticated to Astro \n")
         started = time.time()
-        outcome, files, version = _deploy(args, args.standin_state_dir)
+        outcome, received, version = _deploy(args, args.standin_state_dir)
         record = {"deployment_id": args.deployment_id or args.deployment_name,
                   "bundle": args.dag_bundle_name or MAIN_BUNDLE, "start": started, "end": time.time(),
-                  "files": files, "outcome": outcome, "version": version}
+                  "files": len(received), "outcome": outcome, "version": version, "received": received}
         with open(args.standin_state_dir / INVOCATIONS_LOG, "a") as log:
             log.write(json.dumps(record) + "\n")
     except CliError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if outcome == "failed" else 0
 
 
 if __name__ == "__main__":

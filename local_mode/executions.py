@@ -10,6 +10,9 @@ from typing import Protocol, TextIO
 from local_mode.world import LocalWorld, Notification
 
 POLL_SECONDS = 0.05
+# A watcher whose execution has not moved polls less and less often, up to this: executions that wait (for the
+# lock, for a ship) would otherwise take the CPU from the ones that work, reading their whole history each time.
+IDLE_POLL_SECONDS = 1.0
 _ATTEMPT_EVENTS = {"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"}
 _SUCCESS_EVENTS = {"TaskSucceeded", "LambdaFunctionSucceeded", "ActivitySucceeded"}
 # An execution ended from outside ends the state it was in without that state's own failure event.
@@ -92,10 +95,12 @@ class HistoryReader:
         self.visits: list[StateVisit] = []
         self.seen = 0
 
-    def read(self, events: list[dict]) -> None:
+    def read(self, events: list[dict]) -> bool:
+        """Apply the events not seen yet; return whether there were any."""
         for event in events[self.seen:]:
             self._apply(event)
-        self.seen = len(events)
+        moved, self.seen = len(events) > self.seen, len(events)
+        return moved
 
     def _apply(self, event: dict) -> None:
         kind, details, at = event["type"], _event_details(event), event["timestamp"]
@@ -148,13 +153,15 @@ def watch_execution(world: LocalWorld, arn: str, listener: ProgressListener | No
     sfn = world.client("stepfunctions")
     name = arn.rsplit(":", 1)[-1]
     reader = HistoryReader(name, listener)
+    pause = POLL_SECONDS
     while True:
         description = sfn.describe_execution(executionArn=arn)
         # Read after describing: once the status is final, this history holds every event.
-        reader.read(execution_history(world, arn))
+        moved = reader.read(execution_history(world, arn))
         if description["status"] != "RUNNING":
             break
-        time.sleep(POLL_SECONDS)
+        pause = POLL_SECONDS if moved else min(pause * 2, IDLE_POLL_SECONDS)
+        time.sleep(pause)
     result = ExecutionResult(
         name=name, arn=arn, status=description["status"], error=description.get("error"),
         cause=description.get("cause"), visits=reader.visits, started=description["startDate"],

@@ -29,6 +29,7 @@ from functions.shared.dag_bundles import MAIN_BUNDLE
 from local_mode.astro_standin import (
     bundle_versions,
     deploys_held,
+    fail_next_deploys,
     last_bundle,
     wait_for_held_deploys,
     write_standin_wrapper,
@@ -361,6 +362,11 @@ class LocalWorld:
         assert self.astro_state_dir is not None, "only the stand-in can be held"
         with deploys_held(self.astro_state_dir):
             yield
+
+    def fail_next_deploys(self, count: int = 1) -> None:
+        """Make the stand-in's next `count` deploys that start fail (an error the deploy step does not retry)."""
+        assert self.astro_state_dir is not None, "only the stand-in can be made to fail"
+        fail_next_deploys(self.astro_state_dir, count)
 
     def wait_for_held_deploys(self, count: int, timeout: float = 60.0) -> None:
         """Wait until `count` deploys of the stand-in wait behind `hold_deploys` (they have all started)."""

@@ -12,6 +12,9 @@ from functions.shared.aws import client
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
+LOCK_TABLE = "locks"
+
+
 @pytest.fixture
 def aws(monkeypatch):
     """An empty embedded AWS; the steps' cached boto3 clients are made anew inside it."""
@@ -40,6 +43,17 @@ def buckets(aws):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=DAG_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     return s3
+
+
+@pytest.fixture
+def lock_table(aws) -> str:
+    """The lock table, as the stack makes it (without its stream): its name."""
+    client("dynamodb").create_table(
+        TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "lock_key", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "lock_key", "KeyType": "HASH"}],
+    )
+    return LOCK_TABLE
 
 
 @pytest.fixture

@@ -204,3 +204,26 @@ def start_behind_a_held_deploy(world: LocalWorld, scenario: Scenario) -> list[st
         else:
             wait_until_waiting_for_the_lock(world, arns[-1])
     return arns
+
+
+def execution_output(world: LocalWorld, arn: str) -> dict:
+    """A SUCCEEDED execution's output: its state at the end."""
+    return json.loads(world.client("stepfunctions").describe_execution(executionArn=arn)["output"])
+
+
+def lock_items(world: LocalWorld) -> list[dict]:
+    """What the lock table holds that matters: the locks held, and the deployments' ships items that still name a
+    deferred change or an outcome to tell (an empty ships item is just a key)."""
+    items = world.client("dynamodb").scan(TableName=world.environment["LOCK_TABLE"])["Items"]
+    return [item for item in items if set(item) != {"lock_key"}]
+
+
+def lock_items_once_told(world: LocalWorld, timeout: float = 15.0) -> list[dict]:
+    """`lock_items` once the waker has delivered what the last ship told (it runs on the lock's release, through
+    the stream: after the executions have ended)."""
+    deadline = time.monotonic() + timeout
+    items = lock_items(world)
+    while items and time.monotonic() < deadline:
+        time.sleep(0.1)
+        items = lock_items(world)
+    return items

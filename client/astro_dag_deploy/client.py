@@ -243,6 +243,8 @@ def print_outcome(status: dict, out: TextIO) -> None:
         version = f": deployed DAG bundle version {printable(status['version'])}" if status.get("version") else ""
         if status.get("version") and status.get("bundle"):
             version += f" (Dag bundle {printable(status['bundle'])})"
+        if status.get("shippedBy"):
+            version += f", carried by the ship of execution {printable(status['shippedBy'])}"
         print(f"{name} SUCCEEDED{_duration(status)}{version}", file=out)
         return
     print(f"{name} {printable(status.get('status'))}{_duration(status)} at {state}", file=out)

@@ -1,14 +1,19 @@
-"""AcquireLock step: take the deployment's lock, or say how long to wait for it. WaitForLock: wait for its release
-(the same function, given the callback task's token)."""
+"""The deployment's lock, from the state machine: AcquireLock takes it, or says how long to wait for it;
+WaitForLock waits for its release; ShipOrDefer decides whether the holder ships or lets a waiter's ship carry its
+change; DeferShip releases it and waits for that ship (functions/shared/deferred_ships.py). The waits are callback
+tasks: the function is given their task token."""
 
 import os
+from dataclasses import replace
+from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.shared.deferred_ships import decide, defer, has_deferred_change
 from functions.shared.documents import Document
-from functions.shared.execution_state import LockState, RunScope
-from functions.shared.locking import acquire, wait_for_release
+from functions.shared.execution_state import LockState, RunScope, ShipDecision
+from functions.shared.locking import acquire, current_waiters, wait_for_release
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
 
 logger = step_logger("lock")
@@ -26,16 +31,27 @@ class LockWait(Document):
     task_token: str
 
 
+class ShipRequest(Document):
+    """ShipOrDefer's input (no token), or DeferShip's (the token a carrying ship's outcome is sent to)."""
+
+    action: Literal["ship_or_defer", "defer"]
+    state: LockRequest
+    task_token: str | None = None
+
+
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @traced("lock")
 def handler(event: dict, context: LambdaContext) -> dict | None:
+    if "action" in event:
+        return ship(ShipRequest.from_json(event))
     if "task_token" in event:
         wait(LockWait.from_json(event))
         return None
     request = LockRequest.from_json(event)
+    table = os.environ["LOCK_TABLE"]
     with step_metrics("lock", dimensions(request.workspace, request.deployment, request.repo)) as metrics:
         state = acquire(
-            table=os.environ["LOCK_TABLE"],
+            table=table,
             key=request.lock_key,
             execution=request.execution,
             lease_seconds=int(os.environ["LOCK_LEASE_SECONDS"]),
@@ -44,6 +60,8 @@ def handler(event: dict, context: LambdaContext) -> dict | None:
         )
         if state.acquired:
             metrics.add_metric(name="lock.wait", unit=MetricUnit.Seconds, value=state.waited_seconds)
+            state = replace(state, flush_first=has_deferred_change(table, request.lock_key, request.repo,
+                                                                   request.execution))
     logger.info("lock acquired" if state.acquired else "lock busy", extra=state.to_json())
     return state.to_json()
 
@@ -51,7 +69,21 @@ def handler(event: dict, context: LambdaContext) -> dict | None:
 def wait(request: LockWait) -> None:
     """Register as a waiter (raises LockFree when there is nothing to wait for); the task's result comes later,
     from the waker, or its timeout ends the wait."""
-    announced = wait_for_release(os.environ["LOCK_TABLE"], request.state.lock_key, request.state.execution,
+    state = request.state
+    announced = wait_for_release(os.environ["LOCK_TABLE"], state.lock_key, state.execution, state.repo,
                                  request.task_token)
     logger.info("waiting for the lock's release" if announced else "lock item full: waiting out the backoff",
-                extra={"lock_key": request.state.lock_key})
+                extra={"lock_key": state.lock_key})
+
+
+def ship(request: ShipRequest) -> dict | None:
+    table, state = os.environ["LOCK_TABLE"], request.state
+    if request.action == "ship_or_defer":
+        decision: ShipDecision = decide(state, state.lock_key, current_waiters(table, state.lock_key))
+        logger.info("deferring the ship" if decision.defer else "shipping", extra=decision.to_json())
+        return decision.to_json()
+    if request.task_token is None:
+        raise ValueError("DeferShip needs the task token of its callback task")
+    defer(table, state.lock_key, state, request.task_token)
+    logger.info("lock released, waiting for a ship to carry the change", extra={"lock_key": state.lock_key})
+    return None

@@ -8,6 +8,7 @@ Each invocation works in a fresh folder under /tmp (warm Lambda containers keep 
     <work>/dags/<path>              a per-repo bundle (shipped with --no-dags-base-dir: the repo root is the bundle root)
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -16,14 +17,16 @@ from dataclasses import field
 from pathlib import Path
 
 from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.deploy.astro_cli import CliRun, deployed_version, listed_bundles, run_cli
 from functions.deploy.bundling import Bundle, gather_bundle
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
+from functions.shared.deferred_ships import note_failed_ship, read_deferred, tell_carried
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
 from functions.shared.manifest import begin_ship, record_ship
-from functions.shared.execution_state import DeployResult, RunScope
+from functions.shared.execution_state import DeployResult, RunScope, ShipOutcome
 from functions.shared.paths import deployment_prefix, repo_prefix
 from functions.shared.records import FrozenRecord
 
@@ -45,6 +48,7 @@ class DeployInput(RunScope):
     # False when a recovery re-ships a restored prefix: the execution's plan is not what Astro then receives, so
     # the bundle stays unconfirmed ("shipping") and no later request counts as unchanged until a ship confirms it.
     record_live: bool = True
+    lock_key: str | None = None  # the deployment's lock, whose ships item names the deferred changes a ship carries
 
 
 class DeploySettings(FrozenRecord):
@@ -52,6 +56,7 @@ class DeploySettings(FrozenRecord):
     token_secret_arn: str
     astro_cli: str
     path: str
+    lock_table: str | None = None  # where deferred changes are recorded (functions/shared/deferred_ships.py)
     inherited: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -61,6 +66,7 @@ class DeploySettings(FrozenRecord):
             token_secret_arn=environ["ASTRO_TOKEN_SECRET_ARN"],
             astro_cli=environ.get("ASTRO_CLI") or "astro",
             path=environ.get("PATH") or os.defpath,
+            lock_table=environ.get("LOCK_TABLE"),
             inherited={name: environ[name] for name in INHERITED_VARIABLES if environ.get(name)},
         )
 
@@ -68,7 +74,7 @@ class DeploySettings(FrozenRecord):
 class DeployOutcome(FrozenRecord):
     result: DeployResult  # what the state gets
     cli_output: str  # the CLI's last lines, redacted, for the log
-    manifest_problem: str | None = None  # why what is live could not be recorded
+    manifest_problem: str | None = None  # why what is live could not be recorded, or the carried executions told
 
 
 def read_token(secret_arn: str) -> str:
@@ -195,13 +201,17 @@ def deploy_deployment(
         return run_cli(argv, cli_environment(settings, work / "home", token), cwd=work,
                        timeout_seconds=_cli_timeout(remaining_ms()), secrets=[token])
 
+    per_repo = request.repo if bundle_name != MAIN_BUNDLE else None
+    # Read under the lock, before the gathering: no change is deferred while it is held.
+    carried = read_deferred(settings.lock_table, request.lock_key) if (
+        settings.lock_table and request.lock_key and not per_repo) else []
+    carried_changes = [entry.execution for entry in carried if entry.execution != request.execution]
     try:
-        per_repo = request.repo if bundle_name != MAIN_BUNDLE else None
         bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags", per_repo)
         refuse_empty(bundle, request, astro_target, bundle_name)
         if per_repo:
             ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
-        pending = begin_ship(settings.bucket, request, astro_target.deployment_id, bundle.stored)
+        pending = begin_ship(settings.bucket, request, astro_target.deployment_id, bundle.stored, carried_changes)
         run = run_astro(
             cli_arguments(settings.astro_cli, astro_target, work / "dags", description(request), bundle_name)
         )
@@ -209,13 +219,30 @@ def deploy_deployment(
             run, deployment_id=astro_target.deployment_id,
             astro_deployments_key=f"{request.workspace}/{request.deployment}", secret=settings.token_secret_arn,
         )
+    except Exception:
+        if carried:
+            # Best effort: the ship's own error is what the execution fails with.
+            with contextlib.suppress(BotoCoreError, ClientError):
+                note_failed_ship(settings.lock_table, request.lock_key, carried, request.execution)
+        raise
     finally:
         # Also removes the CLI's config, which holds the token.
         shutil.rmtree(work, ignore_errors=True)
     result = DeployResult(
         deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
-        repos=bundle.repos, archives=bundle.archives,
+        repos=bundle.repos, archives=bundle.archives, carried=carried_changes,
     )
     # After the ship, which Astro holds whatever happens to the record.
     problem = record_ship(settings.bucket, pending, version) if request.record_live else None
+    if carried:
+        outcome = ShipOutcome(
+            shipped=True, reason=f"carried by the ship of execution {request.execution}",
+            shipped_by=request.execution, deployment_id=astro_target.deployment_id, bundle=bundle_name,
+            version=version,
+        )
+        try:
+            tell_carried(settings.lock_table, request.lock_key, carried, outcome, shipper=request.execution)
+        except (BotoCoreError, ClientError) as error:
+            # The ship stands: the changes stay deferred, and the next release wakes one of them to ship again.
+            problem = "; ".join(filter(None, [problem, f"the carried executions could not be told: {error}"]))
     return DeployOutcome(result=result, cli_output=run.tail, manifest_problem=problem)

@@ -95,6 +95,10 @@ class LockFree(PipelineError):
     """The lock was released before this execution could wait for it: it tries to take it again at once."""
 
 
+class LockLost(PipelineError):
+    """The execution no longer holds the deployment's lock (its lease ran out and another took it)."""
+
+
 class RollbackFailed(PipelineError):
     """The repo prefix could not be restored to what it held before the execution."""
 

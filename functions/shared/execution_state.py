@@ -43,6 +43,9 @@ class StateKey(StrEnum):
     NOTIFICATION = "notification"
     NOTIFICATION_ERROR = "notification_error"  # Notify's Catch result
     RESHIP_ERROR = "reship_error"  # recovery: the Catch result of re-shipping the restored bundle
+    FLUSH = "flush"  # "Ship deferred changes first": the ship of another execution's deferred change to this repo
+    SHIP_OR_DEFER = "ship_or_defer"  # ShipOrDefer: ship now, or let the ship of an execution waiting carry this
+    CARRIED = "carried"  # DeferShip: the ship that carried the deferred change, or why it was not carried
     LIVE = "live"  # CompareWithLive, under the lock: the request against what is live, and whether to skip the ship
     DRY_RUN_REPORT = "dry_run_report"  # DryRun: the diff against what is live and every problem
 
@@ -165,6 +168,9 @@ class LockState(Document):
     waiting_since: float
     wait_seconds: int = 0
     waited_seconds: float = 0
+    # Another execution's change to this repo waits for a ship (functions/shared/deferred_ships.py): it ships
+    # first, so that the restore point is what Astro last received.
+    flush_first: bool = False
 
 
 class RestorePointSummary(Document):
@@ -203,6 +209,28 @@ class DeployResult(Document):
     repos: list[str]
     # Written for the repos read object by object (their archive missing or stale), from the files downloaded.
     archives: list[RepoArchive] = field(default_factory=list)
+    # The executions whose deferred changes it carried (functions/shared/deferred_ships.py).
+    carried: list[str] = field(default_factory=list)
+
+
+class ShipDecision(Document):
+    """ShipOrDefer's answer: ship now, or defer to the executions waiting to change other repos."""
+
+    defer: bool
+    reason: str
+    waiting: list[str] = field(default_factory=list)  # the executions whose ship will carry this change
+
+
+class ShipOutcome(Document):
+    """What a deferred execution is told: the ship that carried its change, or why it must ship itself."""
+
+    shipped: bool
+    reason: str
+    shipped_by: str | None = None  # the execution whose ship carried it
+    deployment_id: str | None = None
+    bundle: str | None = None
+    version: str | None = None  # the DAG bundle version that carries its commit
+    failed_ships: list[str] = field(default_factory=list)  # executions whose ships carried it and failed
 
 
 class CaughtError(Document):
@@ -248,6 +276,9 @@ class ExecutionState(Document):
     clear: ClearResult | None = None
     upload: UploadResult | None = None
     deploy: DeployResult | None = None
+    flush: DeployResult | None = None
+    ship_or_defer: ShipDecision | None = None
+    carried: ShipOutcome | None = None
     failure: Failure | None = None  # None while it is still the raw Catch result
     rollback: RestoreResult | RollbackFailure | None = None
     rollback_error: CaughtError | None = None

@@ -8,7 +8,9 @@ Waiters are woken, not left to poll: an execution that finds the lock taken writ
 item (`waiter:<execution>`) and sleeps in a callback task. Whatever deletes the item (the holder's release, the
 Sweeper freeing a stale lease, TTL) puts it on the table's stream, and the waker (functions/wake_waiters) hands
 the lock's turn to the longest-waiting execution still waiting, putting the others back. Each sleep is bounded by
-the backoff below, so a lost wake-up costs at most one backoff.
+the backoff below, so a lost wake-up costs at most one backoff. The same release delivers what the deployment's
+deferred ships left to tell (functions/shared/deferred_ships.py), and, when nobody waits for the lock, wakes the
+longest-deferred execution to ship itself.
 """
 
 import json
@@ -18,6 +20,7 @@ from collections.abc import Mapping
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import client
+from functions.shared.deferred_ships import deferred_in, forget_told, ship_yourself_outcome, ships_item, told_in
 from functions.shared.errors import LockFree, LockWaitExpired
 from functions.shared.execution_state import LockState
 from functions.shared.records import FrozenRecord
@@ -38,8 +41,10 @@ def acquire(
     previous: LockState | None = None,
 ) -> LockState:
     now = time.time()
-    attempt = previous.attempt + 1 if previous else 1
-    waiting_since = previous.waiting_since if previous else now
+    # A lock held before (a deferred execution back to ship itself) starts a wait of its own.
+    waiting = previous if previous and not previous.acquired else None
+    attempt = waiting.attempt + 1 if waiting else 1
+    waiting_since = waiting.waiting_since if waiting else now
     try:
         client("dynamodb").update_item(
             TableName=table,
@@ -76,6 +81,12 @@ def acquire(
 def current_holder(table: str, key: str) -> str | None:
     item = client("dynamodb").get_item(TableName=table, Key={"lock_key": {"S": key}}, ConsistentRead=True)
     return item.get("Item", {}).get("holder", {}).get("S")
+
+
+def current_waiters(table: str, key: str) -> dict[str, str | None]:
+    """The executions waiting for the lock now, with the repo each changes."""
+    item = client("dynamodb").get_item(TableName=table, Key={"lock_key": {"S": key}}, ConsistentRead=True)
+    return {waiter.execution: waiter.repo for waiter in waiters_in(item.get("Item", {}))}
 
 
 def keep(table: str, key: str, execution: str, lease_seconds: int) -> bool:
@@ -118,17 +129,19 @@ class Waiter(FrozenRecord):
     execution: str
     task_token: str
     since: float
+    repo: str | None = None  # the repo it changes (None: a waiter recorded before repos were)
 
 
 def waiter_attribute(execution: str) -> str:
     return f"{WAITER_PREFIX}{execution}"
 
 
-def _waiter_value(task_token: str, since: float) -> dict:
-    return {"M": {"task_token": {"S": task_token}, "since": {"N": str(since)}}}
+def _waiter_value(waiter: Waiter) -> dict:
+    value = {"task_token": {"S": waiter.task_token}, "since": {"N": str(waiter.since)}}
+    return {"M": value | ({"repo": {"S": waiter.repo}} if waiter.repo is not None else {})}
 
 
-def wait_for_release(table: str, key: str, execution: str, task_token: str) -> bool:
+def wait_for_release(table: str, key: str, execution: str, repo: str, task_token: str) -> bool:
     """Put this execution's task token in the lock's item, to be woken when the lock is released; raise LockFree
     if it is free already (released, expired or ours since the last attempt): then there is nothing to wait for.
     Return False if the item has no room left for another waiter (some 190 task tokens of 2 KB fill DynamoDB's
@@ -142,7 +155,8 @@ def wait_for_release(table: str, key: str, execution: str, task_token: str) -> b
             ConditionExpression="attribute_exists(holder) AND expires_at >= :now AND holder <> :me",
             ExpressionAttributeNames={"#waiter": waiter_attribute(execution)},
             ExpressionAttributeValues={
-                ":waiter": _waiter_value(task_token, now), ":now": {"N": str(int(now))}, ":me": {"S": execution},
+                ":waiter": _waiter_value(Waiter(execution, task_token, now, repo)), ":now": {"N": str(int(now))},
+                ":me": {"S": execution},
             },
         )
     except ClientError as error:
@@ -158,39 +172,61 @@ def wait_for_release(table: str, key: str, execution: str, task_token: str) -> b
 def waiters_in(image: Mapping[str, dict]) -> list[Waiter]:
     """The waiters a lock item (DynamoDB JSON, as its stream record's image) holds, longest waiting first."""
     waiters = [
-        Waiter(name.removeprefix(WAITER_PREFIX), value["M"]["task_token"]["S"], float(value["M"]["since"]["N"]))
+        Waiter(name.removeprefix(WAITER_PREFIX), value["M"]["task_token"]["S"], float(value["M"]["since"]["N"]),
+               value["M"].get("repo", {}).get("S"))
         for name, value in image.items() if name.startswith(WAITER_PREFIX)
     ]
     return sorted(waiters, key=lambda waiter: (waiter.since, waiter.execution))
+
+
+def send_success(task_token: str, output: dict) -> bool:
+    """Complete a waiting task; return False if it no longer waits (timed out, or its execution ended)."""
+    try:
+        client("stepfunctions").send_task_success(taskToken=task_token, output=json.dumps(output))
+    except ClientError as error:
+        if error.response["Error"]["Code"] in GONE_WAITER_ERRORS:
+            return False
+        raise
+    return True
 
 
 def wake_next(table: str, key: str, waiters: list[Waiter]) -> Waiter | None:
     """Wake the longest-waiting of `waiters` whose task still waits, and put the ones behind it back in the lock's
     item, to be woken at the next release; return the one woken (None if none still waited)."""
     for index, waiter in enumerate(waiters):
-        try:
-            client("stepfunctions").send_task_success(
-                taskToken=waiter.task_token, output=json.dumps({"lock": key, "woken": waiter.execution})
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] in GONE_WAITER_ERRORS:
-                continue
-            raise
-        _requeue(table, key, waiters[index + 1:])
-        return waiter
+        if send_success(waiter.task_token, {"lock": key, "woken": waiter.execution}):
+            _requeue(table, key, waiters[index + 1:])
+            return waiter
+    return None
+
+
+def after_release(table: str, key: str, waiters: list[Waiter]) -> str | None:
+    """What a release of the lock `key` sets going: the deferred executions a ship carried are sent its outcome,
+    and the longest-waiting execution is woken; if none waits, the longest-deferred one still waiting is, to ship
+    the deferred changes itself. Return the execution woken (None: nobody)."""
+    item = ships_item(table, key)
+    told = told_in(item)
+    for entry in told:
+        send_success(entry.task_token, json.loads(entry.outcome))
+    forget_told(table, key, told)
+    waiter = wake_next(table, key, waiters)
+    if waiter:
+        return waiter.execution
+    for deferred in deferred_in(item):
+        if send_success(deferred.task_token, ship_yourself_outcome(key, deferred.failed_ships).to_json()):
+            return deferred.execution
     return None
 
 
 def wake_after_removals(table: str, records: list[dict]) -> dict[str, str | None]:
-    """For each lock item a stream record says was removed (its image as it was), wake its longest-waiting
-    execution still waiting; return each lock's key with the execution woken (None: nobody waited)."""
+    """For each lock item a stream record says was removed (its image as it was), act on its release
+    (`after_release`); return each lock's key with the execution woken (None: nobody)."""
     woken: dict[str, str | None] = {}
     for record in records:
         image = record["dynamodb"].get("OldImage", {})
         key = image.get("lock_key", {}).get("S")
         if key is not None:
-            waiter = wake_next(table, key, waiters_in(image))
-            woken[key] = waiter.execution if waiter else None
+            woken[key] = after_release(table, key, waiters_in(image))
     return woken
 
 
@@ -207,7 +243,7 @@ def _requeue(table: str, key: str, waiters: list[Waiter]) -> None:
         ExpressionAttributeNames={f"#w{index}": waiter_attribute(waiter.execution)
                                   for index, waiter in enumerate(waiters)},
         ExpressionAttributeValues={
-            **{f":w{index}": _waiter_value(waiter.task_token, waiter.since) for index, waiter in enumerate(waiters)},
+            **{f":w{index}": _waiter_value(waiter) for index, waiter in enumerate(waiters)},
             ":now": {"N": str(int(time.time()))},
         },
     )

@@ -86,6 +86,8 @@ class BundleShip(Document):
     finished_at: str | None = None
     version: str | None = None
     repos: list[ShippedRepo]
+    # The executions whose deferred changes the ship carried (functions/shared/deferred_ships.py).
+    carried: list[str] = field(default_factory=list)
 
     def holds(self, repo: str, fingerprint_of_files: str) -> bool:
         return self.state == SHIPPED and any(
@@ -97,7 +99,7 @@ class PendingShip(FrozenRecord):
     """A ship Deploy has announced: what `confirm_ship` records once Astro accepted it."""
 
     ship: BundleShip
-    stored: dict[str, str]  # the triggering repo's prefix: path -> ETag
+    stored: dict[str, dict[str, str]]  # each repo's prefix as gathered: repo -> path -> ETag
 
 
 def fingerprint(stored: dict[str, str]) -> str:
@@ -164,9 +166,9 @@ def read_deployment(bucket: str, workspace: str, deployment: str) -> tuple[list[
 
 
 def begin_ship(bucket: str, scope: RunScope, deployment_id: str,
-               stored: dict[str, dict[str, str]] | None = None) -> PendingShip:
+               stored: dict[str, dict[str, str]] | None = None, carried: list[str] | None = None) -> PendingShip:
     """Record that the bundle is being shipped, with each repo's files (repo -> path -> ETag) as the ship's gathering
-    listed them, or as they are now: the lock keeps them so."""
+    listed them, or as they are now: the lock keeps them so; and the deferred executions it carries."""
     if stored is None:
         per_repo = scope.repo if scope.bundle != MAIN_BUNDLE else None
         stored = stored_files(bucket, scope.workspace, scope.deployment, per_repo)
@@ -175,36 +177,44 @@ def begin_ship(bucket: str, scope: RunScope, deployment_id: str,
         execution=scope.execution, repo=scope.repo, commit=scope.commit, state=SHIPPING, started_at=_now(),
         repos=[ShippedRepo(repo=repo, files=len(files), fingerprint=fingerprint(files))
                for repo, files in sorted(stored.items())],
+        carried=list(carried or []),
     )
     _put(bucket, bundle_ship_key(scope.workspace, scope.deployment, scope.bundle), ship)
-    return PendingShip(ship=ship, stored=stored.get(scope.repo, {}))
+    return PendingShip(ship=ship, stored=stored)
 
 
-def confirm_ship(bucket: str, pending: PendingShip, plan: Plan, version: str) -> RepoManifest:
-    """Astro accepted the ship: record the repo's manifest, then the bundle's ship as confirmed."""
+def confirm_ship(bucket: str, pending: PendingShip, plans: list[Plan], version: str) -> list[RepoManifest]:
+    """Astro accepted the ship: record the manifest of each repo whose change it shipped (the shipper's, and those
+    of the deferred executions it carried: `plans`), then the bundle's ship as confirmed."""
     ship = pending.ship
     finished = _now()
-    manifest = RepoManifest(
-        workspace=ship.workspace, deployment=ship.deployment, repo=ship.repo, commit=ship.commit,
-        execution=ship.execution, deployed_at=finished, deployment_id=ship.deployment_id, bundle=ship.bundle,
-        bundle_version=version,
-        files=[LiveFile(path=entry.path, checksum=entry.checksum, size=entry.size,
-                        stored_etag=pending.stored.get(entry.path, ""), dag_ids=entry.dag_ids)
-               for entry in plan.files],
-    )
-    _put(bucket, repo_manifest_key(ship.workspace, ship.deployment, ship.repo), manifest)
+    manifests = [
+        RepoManifest(
+            workspace=ship.workspace, deployment=ship.deployment, repo=plan.repo, commit=plan.commit,
+            execution=plan.execution, deployed_at=finished, deployment_id=ship.deployment_id, bundle=ship.bundle,
+            bundle_version=version,
+            files=[LiveFile(path=entry.path, checksum=entry.checksum, size=entry.size,
+                            stored_etag=pending.stored.get(plan.repo, {}).get(entry.path, ""), dag_ids=entry.dag_ids)
+                   for entry in plan.files],
+        )
+        for plan in plans
+    ]
+    for manifest in manifests:
+        _put(bucket, repo_manifest_key(ship.workspace, ship.deployment, manifest.repo), manifest)
     ship.state, ship.finished_at, ship.version = SHIPPED, finished, version
     _put(bucket, bundle_ship_key(ship.workspace, ship.deployment, ship.bundle), ship)
-    return manifest
+    return manifests
 
 
 def record_ship(bucket: str, pending: PendingShip, version: str) -> str | None:
-    """Record what Astro accepted, from the execution's plan; return why it could not be, or None.
+    """Record what Astro accepted, from the plans of the execution and of those it carried; return why it could
+    not be, or None.
 
     A record that fails does not fail the deploy, which Astro holds: the bundle stays "shipping", which no later
     request counts as unchanged, until the next ship confirms."""
     try:
-        confirm_ship(bucket, pending, load_plan(bucket, pending.ship.execution), version)
+        plans = [load_plan(bucket, execution) for execution in [pending.ship.execution, *pending.ship.carried]]
+        confirm_ship(bucket, pending, plans, version)
     except (BotoCoreError, ClientError, InvalidDocument) as error:
         return f"what is live could not be recorded: {error}"
     return None

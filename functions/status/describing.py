@@ -36,13 +36,15 @@ class ExecutionStatus(Document):
     start_date: str
     stop_date: str | None
     bundle: str | None  # the Astro Dag bundle shipped, on success
-    version: str | None  # its version, as Astro answered, on success
+    version: str | None  # its version, as Astro answered, on success: the one that carries the execution's commit
     console_url: str
     states: list[str]  # the states entered, oldest first
     # On success: the request against what was live, and whether the ship was skipped as unchanged.
     live: dict | None = None
     unchanged: bool = False
     dry_run: dict | None = None  # a dry run's report (DryRunReport), once it is made
+    # In a burst: the execution whose ship carried this one's deferred change (functions/shared/deferred_ships.py).
+    shipped_by: str | None = None
 
     def to_api(self) -> dict:
         return camel_keys(dataclasses.asdict(self))
@@ -91,7 +93,9 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
     states = [event["stateEnteredEventDetails"]["name"] for event in entered]
     status = description["status"]
     ended = _state(description.get("output")) if status == "SUCCEEDED" else ExecutionState()
-    deploy = ended.deploy
+    # Its own ship, or, in a burst, the later ship that carried its change.
+    carried = ended.carried if ended.carried and ended.carried.shipped and not ended.deploy else None
+    deploy = ended.deploy or carried
     failure = _recorded_failure(entered)
     report = ended.dry_run_report or _dry_run_report(entered)
     state = states[-1] if states else None
@@ -110,8 +114,9 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
         console_url=console_url(arn),
         states=states,
         live=ended.live.to_json() if ended.live else None,
-        unchanged=bool(ended.live and ended.live.unchanged and not ended.deploy),
+        unchanged=bool(ended.live and ended.live.unchanged and not deploy),
         dry_run=report.to_json() if report else None,
+        shipped_by=carried.shipped_by if carried else None,
     )
 
 

@@ -107,6 +107,8 @@ def test_gathering_reads_the_pushed_repo_once_and_the_others_from_their_archives
 
 def test_bursts_count_cli_runs_per_deployment(bench_run):
     _, output, results = bench_run
-    # Today's lock: one ship per push, one after the other.
-    assert [(burst.pushes, burst.cli_runs, burst.failed) for burst in results.ships.bursts] == [(1, 1, {}), (2, 2, {})]
+    # Coalesced: one ship, or two when the second push took the lock after the first decided to ship.
+    assert [(burst.pushes, burst.failed) for burst in results.ships.bursts] == [(1, {}), (2, {})]
+    assert [burst.cli_runs for burst in results.ships.bursts][0] == 1
+    assert [burst.cli_runs for burst in results.ships.bursts][1] in (1, 2)
     assert any(line.startswith("| 2 | ") for line in output.splitlines())

@@ -32,7 +32,7 @@ TEST_CONTEXT: dict[str, Any] = {
         "arn:aws:kms:eu-central-1:210987654321:key/mrk-1234abcd12ab34cd56ef1234567890ab",
     ],
     "powertoolsVersion": "3.37.0",
-    "executionTimeoutMinutes": 270,
+    "executionTimeoutMinutes": 410,
     "deployTimeoutSeconds": 720,
     "logRetentionDays": 14,
     "noncurrentVersionDays": 60,

@@ -38,13 +38,13 @@ def test_missing_keys_take_the_defaults():
     assert settings.stack_name == "AstroDagDeploy"
     assert settings.astro_token_secret_arn is None
     assert (settings.astro_token_secret_kms_key_arn, settings.source_kms_key_arns) == (None, ())
-    assert (settings.execution_timeout_minutes, settings.deploy_timeout_seconds) == (255, 600)
+    assert (settings.execution_timeout_minutes, settings.deploy_timeout_seconds) == (375, 600)
     assert (settings.log_retention_days, settings.noncurrent_version_days) == (30, 30)
     assert settings.lock_max_wait_minutes == 20
     # A lease outlives any execution, its longest invocation in flight (Upload's 600 s or Deploy's, and Lambda's 10 s
     # Init phase) and the next sweep (every 10 minutes), with 5 minutes to spare.
     assert (settings.recovery_sweep_minutes, settings.step_timeouts_seconds) == (10, {})
-    assert settings.lock_lease_seconds == 255 * 60 + 610 + 600 + 300
+    assert settings.lock_lease_seconds == 375 * 60 + 610 + 600 + 300
     assert settings.email_notifications is True
     assert settings.alarms == AlarmSettings(
         enabled=True, failed_executions=1, timed_out_executions=1, api_5xx=1, failed_deploys=True
@@ -154,7 +154,7 @@ def test_every_problem_is_reported_at_once_with_its_key():
          "may hold only deploymentId, workspaceId, dagBundles, createBundles, bundleNames, installedPackages"),
         ({"executionTimeoutMinutes": 10}, "leaves no time for the steps before Deploy"),
         ({"logRetentionDays": True}, "logRetentionDays: True is not a whole number"),
-        ({"lockMaxWaitMinutes": 255}, "lockMaxWaitMinutes: 255 minutes of waiting for the deployment's lock must be"),
+        ({"lockMaxWaitMinutes": 375}, "lockMaxWaitMinutes: 375 minutes of waiting for the deployment's lock must be"),
         ({"emailNotifications": "maybe"}, "emailNotifications: 'maybe' is not valid JSON"),
         ({"alarms": ["failedExecutions"]}, "alarms: expected dict, got list"),
         ({"alarms": {"failedExecution": 1}}, "alarms: unknown keys failedExecution"),
@@ -205,7 +205,7 @@ def test_step_timeouts_and_the_sweep_interval_are_read_and_checked():
     settings = StackSettings.from_context({**MINIMAL, "stepTimeoutsSeconds": {"Upload": 900, "Snapshot": 20},
                                            "recoverySweepMinutes": 5})
     assert (settings.step_timeout_seconds("Upload"), settings.step_timeout_seconds("Parse")) == (900, 300)
-    assert settings.lock_lease_seconds == 255 * 60 + 910 + 300 + 300
+    assert settings.lock_lease_seconds == 375 * 60 + 910 + 300 + 300
     with pytest.raises(SettingsError) as refused:
         StackSettings.from_context({**MINIMAL, "stepTimeoutsSeconds": {"Deploy": 60, "Upload": 0},
                                     "recoverySweepMinutes": 0})

@@ -163,6 +163,8 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
             "ASTRO_TARGETS_PATH": targets,
             "ASTRO_TOKEN_SECRET_ARN": refs["secret"],
             "ASTRO_CLI": "/usr/local/bin/astro",
+            # The deployment's ships item: the deferred changes a ship carries.
+            "LOCK_TABLE": refs["table"],
         },
     }
     for handler, variables in expected.items():

@@ -105,10 +105,10 @@ def test_parse_reads_only_allow_listed_sources_and_writes_only_plans(synthesized
 
 
 def test_acquire_lock_only_writes_and_reads_lock_items(synthesized, ids):
-    # It never deletes: the state machine releases the lock, only while its execution holds it. Taking the lock
-    # and waiting for it update the item.
+    # Taking the lock and waiting for it update the item; it deletes the lock item only when it defers a ship, in
+    # one transaction with the deferred change (the state machine releases the lock otherwise).
     assert function_statements(synthesized, "functions.acquire_lock.app.handler") == [
-        allow(["dynamodb:UpdateItem", "dynamodb:GetItem"], f"<{ids['table']}.Arn>"),
+        allow(["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"], f"<{ids['table']}.Arn>"),
     ]
 
 
@@ -121,7 +121,8 @@ def test_the_waker_reads_the_lock_tables_stream_requeues_waiters_and_only_wakes_
         allow("dynamodb:ListStreams", "*"),
         allow(["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
               f"<{ids['table']}.StreamArn>"),
-        allow("dynamodb:UpdateItem", table),
+        # Waiters put back, the deployment's ships item read and what was told removed.
+        allow(["dynamodb:UpdateItem", "dynamodb:GetItem"], table),
         allow("states:SendTaskSuccess", f"<{ids['machine']}>"),
     ]
 
@@ -241,6 +242,8 @@ def deploy_bucket_statements(bucket_id: str) -> list[dict]:
 def test_deploy_reads_dags_archives_and_its_secret_writes_archives_and_records_what_is_live(synthesized, ids):
     assert function_statements(synthesized, "functions.deploy.app.handler") == [
         *deploy_bucket_statements(ids["bucket"]),
+        # The deferred changes a ship carries: read, then told (or marked with the failed ship).
+        allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], f"<{ids['table']}.Arn>"),
         allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], f"<{ids['secret']}>"),
         READ_ASTRO_TARGETS,
     ]
@@ -277,6 +280,7 @@ def test_a_customer_managed_secret_key_is_decrypted_only_by_deploy_through_secre
     bucket = synthesized.output_ref("DagBucketName")
     assert function_statements(synthesized, "functions.deploy.app.handler") == [
         *deploy_bucket_statements(bucket),
+        allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], f"<{synthesized.output_ref('LockTableName')}.Arn>"),
         allow(
             ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             synthesized.context["astroTokenSecretArn"],

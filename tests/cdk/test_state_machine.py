@@ -102,6 +102,15 @@ def test_the_states_are_exactly_the_pipeline_its_lock_and_its_failure_paths(stat
         "Lock acquired?",
         "WaitForLock",
         "WaitForLock failed",
+        "ShipDeferredChanges",
+        "ShipDeferredChanges failed",
+        "ShipOrDefer",
+        "ShipOrDefer failed",
+        "Defer ship?",
+        "DeferShip",
+        "DeferShip failed",
+        "Carried?",
+        "Deployed by another ship",
         "Unchanged?",
         "Release lock (unchanged)",
         "Lock release failed (unchanged)",
@@ -146,9 +155,10 @@ def walk(definition: dict, states: dict, branches: dict[str, int | None]) -> lis
 
 
 def test_the_happy_path_takes_the_lock_compares_runs_the_steps_and_releases_it(definition, states):
-    path = walk(definition, states, {"Dry run?": None, "Lock acquired?": 0, "Unchanged?": None})
+    path = walk(definition, states, {"Dry run?": None, "Lock acquired?": 2, "Unchanged?": None, "Defer ship?": None})
     assert path == ["Parse", "Dry run?", "AcquireLock", "Lock acquired?", "CompareWithLive", "Unchanged?",
-                    *ROLLED_BACK, "ReleaseLock", "Deployed"]
+                    "Snapshot", "ClearPrefix", "Upload", "ShipOrDefer", "Defer ship?", "Deploy", "ReleaseLock",
+                    "Deployed"]
     assert states["Deployed"] == {"Type": "Succeed"}
 
 
@@ -179,7 +189,7 @@ def test_a_dry_run_goes_from_parse_to_its_report_and_ends_there_changing_nothing
 
 
 def test_an_unchanged_request_is_found_under_the_lock_and_skips_the_ship_unless_forced(definition, states):
-    assert states["Lock acquired?"]["Choices"][0]["Next"] == "CompareWithLive"
+    assert states["Lock acquired?"]["Choices"][2]["Next"] == "CompareWithLive"
     assert states["CompareWithLive"]["Next"] == "Unchanged?"
     assert states["Unchanged?"] == {
         "Type": "Choice",
@@ -192,7 +202,7 @@ def test_an_unchanged_request_is_found_under_the_lock_and_skips_the_ship_unless_
         }],
         "Default": "Snapshot",
     }
-    assert walk(definition, states, {"Dry run?": None, "Lock acquired?": 0, "Unchanged?": 0}) == [
+    assert walk(definition, states, {"Dry run?": None, "Lock acquired?": 2, "Unchanged?": 0}) == [
         "Parse", "Dry run?", "AcquireLock", "Lock acquired?", "CompareWithLive", "Unchanged?",
         "Release lock (unchanged)", "Unchanged",
     ]
@@ -211,9 +221,18 @@ def test_an_unchanged_request_is_found_under_the_lock_and_skips_the_ship_unless_
 
 
 def test_a_busy_lock_is_waited_for_as_long_as_acquire_lock_says_then_tried_again(states):
+    acquired = {"Variable": "$.lock.acquired", "BooleanEquals": True}
     assert states["Lock acquired?"] == {
         "Type": "Choice",
-        "Choices": [{"Variable": "$.lock.acquired", "BooleanEquals": True, "Next": "CompareWithLive"}],
+        "Choices": [
+            # A deferred execution back for the lock ships what it changed already.
+            {"And": [acquired, {"Variable": "$.ship_or_defer.defer", "IsPresent": True},
+                     {"Variable": "$.ship_or_defer.defer", "BooleanEquals": True}], "Next": "Deploy"},
+            # Another execution's deferred change to this repo ships before this one changes it.
+            {"And": [acquired, {"Variable": "$.lock.flush_first", "BooleanEquals": True}],
+             "Next": "ShipDeferredChanges"},
+            {**acquired, "Next": "CompareWithLive"},
+        ],
         "Default": "WaitForLock",
     }
 
@@ -253,6 +272,57 @@ def test_payloads_and_result_paths_follow_the_contract(states):
         assert "Parameters" not in states[task]
     for task, result_path in RESULT_PATHS.items():
         assert states[task]["ResultPath"] == result_path
+
+
+def test_after_upload_the_holder_ships_or_defers_to_the_executions_waiting(definition, states, synthesized):
+    lock_function = f"<{synthesized.function_id(HANDLERS['AcquireLock'])}.Arn>"
+    decide = states["ShipOrDefer"]
+    assert decide["Resource"] == lock_function and decide["ResultPath"] == "$.ship_or_defer"
+    assert decide["Parameters"] == {"action": "ship_or_defer", "state.$": "$"}
+    assert decide["Next"] == "Defer ship?"
+    assert states["Defer ship?"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.ship_or_defer.defer", "BooleanEquals": True, "Next": "DeferShip"}],
+        "Default": "Deploy",
+    }
+    # Asleep, lock released, until the carrying ship's outcome arrives, at most a Deploy attempt and a minute.
+    defer = states["DeferShip"]
+    assert defer["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert defer["Parameters"]["FunctionName"] == lock_function
+    assert defer["Parameters"]["Payload"] == {"action": "defer", "state.$": "$", "task_token.$": "$$.Task.Token"}
+    assert defer["TimeoutSeconds"] == synthesized.context["deployTimeoutSeconds"] + 30 + 60
+    assert defer["ResultPath"] == "$.carried" and defer["Next"] == "Carried?"
+    assert "Retry" not in defer
+    # Not told in time, or unsure whether the lock was released: take the lock and ship.
+    assert defer["Catch"] == [
+        {"ErrorEquals": ["States.Timeout", *sorted(LAMBDA_TRANSIENT, key=LAMBDA_ORDER.index)],
+         "ResultPath": None, "Next": "AcquireLock"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "DeferShip failed"},
+    ]
+    assert states["Carried?"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.carried.shipped", "BooleanEquals": True, "Next": "Deployed by another ship"}],
+        "Default": "AcquireLock",
+    }
+    assert states["Deployed by another ship"] == {"Type": "Succeed"}
+    # What changed is rolled back on any failure of the decision or the deferral.
+    for state in ("ShipOrDefer", "DeferShip"):
+        assert states[f"{state} failed"] == failure_summary(state, then="Rollback")
+    assert walk(definition, states, {"Dry run?": None, "Lock acquired?": 2, "Unchanged?": None, "Defer ship?": 0,
+                                     "Carried?": 0}) == [
+        "Parse", "Dry run?", "AcquireLock", "Lock acquired?", "CompareWithLive", "Unchanged?", "Snapshot",
+        "ClearPrefix", "Upload", "ShipOrDefer", "Defer ship?", "DeferShip", "Carried?", "Deployed by another ship",
+    ]
+
+
+def test_a_deferred_change_to_the_repo_ships_before_the_repo_changes_again(synthesized, states):
+    flush = states["ShipDeferredChanges"]
+    assert flush["Resource"] == f"<{synthesized.function_id(HANDLERS['Deploy'])}.Arn>"
+    assert flush["ResultPath"] == "$.flush" and flush["Next"] == "CompareWithLive"
+    assert [retry["ErrorEquals"] for retry in flush["Retry"]][-1] == ["AstroUnavailable"]
+    # Nothing of this execution has changed yet: no rollback.
+    assert states["ShipDeferredChanges failed"] == failure_summary("ShipDeferredChanges",
+                                                                   then="Release lock after failure")
 
 
 @pytest.mark.parametrize("state", LOCK_RELEASES)

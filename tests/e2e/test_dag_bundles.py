@@ -8,6 +8,7 @@ from functions.status.describing import describe_deployment
 from local_mode.astro_standin import bundle_versions, last_bundle, read_invocations
 from local_mode.scenario import Outcome, Scenario, run_scenario
 from local_mode.world import LocalWorld
+from testkit import lock_items
 
 DEPLOYMENT_ID = "local-ml"
 PER_REPO = {"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}
@@ -33,9 +34,6 @@ def deploy(world: LocalWorld, folders: dict[str, Path], concurrent: bool = False
                  "expect": expect} for repo, folder in folders.items()]
     return run_scenario(world, Scenario.from_document({"concurrent": concurrent, "requests": requests}, Path("/")))
 
-
-def lock_items(world: LocalWorld) -> list[dict]:
-    return world.client("dynamodb").scan(TableName=world.environment["LOCK_TABLE"])["Items"]
 
 
 def test_each_repo_ships_alone_to_its_own_bundle_and_leaves_the_others(tmp_path):

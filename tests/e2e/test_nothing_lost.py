@@ -20,7 +20,7 @@ from local_mode.project import EXAMPLES_DIR
 from local_mode.executions import watch_execution
 from local_mode.scenario import Scenario
 from local_mode.world import LocalWorld
-from testkit import deploy_example, fake_astro, start_behind_a_held_deploy
+from testkit import deploy_example, fake_astro, lock_items, start_behind_a_held_deploy
 
 from functions.acquire_lock import app as acquire_lock_app
 
@@ -48,9 +48,6 @@ def deployed_before(world: LocalWorld) -> dict[str, tuple[bytes, dict]]:
                   Body=b"from airflow import DAG\nDAG('monthly_close')\n")
     return prefix_contents(world, "dags/")
 
-
-def lock_items(world: LocalWorld) -> list[dict]:
-    return world.client("dynamodb").scan(TableName=world.environment["LOCK_TABLE"])["Items"]
 
 
 def assert_nothing_lost(world: LocalWorld, before: dict, outcome_notifications) -> str:

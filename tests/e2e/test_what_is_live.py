@@ -13,7 +13,7 @@ from local_mode.executions import ExecutionResult
 from local_mode.project import EXAMPLES_DIR
 from local_mode.scenario import Scenario, run_scenario
 from local_mode.world import LocalWorld
-from testkit import fake_astro
+from testkit import fake_astro, lock_items
 
 WORKSPACE, DEPLOYMENT = "analytics", "production"
 PER_REPO = {"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}
@@ -45,9 +45,6 @@ def bucket_keys(world: LocalWorld) -> dict[str, str]:
     return {item["Key"]: item["ETag"] for page in pages for item in page.get("Contents", [])
             if not item["Key"].startswith("plans/")}
 
-
-def lock_items(world: LocalWorld) -> list[dict]:
-    return world.client("dynamodb").scan(TableName=world.environment["LOCK_TABLE"])["Items"]
 
 
 def test_each_deploy_records_what_it_shipped_and_targets_show_it_in_the_main_bundle(tmp_path):

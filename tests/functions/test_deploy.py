@@ -35,6 +35,9 @@ from functions.deploy import app
 from functions.deploy.astro_cli import redact
 from functions.shared.aws import client
 from functions.shared.dag_bundles import lock_key
+from functions.shared.deferred_ships import deferred_in, defer, read_deferred, ships_key, told_in
+from functions.shared.execution_state import RunScope
+from functions.shared.locking import acquire
 from functions.shared.manifest import fingerprint, read_bundle_ship, read_repo_manifest, stored_files
 from functions.shared.plan_store import Plan, PlannedFile, save_plan
 from functions.shared.errors import (
@@ -182,7 +185,7 @@ def test_bundle_holds_every_repo_of_the_deployment_and_nothing_else(deploy_env, 
     }
     archives = result.pop("archives")
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 3, "bytes": 42,
-                      "repos": ["repo-a", "repo-b"]}
+                      "repos": ["repo-a", "repo-b"], "carried": []}
     # No repo had an archive: each was read object by object, then archived for the next ship.
     assert [(archive["key"], archive["written"], archive["files"]) for archive in archives] == [
         ("archives/ws/dep/repo-a.zip", True, 2), ("archives/ws/dep/repo-b.zip", True, 1)]
@@ -282,7 +285,7 @@ def test_an_empty_deployment_is_deployed_when_the_request_says_so(deploy_env, fa
     result = app.handler(state_after_upload(allow_empty=True), lambda_context)
 
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 0, "bytes": 0,
-                      "repos": [], "archives": []}
+                      "repos": [], "archives": [], "carried": []}
     call = fake_cli.calls[0]
     assert call["files"] == {}
     # The CLI's own "No DAGs found" prompt would cancel the deploy the request asked for.
@@ -551,6 +554,61 @@ def test_a_ship_astro_accepted_is_recorded_as_live(deploy_env, fake_cli, lambda_
     assert (ship.state, ship.version, [shipped.repo for shipped in ship.repos]) == (
         "shipped", VERSION, ["repo-a", "repo-b"])
     assert emitted_metrics(capsys.readouterr().out, repo="repo-a")["deploy.recorded"] == 1
+
+
+@pytest.fixture
+def repo_b_deferred(deploy_env, lock_table, monkeypatch) -> str:
+    """repo-b's execution changed its prefix and deferred its ship (functions/shared/deferred_ships.py)."""
+    monkeypatch.setenv("LOCK_TABLE", lock_table)
+    save_plan(DAG_BUCKET, Plan(
+        workspace="ws", deployment="dep", repo="repo-b", commit="bbb222", execution="exec-b", prefix="dags/ws/dep/repo-b/",
+        files=[PlannedFile(source_bucket="s", source_key="k/helper.py", etag='"22dd"', size=10, path="pkg/helper.py",
+                           kind="dependency")],
+    ))
+    acquire(lock_table, "ws/dep", "exec-b", 600, 900)
+    defer(lock_table, "ws/dep", RunScope(workspace="ws", deployment="dep", repo="repo-b", execution="exec-b"),
+          "token-b")
+    return lock_table
+
+
+def test_a_ship_carries_the_deferred_changes_records_them_live_and_tells_their_executions(
+    deploy_env, repo_b_deferred, fake_cli, lambda_context
+):
+    seed_deployment(deploy_env)
+    save_repo_a_plan()
+    fake_cli.install(SUCCESS)
+
+    result = app.handler(state_after_upload(), lambda_context)
+
+    assert result["carried"] == ["exec-b"] and result["repos"] == ["repo-a", "repo-b"]
+    carried = read_repo_manifest(DAG_BUCKET, "ws", "dep", "repo-b")
+    assert (carried.execution, carried.commit, carried.bundle_version) == ("exec-b", "bbb222", VERSION)
+    assert [entry.stored_etag for entry in carried.files] == [
+        stored_files(DAG_BUCKET, "ws", "dep", "repo-b")["repo-b"]["pkg/helper.py"]]
+    assert read_bundle_ship(DAG_BUCKET, "ws", "dep", "main").carried == ["exec-b"]
+    # Told at the lock's release, by the waker: the version that carries exec-b's commit, and whose ship it was.
+    item = client("dynamodb").get_item(TableName=repo_b_deferred, Key={"lock_key": {"S": ships_key("ws/dep")}})["Item"]
+    assert deferred_in(item) == []
+    [told] = told_in(item)
+    assert (told.execution, told.task_token) == ("exec-b", "token-b")
+    assert json.loads(told.outcome) == {
+        "shipped": True, "reason": "carried by the ship of execution exec-1", "shipped_by": "exec-1",
+        "deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "failed_ships": [],
+    }
+
+
+def test_a_failed_ship_leaves_the_changes_it_carried_deferred_and_says_it_failed(
+    deploy_env, repo_b_deferred, fake_cli, lambda_context
+):
+    seed_deployment(deploy_env)
+    fake_cli.install('print("Error: something unexpected", file=sys.stderr); sys.exit(2)')
+
+    with pytest.raises(AstroDeployFailed):
+        app.handler(state_after_upload(), lambda_context)
+
+    [entry] = read_deferred(repo_b_deferred, "ws/dep")
+    assert (entry.execution, entry.failed_ships) == ("exec-b", ("exec-1",))
+    assert read_repo_manifest(DAG_BUCKET, "ws", "dep", "repo-b") is None
 
 
 def test_a_ship_the_cli_did_not_confirm_leaves_the_bundle_shipping_and_the_repo_unrecorded(

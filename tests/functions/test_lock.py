@@ -16,13 +16,8 @@ TABLE = "locks"
 
 
 @pytest.fixture
-def table(aws):
-    client("dynamodb").create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "lock_key", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "lock_key", "KeyType": "HASH"}],
-    )
-    return TABLE
+def table(lock_table):
+    return lock_table
 
 
 def test_first_comer_gets_the_lock_and_others_wait(table):
@@ -94,8 +89,8 @@ def lock_item(table: str, key: str = "ws/dep") -> dict:
 
 def test_a_waiter_waits_in_the_lock_item_and_leaves_it_when_it_takes_the_lock(table):
     acquire(table, "ws/dep", "exec-a", 600, 900)
-    wait_for_release(table, "ws/dep", "exec-b", "token-b")
-    wait_for_release(table, "ws/dep", "exec-c", "token-c")
+    wait_for_release(table, "ws/dep", "exec-b", "repo-b", "token-b")
+    wait_for_release(table, "ws/dep", "exec-c", "repo-c", "token-c")
     held = lock_item(table)
     assert [waiter.execution for waiter in waiters_in(held)] == ["exec-b", "exec-c"]
     assert waiters_in(held)[0].task_token == "token-b"
@@ -114,21 +109,21 @@ def test_a_waiter_waits_in_the_lock_item_and_leaves_it_when_it_takes_the_lock(ta
 
 def test_nobody_waits_for_a_lock_that_is_free_expired_or_its_own(table, monkeypatch):
     with pytest.raises(LockFree, match="released before execution exec-b could wait"):
-        wait_for_release(table, "ws/dep", "exec-b", "token-b")
+        wait_for_release(table, "ws/dep", "exec-b", "repo-b", "token-b")
     acquire(table, "ws/dep", "exec-a", lease_seconds=60, max_wait_seconds=900)
     with pytest.raises(LockFree):
-        wait_for_release(table, "ws/dep", "exec-a", "token-a")
+        wait_for_release(table, "ws/dep", "exec-a", "repo-a", "token-a")
     now = locking.time.time()
     monkeypatch.setattr(locking.time, "time", lambda: now + 61)
     with pytest.raises(LockFree):
-        wait_for_release(table, "ws/dep", "exec-b", "token-b")
+        wait_for_release(table, "ws/dep", "exec-b", "repo-b", "token-b")
     assert waiters_in(lock_item(table)) == []
 
 
 def test_the_longest_waiting_is_woken_first(table):
     acquire(table, "ws/dep", "exec-a", 600, 900)
     for execution in ("exec-d", "exec-b", "exec-c"):
-        wait_for_release(table, "ws/dep", execution, f"token-{execution[-1]}")
+        wait_for_release(table, "ws/dep", execution, "repo", f"token-{execution[-1]}")
     held = lock_item(table)
     release(table, "ws/dep", "exec-a")
 
@@ -142,7 +137,7 @@ def test_waiters_whose_tasks_no_longer_wait_are_passed_over(table, monkeypatch):
     monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
     acquire(table, "ws/dep", "exec-a", 600, 900)
     for execution in ("exec-b", "exec-c"):
-        wait_for_release(table, "ws/dep", execution, f"token-{execution[-1]}")
+        wait_for_release(table, "ws/dep", execution, "repo", f"token-{execution[-1]}")
     held = lock_item(table)
     release(table, "ws/dep", "exec-a")
 
@@ -157,7 +152,7 @@ def test_waiting_through_the_handler_registers_the_task_token(table, monkeypatch
     state = {"workspace": "ws", "deployment": "dep", "repo": "repo-b", "execution": "exec-b", "lock_key": "ws/dep"}
 
     assert app.handler({"state": state, "task_token": "token-b"}, lambda_context) is None
-    assert waiters_in(lock_item(table)) == [Waiter("exec-b", "token-b", waiters_in(lock_item(table))[0].since)]
+    assert waiters_in(lock_item(table)) == [Waiter("exec-b", "token-b", waiters_in(lock_item(table))[0].since, "repo-b")]
     release(table, "ws/dep", "exec-a")
     with pytest.raises(LockFree):
         app.handler({"state": state, "task_token": "token-b"}, lambda_context)
@@ -166,7 +161,7 @@ def test_waiting_through_the_handler_registers_the_task_token(table, monkeypatch
 def test_a_waiter_the_lock_item_has_no_room_for_waits_out_its_backoff(table):
     acquire(table, "ws/dep", "exec-a", 600, 900)
     token = "t" * 2048  # Step Functions' longest task token
-    announced = [wait_for_release(table, "ws/dep", f"exec-{index}", token) for index in range(200)]
+    announced = [wait_for_release(table, "ws/dep", f"exec-{index}", "repo", token) for index in range(200)]
     # DynamoDB's 400 KB item holds some 190 of them; the others are refused, not failed.
     assert announced[0] and not announced[-1]
     assert len(waiters_in(lock_item(table))) == announced.count(True)

@@ -201,7 +201,7 @@ def test_confirm_ship_writes_the_repo_then_the_bundle(buckets, monkeypatch):
     buckets.meta.events.register("provide-client-params.s3.PutObject",
                                  lambda params, **_: written.append(params["Key"]))
 
-    confirm_ship(DAG_BUCKET, pending, make_plan(FILES), "v1")
+    confirm_ship(DAG_BUCKET, pending, [make_plan(FILES)], "v1")
 
     # A failure between the two leaves the bundle "shipping": never taken for unchanged.
     assert written == [repo_manifest_key("ws", "dep", "repo-a"), bundle_ship_key("ws", "dep", "main")]

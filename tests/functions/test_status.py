@@ -179,7 +179,7 @@ def test_the_handler_answers_200_with_the_status_400_for_junk_and_404_for_unknow
     assert found["statusCode"] == 200
     body = json.loads(found["body"])
     assert set(body) == {"name", "status", "state", "error", "cause", "startDate", "stopDate", "bundle", "version",
-                         "consoleUrl", "states", "live", "unchanged", "dryRun"}
+                         "consoleUrl", "states", "live", "unchanged", "dryRun", "shippedBy"}
     assert (body["name"], body["status"], body["version"]) == (name, "SUCCEEDED", VERSION)
     assert junk["statusCode"] == 400 and "1 to 80 characters" in json.loads(junk["body"])["message"]
     assert unknown["statusCode"] == 404

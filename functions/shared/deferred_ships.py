@@ -1,0 +1,201 @@
+"""Deferred ships: in a burst, one ship of a deployment's main Dag bundle carries every repo that changed.
+
+A DAG-only deploy of the main bundle ships every repo prefix of the deployment, so an execution that has changed
+its repo need not ship while other executions wait to change theirs: the ship of whoever changes the deployment
+last carries them all. So a holder that has uploaded and finds an execution of another repo waiting for the lock
+defers: in one transaction it releases the lock and records itself in the deployment's ships item
+(`deferred:<execution>`, with the token of the callback task it then sleeps in).
+
+Whoever ships (Deploy, under the lock) carries every execution deferred when it gathered. Once Astro accepted the
+ship it removes them and leaves each its outcome (`told:<execution>`: its token and the version that carries it);
+the waker (functions/wake_waiters), at the lock's release, sends each its outcome. A failed ship keeps them, noting
+which ship failed: whichever ships next carries them, and the execution whose change a failed ship carried is told
+so when it is carried, or ships itself. When the lock is released and nobody waits for it, the waker wakes the
+longest-deferred execution to ship itself (carrying the others): a change is never left waiting for a ship nobody
+will make. A deferred execution whose wait runs out takes the lock again and ships itself.
+
+Ships stay strictly ordered (each gathers and ships under the lock), and a restore point is always what Astro last
+received of its repo: a push to a repo with a deferred change ships that change first (AcquireLock's
+`flush_first`).
+"""
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+
+from botocore.exceptions import ClientError
+
+from functions.shared.aws import client
+from functions.shared.dag_bundles import MAIN_BUNDLE
+from functions.shared.errors import LockLost
+from functions.shared.execution_state import RunScope, ShipDecision, ShipOutcome
+from functions.shared.records import FrozenRecord
+
+SHIPS_KEY_PREFIX = "ships#"
+DEFERRED_PREFIX = "deferred:"
+TOLD_PREFIX = "told:"
+WAITING_LISTED = 20
+
+
+class Deferred(FrozenRecord):
+    """An execution whose change waits in S3 for a ship to carry it."""
+
+    execution: str
+    repo: str
+    task_token: str
+    since: float
+    failed_ships: tuple[str, ...] = ()  # the ships that carried it and failed
+
+
+def ships_key(lock_key: str) -> str:
+    return f"{SHIPS_KEY_PREFIX}{lock_key}"
+
+
+def _key(lock_key: str) -> dict:
+    return {"lock_key": {"S": ships_key(lock_key)}}
+
+
+def deferred_in(image: Mapping[str, dict]) -> list[Deferred]:
+    """The deferred executions a ships item (DynamoDB JSON) holds, longest deferred first."""
+    deferred = [
+        Deferred(
+            execution=name.removeprefix(DEFERRED_PREFIX), repo=value["M"]["repo"]["S"],
+            task_token=value["M"]["task_token"]["S"], since=float(value["M"]["since"]["N"]),
+            failed_ships=tuple(entry["S"] for entry in value["M"].get("failed_ships", {}).get("L", [])),
+        )
+        for name, value in image.items() if name.startswith(DEFERRED_PREFIX)
+    ]
+    return sorted(deferred, key=lambda entry: (entry.since, entry.execution))
+
+
+def ships_item(table: str, lock_key: str) -> dict:
+    """The deployment's ships item as it is now (DynamoDB JSON; empty if there is none)."""
+    return client("dynamodb").get_item(TableName=table, Key=_key(lock_key), ConsistentRead=True).get("Item", {})
+
+
+def read_deferred(table: str, lock_key: str) -> list[Deferred]:
+    return deferred_in(ships_item(table, lock_key))
+
+
+def has_deferred_change(table: str, lock_key: str, repo: str, execution: str) -> bool:
+    """Whether another execution's change to `repo` waits unshipped: it must ship before `repo` changes again."""
+    return any(entry.repo == repo and entry.execution != execution for entry in read_deferred(table, lock_key))
+
+
+def decide(scope: RunScope, lock_key: str, waiting: Mapping[str, str | None]) -> ShipDecision:
+    """Defer the ship when executions of other repos wait for the lock (execution -> repo): theirs will carry this
+    change. A per-repo bundle ships its repo alone, and an execution of the same repo would ship this change first."""
+    others = sorted(execution for execution, repo in waiting.items() if repo != scope.repo)
+    if scope.bundle != MAIN_BUNDLE:
+        return ShipDecision(defer=False, reason=f"Dag bundle {scope.bundle} holds repo {scope.repo} alone")
+    if not others:
+        return ShipDecision(defer=False, reason=f"no execution of another repo waits for the lock {lock_key}")
+    listed = others[:WAITING_LISTED]
+    return ShipDecision(
+        defer=True, waiting=listed,
+        reason=f"{len(others)} executions of other repos wait for the lock {lock_key}: the last to change the "
+               "deployment ships every repo",
+    )
+
+
+def defer(table: str, lock_key: str, scope: RunScope, task_token: str) -> None:
+    """Release the lock and record the execution as deferred, in one transaction; LockLost if it no longer holds
+    the lock (its lease ran out and another execution took it)."""
+    entry = {"M": {"repo": {"S": scope.repo}, "task_token": {"S": task_token}, "since": {"N": str(time.time())}}}
+    try:
+        client("dynamodb").transact_write_items(TransactItems=[
+            {"Delete": {"TableName": table, "Key": {"lock_key": {"S": lock_key}},
+                        "ConditionExpression": "holder = :me",
+                        "ExpressionAttributeValues": {":me": {"S": scope.execution}}}},
+            {"Update": {"TableName": table, "Key": _key(lock_key), "UpdateExpression": "SET #deferred = :entry",
+                        "ExpressionAttributeNames": {"#deferred": f"{DEFERRED_PREFIX}{scope.execution}"},
+                        "ExpressionAttributeValues": {":entry": entry}}},
+        ])
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        raise LockLost(
+            f"execution {scope.execution} no longer holds the lock {lock_key}: its change was not deferred"
+        ) from None
+
+
+def _names(entries: list[Deferred], prefix: str) -> dict[str, str]:
+    return {f"#e{index}": f"{prefix}{entry.execution}" for index, entry in enumerate(entries)}
+
+
+def tell_carried(table: str, lock_key: str, carried: list[Deferred], outcome: ShipOutcome, shipper: str) -> None:
+    """A ship Astro accepted carried `carried`: they are deferred no more, and each is left its outcome (which
+    names any failed ship that carried it before) for the waker to send at the lock's release."""
+    if not carried:
+        return
+    # The shipper's own entry (it deferred, then shipped itself) goes too; it is told nothing.
+    entries = [entry for entry in carried if entry.execution != shipper]
+    told = _names(entries, TOLD_PREFIX)
+    deferred = {f"#d{index}": f"{DEFERRED_PREFIX}{entry.execution}" for index, entry in enumerate(carried)}
+    values = {
+        f":t{index}": {"M": {"task_token": {"S": entry.task_token}, "outcome": {"S": json.dumps(
+            replace(outcome, failed_ships=list(entry.failed_ships)).to_json())}}}
+        for index, entry in enumerate(entries)
+    }
+    sets = ", ".join(f"#e{index} = :t{index}" for index in range(len(entries)))
+    client("dynamodb").update_item(
+        TableName=table, Key=_key(lock_key),
+        UpdateExpression=(f"SET {sets} " if sets else "") + "REMOVE " + ", ".join(deferred),
+        ExpressionAttributeNames={**told, **deferred},
+        **({"ExpressionAttributeValues": values} if values else {}),
+    )
+
+
+def note_failed_ship(table: str, lock_key: str, carried: list[Deferred], shipper: str) -> None:
+    """A ship that carried `carried` failed: they stay deferred (the next ship carries them), knowing it did."""
+    entries = [entry for entry in carried if entry.execution != shipper]
+    if not entries:
+        return
+    names = _names(entries, DEFERRED_PREFIX)
+    client("dynamodb").update_item(
+        TableName=table, Key=_key(lock_key),
+        UpdateExpression="SET " + ", ".join(
+            f"#e{index}.failed_ships = list_append(if_not_exists(#e{index}.failed_ships, :none), :failed)"
+            for index in range(len(entries))),
+        # Only while they are still deferred: an entry that is gone must not come back as a fragment.
+        ConditionExpression=" AND ".join(f"attribute_exists(#e{index})" for index in range(len(entries))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={":none": {"L": []}, ":failed": {"L": [{"S": shipper}]}},
+    )
+
+
+class Told(FrozenRecord):
+    execution: str
+    task_token: str
+    outcome: str  # JSON: a ShipOutcome
+
+
+def told_in(image: Mapping[str, dict]) -> list[Told]:
+    return [
+        Told(execution=name.removeprefix(TOLD_PREFIX), task_token=value["M"]["task_token"]["S"],
+             outcome=value["M"]["outcome"]["S"])
+        for name, value in image.items() if name.startswith(TOLD_PREFIX)
+    ]
+
+
+def forget_told(table: str, lock_key: str, told: list[Told]) -> None:
+    if not told:
+        return
+    client("dynamodb").update_item(
+        TableName=table, Key=_key(lock_key),
+        UpdateExpression="REMOVE " + ", ".join(f"#e{index}" for index in range(len(told))),
+        ExpressionAttributeNames={f"#e{index}": f"{TOLD_PREFIX}{entry.execution}" for index, entry in enumerate(told)},
+    )
+
+
+def ship_yourself_outcome(lock_key: str, failed_ships: tuple[str, ...] = ()) -> ShipOutcome:
+    """What the longest-deferred execution is told when nobody else is left to ship: to ship itself; and which
+    failed ships carried its change."""
+    failed = f" (the ships of {', '.join(failed_ships)} that carried its change failed)" if failed_ships else ""
+    return ShipOutcome(
+        shipped=False,
+        reason=f"the lock {lock_key} was released and no execution waits for it: this execution ships the "
+               f"deferred changes itself{failed}",
+        failed_ships=list(failed_ships),
+    )

@@ -1,0 +1,153 @@
+"""Bursts on the shared main bundle, end to end: pushes that arrive together coalesce into few ships, strictly
+ordered, and each execution says which DAG bundle version carries its commit; a failed shared ship and a stopped
+carried execution lose nothing (functions/shared/deferred_ships.py)."""
+
+import hashlib
+import time
+from pathlib import Path
+
+from local_mode.astro_standin import read_invocations
+from local_mode.executions import ExecutionResult, execution_history, watch_execution
+from local_mode.scenario import Scenario, run_scenario
+from local_mode.world import LocalWorld
+from testkit import execution_output, lock_items_once_told, start_behind_a_held_deploy
+
+DEPLOYMENT_ID = "local-production"
+
+
+def write_repo(folder: Path, repo: str, commit: str) -> tuple[str, str]:
+    """One DAG file for the repo at that commit; return its path in the bundle and its SHA-256."""
+    source = f"from airflow import DAG\nDAG('{repo}_daily', schedule=None)  # commit {commit}\n"
+    (folder / repo).mkdir(parents=True, exist_ok=True)
+    (folder / repo / f"{repo}_daily.py").write_text(source)
+    return f"{repo}/{repo}_daily.py", hashlib.sha256(source.encode()).hexdigest()
+
+
+def scenario(folder: Path, pushes: list[tuple[str, str]], concurrent: bool = False) -> Scenario:
+    """A request per (repo, commit) to analytics/production, each from a folder of its own."""
+    requests = []
+    for index, (repo, commit) in enumerate(pushes):
+        write_repo(folder / str(index), repo, commit)
+        requests.append({"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
+                         "commit": commit, "dags_dir": f"{index}/{repo}"})
+    return Scenario.from_document({"concurrent": concurrent, "requests": requests}, folder)
+
+
+def ships(world: LocalWorld) -> list[dict]:
+    return sorted((ship for ship in read_invocations(world.astro_state_dir) if ship["deployment_id"] == DEPLOYMENT_ID),
+                  key=lambda ship: ship["start"])
+
+
+def carrying_version(world: LocalWorld, result: ExecutionResult) -> tuple[str, str | None]:
+    """The version that carries the execution's commit, as its output says, and whose ship it was (None: its own)."""
+    output = execution_output(world, result.arn)
+    if "deploy" in output:
+        return output["deploy"]["version"], None
+    return output["carried"]["version"], output["carried"]["shipped_by"]
+
+
+def test_a_burst_of_eight_pushes_coalesces_into_at_most_three_ordered_ships_and_every_commit_lands(tmp_path):
+    pushes = [(f"team_{index}", f"c0d{index}") for index in range(8)]
+    with LocalWorld(tmp_path / "out") as world:
+        results = [outcome.result for outcome in run_scenario(world, scenario(tmp_path / "dags", pushes, True))]
+
+        assert [result.status for result in results] == ["SUCCEEDED"] * 8
+        landed = [ship for ship in ships(world) if ship["outcome"] == "deployed"]
+        # Coalesced: far fewer ships than pushes; strictly ordered: none overlaps the next.
+        assert len(landed) <= 3, [ship["files"] for ship in landed]
+        assert all(earlier["end"] <= later["start"] for earlier, later in zip(landed, landed[1:]))
+        carried = [result for result in results if result.states[-1] == "Deployed by another ship"]
+        assert len(carried) >= 8 - len(landed)
+        by_version = {ship["version"]: ship["received"] for ship in landed}
+        names = {result.name for result in results}
+        for result, (repo, commit) in zip(results, pushes):
+            version, shipped_by = carrying_version(world, result)
+            # The version it names holds its commit, and a carrier named is one of the burst's.
+            path, digest = write_repo(tmp_path / "expected", repo, commit)
+            assert by_version[version][path] == digest, (result.name, version)
+            assert shipped_by is None or shipped_by in names - {result.name}
+        # The last ship holds every repo's commit.
+        assert {path: digest for path, digest in landed[-1]["received"].items()} == dict(
+            write_repo(tmp_path / "expected", repo, commit) for repo, commit in pushes)
+        assert lock_items_once_told(world) == []
+
+
+def test_a_push_to_a_repo_whose_change_waits_for_a_ship_ships_that_change_first(tmp_path):
+    # marketing_etl's deploy held; then team_a at commit aaa1, team_b, and team_a again at aaa2 wait, in that order.
+    pushes = [("marketing_etl", "abc1"), ("team_a", "aaa1"), ("team_b", "bbb1"), ("team_a", "aaa2")]
+    with LocalWorld(tmp_path / "out") as world:
+        with world.hold_deploys():
+            arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes))
+        results = [watch_execution(world, arn) for arn in arns]
+
+        assert [result.status for result in results] == ["SUCCEEDED"] * 4
+        # a1 and b1 deferred (someone of another repo waited); a2, before replacing a1, shipped both.
+        assert "ShipDeferredChanges" in results[3].states
+        first, flushed, last = ships(world)
+        a1_path, a1 = write_repo(tmp_path / "expected", "team_a", "aaa1")
+        b1_path, b1 = write_repo(tmp_path / "expected", "team_b", "bbb1")
+        _, a2 = write_repo(tmp_path / "expected", "team_a", "aaa2")
+        assert (flushed["received"][a1_path], flushed["received"][b1_path]) == (a1, b1)
+        assert (last["received"][a1_path], last["received"][b1_path]) == (a2, b1)
+        assert carrying_version(world, results[1]) == (flushed["version"], results[3].name)
+        assert carrying_version(world, results[2]) == (flushed["version"], results[3].name)
+        assert carrying_version(world, results[3]) == (last["version"], None)
+        assert lock_items_once_told(world) == []
+
+
+def test_a_failed_shared_ship_is_rolled_back_and_the_change_it_carried_ships_again(tmp_path):
+    pushes = [("marketing_etl", "abc1"), ("team_a", "aaa1"), ("team_b", "bbb1")]
+    with LocalWorld(tmp_path / "out") as world:
+        with world.hold_deploys():
+            arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes))
+            # The next ship to start, team_b's carrying team_a's change, fails.
+            world.fail_next_deploys(1)
+        results = [watch_execution(world, arn) for arn in arns]
+
+        assert [result.status for result in results] == ["SUCCEEDED", "SUCCEEDED", "FAILED"]
+        failed = results[2]
+        assert failed.failed_state == "Deploy" and "Rollback" in failed.states
+        assert [notification.subject for notification in failed.notifications] and \
+            len(world.notifications()) == 1
+        # team_a was told that team_b's ship carried its change and failed, then shipped it itself.
+        output = execution_output(world, arns[1])
+        assert output["carried"]["shipped"] is False and output["carried"]["failed_ships"] == [failed.name]
+        assert results[1].states[-2:] == ["ReleaseLock", "Deployed"]
+        first, broken, again = ships(world)
+        a1_path, a1 = write_repo(tmp_path / "expected", "team_a", "aaa1")
+        assert broken["outcome"] == "failed" and again["outcome"] == "deployed"
+        # What Astro last received is what the bucket holds: team_a's commit, team_b rolled back (it was new).
+        assert again["received"][a1_path] == a1 and not any(path.startswith("team_b/") for path in again["received"])
+        assert sorted(key.split("/")[3] for key in world.dag_keys("dags/analytics/production/")) == [
+            "marketing_etl", "team_a"]
+        assert lock_items_once_told(world) == []
+
+
+def test_a_carried_execution_stopped_while_deferred_is_still_shipped_by_the_carrier(tmp_path):
+    pushes = [("marketing_etl", "abc1"), ("team_a", "aaa1"), ("team_b", "bbb1")]
+    with LocalWorld(tmp_path / "out") as world:
+        with world.hold_deploys():
+            arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes))
+        # team_a defers to team_b (waiting) and is stopped while it waits for team_b's ship.
+        wait_until_deferred(world, arns[1])
+        world.client("stepfunctions").stop_execution(executionArn=arns[1], cause="test: withdrawn")
+        results = [watch_execution(world, arn) for arn in arns]
+
+        assert [result.status for result in results] == ["SUCCEEDED", "ABORTED", "SUCCEEDED"]
+        # Its change is in the bucket and in what Astro last received: nothing differs.
+        last = ships(world)[-1]
+        a1_path, a1 = write_repo(tmp_path / "expected", "team_a", "aaa1")
+        assert last["received"][a1_path] == a1
+        assert execution_output(world, arns[2])["deploy"]["carried"] == [results[1].name]
+        assert lock_items_once_told(world) == []
+
+
+def wait_until_deferred(world: LocalWorld, arn: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        entered = [event["stateEnteredEventDetails"]["name"] for event in execution_history(world, arn)
+                   if "stateEnteredEventDetails" in event]
+        if "DeferShip" in entered:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} never deferred its ship")
