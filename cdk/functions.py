@@ -360,7 +360,10 @@ class PipelineFunctions(Construct):
             self._allow_decrypting(self.deploy, [settings.astro_token_secret_kms_key_arn], "secretsmanager")
         for restorer in (self.rollback, self.recover):
             self._allow_restoring(restorer, bucket, dags, restore_points)
-        self._allow(self.recover, ["dynamodb:UpdateItem"], [lock_table.table_arn])
+        self._allow(self.recover, ["dynamodb:UpdateItem", "dynamodb:GetItem"], [lock_table.table_arn])
+        # Whether the stopped execution had deferred its ship: a later ship carried it if its repo's live record
+        # names it.
+        self._allow_objects(self.recover, ["s3:GetObject"], [manifests])
         for resolver in (self.parse, self.deploy):
             self.astro_targets.grant_read(resolver)
         topic.grant_publish(self.notify)

@@ -3,11 +3,14 @@
 It runs in the recovery state machine (cdk/recovery.py) once every Lambda invocation of the stopped execution has
 ended, and only while that execution still holds its lock: the lease is renewed first (fencing). Were the lock
 taken by another execution in between, that one may have changed or deployed the prefix since: nothing is put
-back and the notification asks a person to compare.
+back and the notification asks a person to compare. An execution stopped after it deferred its ship released the
+lock with its change complete: a later ship carries it (or has), and nothing is put back either.
 """
 
+from functions.shared.deferred_ships import read_deferred
 from functions.shared.execution_state import PlanSummary, RestoreResult, RollbackFailure
 from functions.shared.locking import keep
+from functions.shared.manifest import read_repo_manifest
 from functions.shared.paths import repo_prefix, restore_point_key
 from functions.shared.restore_point import has_restore_point, restore
 
@@ -18,12 +21,24 @@ def recover_prefix(bucket: str, table: str, plan: PlanSummary, lease_seconds: in
     """Put the repo prefix back as the snapshot recorded, if the stopped execution still holds its lock."""
     if keep(table, plan.lock_key, plan.execution, lease_seconds):
         return restore(bucket, plan)
+    prefix = repo_prefix(plan.workspace, plan.deployment, plan.repo)
     if not has_restore_point(bucket, plan.execution):
         # No snapshot: the prefix was never touched.
-        return RestoreResult(status="nothing to restore", prefix=repo_prefix(plan.workspace, plan.deployment, plan.repo))
+        return RestoreResult(status="nothing to restore", prefix=prefix)
+    if deferred_or_carried(bucket, table, plan):
+        return RestoreResult(status="deferred", prefix=prefix)
     return RollbackFailure(
         error=LOCK_LOST,
         cause=f"execution {plan.execution} no longer holds the lock {plan.lock_key}: another execution may have "
               f"changed or deployed {plan.prefix} since, so nothing was put back. Compare the prefix with "
               f"{restore_point_key(plan.execution)} and re-run the last deploy of that deployment",
     )
+
+
+def deferred_or_carried(bucket: str, table: str, plan: PlanSummary) -> bool:
+    """Whether the execution deferred its ship: its change still waits for one, or a later ship carried it (the
+    repo's live manifest names it)."""
+    if any(entry.execution == plan.execution for entry in read_deferred(table, plan.lock_key)):
+        return True
+    manifest = read_repo_manifest(bucket, plan.workspace, plan.deployment, plan.repo)
+    return manifest is not None and manifest.execution == plan.execution

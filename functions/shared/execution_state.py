@@ -249,7 +249,8 @@ class Failure(Document):
 
 
 class RestoreResult(Document):
-    status: Literal["restored", "nothing to restore"]
+    # "deferred": recovery found the execution's change left to a later ship (functions/shared/deferred_ships.py)
+    status: Literal["restored", "nothing to restore", "deferred"]
     prefix: str
     restored: int = 0
     removed: int = 0

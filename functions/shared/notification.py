@@ -143,6 +143,10 @@ def _rollback_line(rollback: RestoreResult | RollbackFailure | None, prefix: str
     if rollback.status == "restored":
         return (f"Rollback: {rollback.prefix} holds exactly what it held before this execution "
                 f"({rollback.restored} files put back, {rollback.removed} removed, {rollback.unchanged} unchanged).")
+    if rollback.status == "deferred":
+        return (f"Rollback: not done: this execution had left its ship to a later one of the deployment, which "
+                f"carries (or carried) {rollback.prefix} as it is. Should no other push of this deployment follow, "
+                "re-run this one to ship it.")
     return f"Rollback: not needed, {rollback.prefix} had not been changed yet."
 
 

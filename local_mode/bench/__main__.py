@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help="ships measured small: gathering 1 x 20 and 3 x 20 files once, bursts of 1 and 2 "
                         "pushes with a 1 s CLI (default: 1 x 200 and 10 x 200 files, bursts of 1, 5, 20 and 50 with "
-                        "a 5 s CLI, which take minutes: one ship per push)")
+                        "a 5 s CLI, which take minutes)")
     parser.add_argument("--no-write", action="store_true", help=f"do not update docs/{DOCUMENT.name}")
     return parser
 

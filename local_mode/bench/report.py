@@ -296,7 +296,7 @@ def ship_sections(ships: ShipResults) -> list[str]:
         "by object.",
         "",
         f"### Bursts: N pushes to one deployment at the same moment (stand-in CLI of {ships.plan.cli_seconds:g} s, "
-        "one ship per push, waiters woken by each release)",
+        "ships coalesced: one carries every change deferred before it)",
         "",
         _row("N", "wall (s)", "CLI runs", "not succeeded", "wall / one ship", "target: CLI runs / wall (s)"),
         _row("---:", "---:", "---:", "---", "---:", "---"),

@@ -156,7 +156,10 @@ def test_recover_restores_and_renews_the_lease_only(synthesized, ids):
     # Releasing the lock and notifying are the recovery state machine's own states.
     assert function_statements(synthesized, RECOVER_HANDLER) == [
         *restoring_statements(ids["bucket"]),
-        allow("dynamodb:UpdateItem", f"<{ids['table']}.Arn>"),
+        # The lease renewed; the deployment's ships item read: whether the stopped execution deferred its ship.
+        allow(["dynamodb:UpdateItem", "dynamodb:GetItem"], f"<{ids['table']}.Arn>"),
+        # A later ship that carried it recorded its repo as live.
+        allow("s3:GetObject", f"<{ids['bucket']}.Arn>/manifests/*"),
     ]
 
 

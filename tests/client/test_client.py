@@ -277,6 +277,17 @@ def test_status_reports_github_outputs_and_an_unwritable_output_file_exits_2(api
     assert "deployed DAG bundle version v7 (Dag bundle team-a)" in captured.out
 
 
+def test_an_execution_another_ship_carried_says_the_version_and_whose_ship_it_was(api, cli, capsys, tmp_path):
+    api.answer("GET", finished("SUCCEEDED", "Deployed by another ship", ["Parse", "DeferShip", "Deployed by another ship"],
+                               version="v8", bundle="main", shippedBy="team-h-20260101T000000-9"))
+
+    assert cli("status", NAME, "--api-url", api.url, "--github-output", tmp_path / "out") == 0
+
+    assert ("dag-bundle-version", "v8") in github_outputs(tmp_path / "out")
+    assert (f"{NAME} SUCCEEDED in 12.5 s: deployed DAG bundle version v8 (Dag bundle main), carried by the ship of "
+            "execution team-h-20260101T000000-9") in capsys.readouterr().out
+
+
 REPORT = {"passed": False, "problems": ["etl.py: does not compile: invalid syntax (line 3)"], "error": "InvalidRequest",
           "cause": "1 problem in the request: etl.py: does not compile", "comparison": None, "warnings": []}
 COMPARISON = {"unchanged": False, "reason": "1 files added, 0 changed, 0 removed since execution e-1 (commit abcd)",

@@ -261,3 +261,12 @@ def test_a_recovery_says_whether_the_restored_bundle_was_shipped_again():
     assert not reshipped.subject.startswith("RESHIP FAILED")
     assert failed.subject.startswith("RESHIP FAILED ")
     assert "RESHIP FAILED: AstroUnavailable: 503" in failed.message and "re-run the last deploy" in failed.message
+
+
+def test_a_recovery_of_an_execution_that_deferred_its_ship_says_nothing_was_put_back_and_why():
+    state = {**planned("ws", "dep", "repo-a"), "failure": failure("execution ABORTED", "States.ABORTED", "stopped"),
+             "rollback": {"status": "deferred", "prefix": "dags/ws/dep/repo-a/"}}
+    notification = failure_notification(FailedExecution.from_json(event(request("ws", "dep", "repo-a"), state)))
+
+    assert "Rollback: not done: this execution had left its ship to a later one" in notification.message
+    assert "dags/ws/dep/repo-a/ as it is" in notification.message and "ROLLBACK FAILED" not in notification.subject

@@ -8,9 +8,12 @@ from functions.recover import app as recover_app
 from functions.recover.recovery import LOCK_LOST, recover_prefix
 from functions.shared.aws import client
 from functions.shared.errors import RollbackFailed
-from functions.shared.execution_state import PlanSummary
+from functions.shared.execution_state import PlanSummary, RunScope
 from functions.shared.dag_bundles import lock_key
+from functions.shared.deferred_ships import defer
 from functions.shared.locking import acquire, current_holder
+from functions.shared.manifest import begin_ship, confirm_ship
+from functions.shared.plan_store import Plan, load_plan, save_plan
 from functions.shared.restore_point import save_restore_point
 
 PREFIX = "dags/ws/dep/repo-a/"
@@ -100,3 +103,28 @@ def test_the_handler_reads_the_recovery_state(stopped_half_way, monkeypatch, lam
         monkeypatch.setenv(name, value)
     state = {**plan().to_json(), "request": {"repo": "repo-a"}, "recovery": {"status": "ABORTED"}}
     assert recover_app.handler(state, lambda_context)["status"] == "restored"
+
+
+def test_an_execution_stopped_after_deferring_its_ship_leaves_its_change_to_the_carrying_ship(stopped_half_way):
+    acquire("locks", "ws/dep", "exec-1", 600, 900)
+    defer("locks", "ws/dep", plan(), "token-1")
+    acquire("locks", "ws/dep", "exec-2", 600, 900)
+
+    result = recover_prefix(DAG_BUCKET, "locks", plan(), LEASE)
+
+    # Its change is whole and released: a later ship carries it; putting it back would undo what that ship sends.
+    assert (result.status, result.prefix) == ("deferred", PREFIX)
+    assert contents()[PREFIX + "etl.py"] == b"etl v2"
+    assert current_holder("locks", "ws/dep") == "exec-2"
+
+
+def test_an_execution_stopped_after_a_later_ship_carried_its_change_is_left_as_shipped(stopped_half_way):
+    acquire("locks", "ws/dep", "exec-2", 600, 900)
+    save_plan(DAG_BUCKET, Plan(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1",
+                               prefix=PREFIX, files=[]))
+    # exec-2's ship (of repo-b) carried exec-1's change: repo-a's live record names exec-1.
+    shipper = RunScope(workspace="ws", deployment="dep", repo="repo-b", execution="exec-2")
+    pending = begin_ship(DAG_BUCKET, shipper, "dep-id", carried=["exec-1"])
+    confirm_ship(DAG_BUCKET, pending, [load_plan(DAG_BUCKET, "exec-1")], "v1")
+
+    assert recover_prefix(DAG_BUCKET, "locks", plan(), LEASE).status == "deferred"
