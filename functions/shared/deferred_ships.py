@@ -133,9 +133,10 @@ def tell_carried(table: str, lock_key: str, carried: list[Deferred], outcome: Sh
     entries = [entry for entry in carried if entry.execution != shipper]
     told = _names(entries, TOLD_PREFIX)
     deferred = {f"#d{index}": f"{DEFERRED_PREFIX}{entry.execution}" for index, entry in enumerate(carried)}
+    # A failed attempt of this very ship (retried) is no failed ship of the change.
     values = {
         f":t{index}": {"M": {"task_token": {"S": entry.task_token}, "outcome": {"S": json.dumps(
-            replace(outcome, failed_ships=list(entry.failed_ships)).to_json())}}}
+            replace(outcome, failed_ships=[ship for ship in entry.failed_ships if ship != shipper]).to_json())}}}
         for index, entry in enumerate(entries)
     }
     sets = ", ".join(f"#e{index} = :t{index}" for index in range(len(entries)))
@@ -148,8 +149,9 @@ def tell_carried(table: str, lock_key: str, carried: list[Deferred], outcome: Sh
 
 
 def note_failed_ship(table: str, lock_key: str, carried: list[Deferred], shipper: str) -> None:
-    """A ship that carried `carried` failed: they stay deferred (the next ship carries them), knowing it did."""
-    entries = [entry for entry in carried if entry.execution != shipper]
+    """A ship that carried `carried` failed: they stay deferred (the next ship carries them), knowing it did (once,
+    however many of its attempts failed)."""
+    entries = [entry for entry in carried if entry.execution != shipper and shipper not in entry.failed_ships]
     if not entries:
         return
     names = _names(entries, DEFERRED_PREFIX)

@@ -93,11 +93,25 @@ def test_a_failed_ship_leaves_the_changes_deferred_naming_each_failed_ship(lock_
     deferred_by(lock_table, "exec-b", "repo-b")
     note_failed_ship(lock_table, KEY, read_deferred(lock_table, KEY), "exec-x")
     note_failed_ship(lock_table, KEY, read_deferred(lock_table, KEY), "exec-b")
+    # Another attempt of exec-b's ship (AstroUnavailable is retried) failing too.
+    note_failed_ship(lock_table, KEY, read_deferred(lock_table, KEY), "exec-b")
 
     assert {entry.execution: entry.failed_ships for entry in read_deferred(lock_table, KEY)} == {
         # exec-b's own failed ship is its own failure, not news to it.
         "exec-a": ("exec-x", "exec-b"), "exec-b": ("exec-x",),
     }
+
+
+def test_a_ship_that_succeeded_on_a_retry_is_not_among_the_failed_ships_it_tells(lock_table):
+    deferred_by(lock_table, "exec-a", "repo-a")
+    note_failed_ship(lock_table, KEY, read_deferred(lock_table, KEY), "exec-x")
+    note_failed_ship(lock_table, KEY, read_deferred(lock_table, KEY), "exec-b")
+
+    tell_carried(lock_table, KEY, read_deferred(lock_table, KEY),
+                 ShipOutcome(shipped=True, reason="carried", shipped_by="exec-b", version="v2"), shipper="exec-b")
+
+    [told] = told_in(ships_item(lock_table))
+    assert json.loads(told.outcome)["failed_ships"] == ["exec-x"]
 
 
 def test_the_lock_function_decides_then_defers(lock_table, monkeypatch, lambda_context):
