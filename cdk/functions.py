@@ -344,8 +344,9 @@ class PipelineFunctions(Construct):
         self._allow_objects(self.deploy, ["s3:GetObject"], [dags, archives])
         # The archive of each repo it read object by object, from the files it downloaded.
         self._allow_objects(self.deploy, ["s3:PutObject"], [archives])
-        # What is live, recorded from the execution's plan (functions/shared/manifest.py).
-        self._allow_objects(self.deploy, ["s3:GetObject"], [plans])
+        # What is live, recorded from the execution's plan (functions/shared/manifest.py); read back by a deferred
+        # execution that comes back to ship: whether a ship carried its change meanwhile.
+        self._allow_objects(self.deploy, ["s3:GetObject"], [plans, manifests])
         self._allow_objects(self.deploy, ["s3:PutObject"], [manifests])
         # Reading only: the plan against the manifests, and the repo prefixes' ETags.
         for comparer in (self.compare, self.dry_run):

@@ -25,8 +25,8 @@ from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.deferred_ships import note_failed_ship, read_deferred, tell_carried
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
-from functions.shared.manifest import begin_ship, record_ship
-from functions.shared.execution_state import DeployResult, RunScope, ShipOutcome
+from functions.shared.manifest import begin_ship, read_repo_manifest, record_ship
+from functions.shared.execution_state import DeployResult, RunScope, ShipDecision, ShipOutcome
 from functions.shared.paths import deployment_prefix, repo_prefix
 from functions.shared.records import FrozenRecord
 
@@ -49,6 +49,7 @@ class DeployInput(RunScope):
     # the bundle stays unconfirmed ("shipping") and no later request counts as unchanged until a ship confirms it.
     record_live: bool = True
     lock_key: str | None = None  # the deployment's lock, whose ships item names the deferred changes a ship carries
+    ship_or_defer: ShipDecision | None = None  # present when this execution deferred its ship, then came back
 
 
 class DeploySettings(FrozenRecord):
@@ -186,6 +187,19 @@ def ensure_bundle(astro_target: AstroTarget, bundle_name: str, run: Callable[[li
     return True
 
 
+def _carried_meanwhile(bucket: str, request: DeployInput) -> DeployOutcome | None:
+    """A deferred execution back for the lock (its wait for a ship ran out, or its wake-up was lost) whose change a
+    ship carried meanwhile: the repo's live record names it. That ship's version is the result; nothing ships."""
+    if not (request.ship_or_defer and request.ship_or_defer.defer):
+        return None
+    live = read_repo_manifest(bucket, request.workspace, request.deployment, request.repo)
+    if live is None or live.execution != request.execution or live.bundle != request.bundle:
+        return None
+    result = DeployResult(deployment_id=live.deployment_id, bundle=live.bundle, version=live.bundle_version,
+                          files=0, bytes=0, repos=[], carried_by=live.shipped_by)
+    return DeployOutcome(result=result, cli_output=f"(not run: carried by the ship of execution {live.shipped_by})")
+
+
 def deploy_deployment(
     request: DeployInput, settings: DeploySettings, remaining_ms: Callable[[], int]
 ) -> DeployOutcome:
@@ -194,6 +208,9 @@ def deploy_deployment(
     astro_target = resolve_astro_target(request.workspace, request.deployment)
     # Parse's choice, which the lock covers: never worked out again here.
     bundle_name = request.bundle
+    carried_meanwhile = _carried_meanwhile(settings.bucket, request)
+    if carried_meanwhile:
+        return carried_meanwhile
     token = read_token(settings.token_secret_arn)
     work = _work_folder()
 

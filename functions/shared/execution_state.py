@@ -211,6 +211,9 @@ class DeployResult(Document):
     archives: list[RepoArchive] = field(default_factory=list)
     # The executions whose deferred changes it carried (functions/shared/deferred_ships.py).
     carried: list[str] = field(default_factory=list)
+    # A deferred execution back for the lock whose change a ship had carried meanwhile: that ship's execution (and
+    # its version above); nothing was shipped again.
+    carried_by: str | None = None
 
 
 class ShipDecision(Document):

@@ -57,6 +57,8 @@ class RepoManifest(Document):
     bundle: str
     bundle_version: str  # as Astro answered
     files: list[LiveFile]
+    # The execution whose ship it was: another one when that ship carried this execution's deferred change.
+    shipped_by: str | None = None
 
     def stored(self) -> dict[str, str]:
         return {entry.path: entry.stored_etag for entry in self.files}
@@ -192,7 +194,7 @@ def confirm_ship(bucket: str, pending: PendingShip, plans: list[Plan], version: 
         RepoManifest(
             workspace=ship.workspace, deployment=ship.deployment, repo=plan.repo, commit=plan.commit,
             execution=plan.execution, deployed_at=finished, deployment_id=ship.deployment_id, bundle=ship.bundle,
-            bundle_version=version,
+            bundle_version=version, shipped_by=ship.execution,
             files=[LiveFile(path=entry.path, checksum=entry.checksum, size=entry.size,
                             stored_etag=pending.stored.get(plan.repo, {}).get(entry.path, ""), dag_ids=entry.dag_ids)
                    for entry in plan.files],

@@ -116,7 +116,7 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
         live=ended.live.to_json() if ended.live else None,
         unchanged=bool(ended.live and ended.live.unchanged and not deploy),
         dry_run=report.to_json() if report else None,
-        shipped_by=carried.shipped_by if carried else None,
+        shipped_by=carried.shipped_by if carried else (deploy.carried_by if deploy else None),
     )
 
 

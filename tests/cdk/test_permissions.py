@@ -236,8 +236,9 @@ def deploy_bucket_statements(bucket_id: str) -> list[dict]:
         allow("s3:GetObject", [f"<{bucket_id}.Arn>/dags/*", f"<{bucket_id}.Arn>/archives/*"]),
         # The archive of each repo it read object by object.
         allow("s3:PutObject", f"<{bucket_id}.Arn>/archives/*"),
-        # What is live: recorded from the execution's plan, written only under manifests/.
-        allow("s3:GetObject", f"<{bucket_id}.Arn>/plans/*"),
+        # What is live: recorded from the execution's plan, written only under manifests/; read by a deferred
+        # execution back to ship, whose change a ship may have carried meanwhile.
+        allow("s3:GetObject", [f"<{bucket_id}.Arn>/plans/*", f"<{bucket_id}.Arn>/manifests/*"]),
         allow("s3:PutObject", f"<{bucket_id}.Arn>/manifests/*"),
     ]
 

@@ -185,7 +185,7 @@ def test_bundle_holds_every_repo_of_the_deployment_and_nothing_else(deploy_env, 
     }
     archives = result.pop("archives")
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 3, "bytes": 42,
-                      "repos": ["repo-a", "repo-b"], "carried": []}
+                      "repos": ["repo-a", "repo-b"], "carried": [], "carried_by": None}
     # No repo had an archive: each was read object by object, then archived for the next ship.
     assert [(archive["key"], archive["written"], archive["files"]) for archive in archives] == [
         ("archives/ws/dep/repo-a.zip", True, 2), ("archives/ws/dep/repo-b.zip", True, 1)]
@@ -285,7 +285,7 @@ def test_an_empty_deployment_is_deployed_when_the_request_says_so(deploy_env, fa
     result = app.handler(state_after_upload(allow_empty=True), lambda_context)
 
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 0, "bytes": 0,
-                      "repos": [], "archives": [], "carried": []}
+                      "repos": [], "archives": [], "carried": [], "carried_by": None}
     call = fake_cli.calls[0]
     assert call["files"] == {}
     # The CLI's own "No DAGs found" prompt would cancel the deploy the request asked for.
@@ -595,6 +595,37 @@ def test_a_ship_carries_the_deferred_changes_records_them_live_and_tells_their_e
         "shipped": True, "reason": "carried by the ship of execution exec-1", "shipped_by": "exec-1",
         "deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "failed_ships": [],
     }
+
+
+def test_a_deferred_execution_back_for_the_lock_after_a_ship_carried_it_ships_nothing_again(
+    deploy_env, repo_b_deferred, fake_cli, lambda_context
+):
+    seed_deployment(deploy_env)
+    save_repo_a_plan()
+    fake_cli.install(SUCCESS)
+    app.handler(state_after_upload(), lambda_context)  # exec-1's ship carries exec-b's change
+    exec_b_back = {**state_after_upload(), "repo": "repo-b", "commit": "bbb222", "execution": "exec-b",
+                   "ship_or_defer": {"defer": True, "reason": "others waited", "waiting": ["exec-1"]}}
+
+    result = app.handler(exec_b_back, lambda_context)
+
+    assert len(fake_cli.calls) == 1
+    assert (result["version"], result["carried_by"], result["files"]) == (VERSION, "exec-1", 0)
+
+
+def test_a_deferred_execution_back_for_the_lock_ships_when_no_ship_carried_it(
+    deploy_env, repo_b_deferred, fake_cli, lambda_context
+):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+    exec_b_back = {**state_after_upload(), "repo": "repo-b", "commit": "bbb222", "execution": "exec-b",
+                   "ship_or_defer": {"defer": True, "reason": "others waited", "waiting": ["exec-1"]}}
+
+    result = app.handler(exec_b_back, lambda_context)
+
+    # Its own deferred entry goes with its ship, untold.
+    assert len(fake_cli.calls) == 1 and result["carried_by"] is None and result["carried"] == []
+    assert read_deferred(repo_b_deferred, "ws/dep") == []
 
 
 def test_a_failed_ship_leaves_the_changes_it_carried_deferred_and_says_it_failed(
