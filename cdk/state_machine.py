@@ -7,12 +7,11 @@ cdk/lock_wakeups.py) and trying again while another execution holds the deployme
 In a burst the ships coalesce (functions/shared/deferred_ships.py): a holder that finds executions of other repos
 waiting releases the lock without shipping (DeferShip) and waits until a later ship carries its change: it ends
 "Deployed by another ship", or, told to ship itself, takes the lock again and goes to Deploy. A push to a repo
-whose deferred change is not shipped yet ships it first ("Ship deferred changes first").
+whose deferred change is not shipped yet ships it first (ShipDeferredChanges).
 
 A failure before the repo prefix can change is notified; a later one is rolled back to the snapshot and the lock
-released first. A request identical to what
-is live releases the lock and ends Unchanged; a dry run goes from Parse to its DryRun report and ends there, having
-changed nothing.
+released first. A request identical to what is live releases the lock and ends Unchanged; a dry run goes from Parse
+to its DryRun report and ends there, having changed nothing.
 
 The state that flows between the states is one contract (functions/shared/execution_state.py): every result path
 comes from its keys. JSONPath, not JSONata: the local mode runs this exact definition on moto's interpreter, which
@@ -103,8 +102,8 @@ LOCK_RELEASE_FAILURES_METRIC = "LockReleaseFailures"
 TASK_TIMEOUT_MARGIN = Duration.seconds(30)
 DYNAMODB_TASK_TIMEOUT = Duration.seconds(30)
 # How long a deferred execution waits for a ship to carry its change, beyond one whole Deploy attempt; then it
-# takes the lock again and ships itself. A safety net: the carrying ship, or the release that leaves nobody to
-# ship, normally tells it much sooner.
+# takes the lock again and ships itself, unless a ship carried it meanwhile. A safety net: the carrying ship, or
+# the release that leaves nobody to ship, normally tells it much sooner.
 DEFER_MARGIN = Duration.seconds(60)
 
 
