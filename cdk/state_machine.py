@@ -32,6 +32,7 @@ from cdk.config import StackSettings
 from cdk.functions import METRICS_NAMESPACE, PipelineFunctions
 from cdk.nag import attribute_finding, suppress
 from cdk.storage import LOCK_KEY_ATTRIBUTE
+from functions.shared.deferred_ships import DEFER, SHIP_OR_DEFER
 from functions.shared.errors import LockFree
 from functions.shared.execution_state import LOCK_NOT_HELD, ROLLBACK_FAILED, StateKey, plan_field_path
 
@@ -248,7 +249,7 @@ class DeployStateMachine(Construct):
             "ShipOrDefer",
             functions.lock,
             rollback,
-            payload=sfn.TaskInput.from_object({"action": "ship_or_defer", "state": sfn.JsonPath.entire_payload}),
+            payload=sfn.TaskInput.from_object({"action": SHIP_OR_DEFER, "state": sfn.JsonPath.entire_payload}),
             result_path=StateKey.SHIP_OR_DEFER.path,
         )
         # Releases the lock and waits, as the console shows, for the ship that carries the change to say so.
@@ -257,7 +258,7 @@ class DeployStateMachine(Construct):
             functions.lock,
             rollback,
             payload=sfn.TaskInput.from_object(
-                {"action": "defer", "state": sfn.JsonPath.entire_payload, "task_token": sfn.JsonPath.task_token}
+                {"action": DEFER, "state": sfn.JsonPath.entire_payload, "task_token": sfn.JsonPath.task_token}
             ),
             result_path=StateKey.CARRIED.path,
             waits_for_callback=sfn.Timeout.duration(

@@ -179,14 +179,18 @@ def wait_until_ended(world: LocalWorld, arn: str, timeout: float = 180) -> dict:
     raise AssertionError(f"{arn} still running after {timeout} s")
 
 
-def wait_until_waiting_for_the_lock(world: LocalWorld, arn: str, timeout: float = 60) -> None:
-    """Until the execution's task token is in the lock's item (WaitForLock's invocation has returned)."""
+def wait_until_asleep(world: LocalWorld, arn: str, state: str = "WaitForLock", timeout: float = 60) -> None:
+    """Until the execution sleeps in the callback task `state`, its token recorded (the invocation has returned):
+    WaitForLock's in the lock's item, DeferShip's in the deployment's ships item."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(event["type"] == "TaskSubmitted" for event in execution_history(world, arn)):
-            return
+        current = None
+        for event in execution_history(world, arn):
+            current = event.get("stateEnteredEventDetails", {}).get("name", current)
+            if event["type"] == "TaskSubmitted" and current == state:
+                return
         time.sleep(0.05)
-    raise AssertionError(f"{arn} never waited for the lock")
+    raise AssertionError(f"{arn} never slept in {state}")
 
 
 def start_behind_a_held_deploy(world: LocalWorld, scenario: Scenario) -> list[str]:
@@ -202,7 +206,7 @@ def start_behind_a_held_deploy(world: LocalWorld, scenario: Scenario) -> list[st
         if len(arns) == 1:
             world.wait_for_held_deploys(1)
         else:
-            wait_until_waiting_for_the_lock(world, arns[-1])
+            wait_until_asleep(world, arns[-1])
     return arns
 
 

@@ -5,14 +5,13 @@ tasks: the function is given their task token."""
 
 import os
 from dataclasses import replace
-from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.deferred_ships import decide, defer, has_deferred_change
+from functions.shared.deferred_ships import DEFER, SHIP_OR_DEFER, decide, defer, has_deferred_change
 from functions.shared.documents import Document
-from functions.shared.execution_state import LockState, RunScope, ShipDecision
+from functions.shared.execution_state import LockState, RunScope
 from functions.shared.locking import acquire, current_waiters, wait_for_release
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
 
@@ -25,25 +24,22 @@ class LockRequest(RunScope):
 
 
 class LockWait(Document):
-    """WaitForLock's input: the state, and the token the waker sends success to once the lock is released."""
+    """A callback task's input: the state, and the token to complete once the wait is over (WaitForLock: the lock
+    is released; DeferShip: a ship carried the change)."""
 
     state: LockRequest
     task_token: str
 
 
-class ShipRequest(Document):
-    """ShipOrDefer's input (no token), or DeferShip's (the token a carrying ship's outcome is sent to)."""
-
-    action: Literal["ship_or_defer", "defer"]
-    state: LockRequest
-    task_token: str | None = None
-
-
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @traced("lock")
 def handler(event: dict, context: LambdaContext) -> dict | None:
-    if "action" in event:
-        return ship(ShipRequest.from_json(event))
+    action = event.get("action")
+    if action == SHIP_OR_DEFER:
+        return ship_or_defer(LockRequest.from_json(event["state"]))
+    if action == DEFER:
+        defer_ship(LockWait.from_json(event))
+        return None
     if "task_token" in event:
         wait(LockWait.from_json(event))
         return None
@@ -76,14 +72,13 @@ def wait(request: LockWait) -> None:
                 extra={"lock_key": state.lock_key})
 
 
-def ship(request: ShipRequest) -> dict | None:
-    table, state = os.environ["LOCK_TABLE"], request.state
-    if request.action == "ship_or_defer":
-        decision: ShipDecision = decide(state, state.lock_key, current_waiters(table, state.lock_key))
-        logger.info("deferring the ship" if decision.defer else "shipping", extra=decision.to_json())
-        return decision.to_json()
-    if request.task_token is None:
-        raise ValueError("DeferShip needs the task token of its callback task")
-    defer(table, state.lock_key, state, request.task_token)
-    logger.info("lock released, waiting for a ship to carry the change", extra={"lock_key": state.lock_key})
-    return None
+def ship_or_defer(state: LockRequest) -> dict:
+    decision = decide(state, state.lock_key, current_waiters(os.environ["LOCK_TABLE"], state.lock_key))
+    logger.info("deferring the ship" if decision.defer else "shipping", extra=decision.to_json())
+    return decision.to_json()
+
+
+def defer_ship(request: LockWait) -> None:
+    """Release the lock with the change recorded as deferred; the task's result comes later, from the waker."""
+    defer(os.environ["LOCK_TABLE"], request.state.lock_key, request.state, request.task_token)
+    logger.info("lock released, waiting for a ship to carry the change", extra={"lock_key": request.state.lock_key})

@@ -23,7 +23,7 @@ from functions.deploy.astro_cli import CliRun, deployed_version, listed_bundles,
 from functions.deploy.bundling import Bundle, gather_bundle
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
-from functions.shared.deferred_ships import note_failed_ship, read_deferred, tell_carried
+from functions.shared.deferred_ships import Deferred, note_failed_ship, read_deferred, tell_carried
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
 from functions.shared.manifest import begin_ship, read_repo_manifest, record_ship
 from functions.shared.execution_state import DeployResult, RunScope, ShipDecision, ShipOutcome
@@ -250,16 +250,23 @@ def deploy_deployment(
         repos=bundle.repos, archives=bundle.archives, carried=carried_changes,
     )
     # After the ship, which Astro holds whatever happens to the record.
-    problem = record_ship(settings.bucket, pending, version) if request.record_live else None
-    if carried:
-        outcome = ShipOutcome(
-            shipped=True, reason=f"carried by the ship of execution {request.execution}",
-            shipped_by=request.execution, deployment_id=astro_target.deployment_id, bundle=bundle_name,
-            version=version,
-        )
-        try:
-            tell_carried(settings.lock_table, request.lock_key, carried, outcome, shipper=request.execution)
-        except (BotoCoreError, ClientError) as error:
-            # The ship stands: the changes stay deferred, and the next release wakes one of them to ship again.
-            problem = "; ".join(filter(None, [problem, f"the carried executions could not be told: {error}"]))
-    return DeployOutcome(result=result, cli_output=run.tail, manifest_problem=problem)
+    problems = [record_ship(settings.bucket, pending, version) if request.record_live else None,
+                _tell_carried(settings, request, carried, result)]
+    return DeployOutcome(result=result, cli_output=run.tail, manifest_problem="; ".join(filter(None, problems)) or None)
+
+
+def _tell_carried(settings: DeploySettings, request: DeployInput, carried: list[Deferred], result: DeployResult
+                  ) -> str | None:
+    """Leave each deferred execution the ship carried its outcome; return why they could not be told, or None."""
+    if not carried:
+        return None
+    outcome = ShipOutcome(
+        shipped=True, reason=f"carried by the ship of execution {request.execution}", shipped_by=request.execution,
+        deployment_id=result.deployment_id, bundle=result.bundle, version=result.version,
+    )
+    try:
+        tell_carried(settings.lock_table, request.lock_key, carried, outcome)
+    except (BotoCoreError, ClientError) as error:
+        # The ship stands: the changes stay deferred, and the next release wakes one of them to ship again.
+        return f"the carried executions could not be told: {error}"
+    return None

@@ -7,10 +7,8 @@ back and the notification asks a person to compare. An execution stopped after i
 lock with its change complete: a later ship carries it (or has), and nothing is put back either.
 """
 
-from functions.shared.deferred_ships import read_deferred
 from functions.shared.execution_state import PlanSummary, RestoreResult, RollbackFailure
 from functions.shared.locking import keep
-from functions.shared.manifest import read_repo_manifest
 from functions.shared.paths import repo_prefix, restore_point_key
 from functions.shared.restore_point import has_restore_point, restore
 
@@ -38,6 +36,10 @@ def recover_prefix(bucket: str, table: str, plan: PlanSummary, lease_seconds: in
 def deferred_or_carried(bucket: str, table: str, plan: PlanSummary) -> bool:
     """Whether the execution deferred its ship: its change still waits for one, or a later ship carried it (the
     repo's live manifest names it)."""
+    # Only for an execution that no longer holds its lock: kept out of the handler's import (its cold start).
+    from functions.shared.deferred_ships import read_deferred
+    from functions.shared.manifest import read_repo_manifest
+
     if any(entry.execution == plan.execution for entry in read_deferred(table, plan.lock_key)):
         return True
     manifest = read_repo_manifest(bucket, plan.workspace, plan.deployment, plan.repo)

@@ -32,6 +32,8 @@ from functions.shared.errors import LockLost
 from functions.shared.execution_state import RunScope, ShipDecision, ShipOutcome
 from functions.shared.records import FrozenRecord
 
+# The lock function's actions (its payload's "action": cdk/state_machine.py).
+SHIP_OR_DEFER, DEFER = "ship_or_defer", "defer"
 SHIPS_KEY_PREFIX = "ships#"
 DEFERRED_PREFIX = "deferred:"
 TOLD_PREFIX = "told:"
@@ -120,19 +122,22 @@ def defer(table: str, lock_key: str, scope: RunScope, task_token: str) -> None:
         ) from None
 
 
-def _names(entries: list[Deferred], prefix: str) -> dict[str, str]:
-    return {f"#e{index}": f"{prefix}{entry.execution}" for index, entry in enumerate(entries)}
+def _names(executions: list[str], prefix: str, tag: str = "e") -> dict[str, str]:
+    """Expression attribute names (#<tag><index>) of the executions' entries."""
+    return {f"#{tag}{index}": f"{prefix}{execution}" for index, execution in enumerate(executions)}
 
 
-def tell_carried(table: str, lock_key: str, carried: list[Deferred], outcome: ShipOutcome, shipper: str) -> None:
-    """A ship Astro accepted carried `carried`: they are deferred no more, and each is left its outcome (which
-    names any failed ship that carried it before) for the waker to send at the lock's release."""
+def tell_carried(table: str, lock_key: str, carried: list[Deferred], outcome: ShipOutcome) -> None:
+    """The ship of `outcome.shipped_by`, which Astro accepted, carried `carried`: they are deferred no more, and
+    each is left its outcome (which names any failed ship that carried it before) for the waker to send at the
+    lock's release."""
     if not carried:
         return
+    shipper = outcome.shipped_by
     # The shipper's own entry (it deferred, then shipped itself) goes too; it is told nothing.
     entries = [entry for entry in carried if entry.execution != shipper]
-    told = _names(entries, TOLD_PREFIX)
-    deferred = {f"#d{index}": f"{DEFERRED_PREFIX}{entry.execution}" for index, entry in enumerate(carried)}
+    told = _names([entry.execution for entry in entries], TOLD_PREFIX)
+    deferred = _names([entry.execution for entry in carried], DEFERRED_PREFIX, tag="d")
     # A failed attempt of this very ship (retried) is no failed ship of the change.
     values = {
         f":t{index}": {"M": {"task_token": {"S": entry.task_token}, "outcome": {"S": json.dumps(
@@ -154,7 +159,7 @@ def note_failed_ship(table: str, lock_key: str, carried: list[Deferred], shipper
     entries = [entry for entry in carried if entry.execution != shipper and shipper not in entry.failed_ships]
     if not entries:
         return
-    names = _names(entries, DEFERRED_PREFIX)
+    names = _names([entry.execution for entry in entries], DEFERRED_PREFIX)
     client("dynamodb").update_item(
         TableName=table, Key=_key(lock_key),
         UpdateExpression="SET " + ", ".join(
@@ -187,7 +192,7 @@ def forget_told(table: str, lock_key: str, told: list[Told]) -> None:
     client("dynamodb").update_item(
         TableName=table, Key=_key(lock_key),
         UpdateExpression="REMOVE " + ", ".join(f"#e{index}" for index in range(len(told))),
-        ExpressionAttributeNames={f"#e{index}": f"{TOLD_PREFIX}{entry.execution}" for index, entry in enumerate(told)},
+        ExpressionAttributeNames=_names([entry.execution for entry in told], TOLD_PREFIX),
     )
 
 

@@ -8,9 +8,8 @@ Waiters are woken, not left to poll: an execution that finds the lock taken writ
 item (`waiter:<execution>`) and sleeps in a callback task. Whatever deletes the item (the holder's release, the
 Sweeper freeing a stale lease, TTL) puts it on the table's stream, and the waker (functions/wake_waiters) hands
 the lock's turn to the longest-waiting execution still waiting, putting the others back. Each sleep is bounded by
-the backoff below, so a lost wake-up costs at most one backoff. The same release delivers what the deployment's
-deferred ships left to tell (functions/shared/deferred_ships.py), and, when nobody waits for the lock, wakes the
-longest-deferred execution to ship itself.
+the backoff below, so a lost wake-up costs at most one backoff. The waker also delivers at each release what the
+deployment's deferred ships left to tell (functions/wake_waiters/waking.py).
 """
 
 import json
@@ -20,7 +19,6 @@ from collections.abc import Mapping
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import client
-from functions.shared.deferred_ships import deferred_in, forget_told, ship_yourself_outcome, ships_item, told_in
 from functions.shared.errors import LockFree, LockWaitExpired
 from functions.shared.execution_state import LockState
 from functions.shared.records import FrozenRecord
@@ -198,36 +196,6 @@ def wake_next(table: str, key: str, waiters: list[Waiter]) -> Waiter | None:
             _requeue(table, key, waiters[index + 1:])
             return waiter
     return None
-
-
-def after_release(table: str, key: str, waiters: list[Waiter]) -> str | None:
-    """What a release of the lock `key` sets going: the deferred executions a ship carried are sent its outcome,
-    and the longest-waiting execution is woken; if none waits, the longest-deferred one still waiting is, to ship
-    the deferred changes itself. Return the execution woken (None: nobody)."""
-    item = ships_item(table, key)
-    told = told_in(item)
-    for entry in told:
-        send_success(entry.task_token, json.loads(entry.outcome))
-    forget_told(table, key, told)
-    waiter = wake_next(table, key, waiters)
-    if waiter:
-        return waiter.execution
-    for deferred in deferred_in(item):
-        if send_success(deferred.task_token, ship_yourself_outcome(key, deferred.failed_ships).to_json()):
-            return deferred.execution
-    return None
-
-
-def wake_after_removals(table: str, records: list[dict]) -> dict[str, str | None]:
-    """For each lock item a stream record says was removed (its image as it was), act on its release
-    (`after_release`); return each lock's key with the execution woken (None: nobody)."""
-    woken: dict[str, str | None] = {}
-    for record in records:
-        image = record["dynamodb"].get("OldImage", {})
-        key = image.get("lock_key", {}).get("S")
-        if key is not None:
-            woken[key] = after_release(table, key, waiters_in(image))
-    return woken
 
 
 def _requeue(table: str, key: str, waiters: list[Waiter]) -> None:

@@ -93,9 +93,10 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
     states = [event["stateEnteredEventDetails"]["name"] for event in entered]
     status = description["status"]
     ended = _state(description.get("output")) if status == "SUCCEEDED" else ExecutionState()
-    # Its own ship, or, in a burst, the later ship that carried its change.
-    carried = ended.carried if ended.carried and ended.carried.shipped and not ended.deploy else None
-    deploy = ended.deploy or carried
+    # Its own ship (or, back for the lock, the one found to have carried it), or, in a burst, the later ship that
+    # carried its change and told it so.
+    own, told = ended.deploy, ended.carried if ended.carried and ended.carried.shipped else None
+    deploy = own or told
     failure = _recorded_failure(entered)
     report = ended.dry_run_report or _dry_run_report(entered)
     state = states[-1] if states else None
@@ -116,7 +117,7 @@ def describe_deployment(state_machine_arn: str, name: str) -> ExecutionStatus:
         live=ended.live.to_json() if ended.live else None,
         unchanged=bool(ended.live and ended.live.unchanged and not deploy),
         dry_run=report.to_json() if report else None,
-        shipped_by=carried.shipped_by if carried else (deploy.carried_by if deploy else None),
+        shipped_by=own.carried_by if own else (told.shipped_by if told else None),
     )
 
 

@@ -1,12 +1,13 @@
 """The lock's waker: each removal of a lock item (a release, a stale lease freed, TTL) that DynamoDB's stream
-delivers hands the lock's turn to the longest-waiting execution still waiting (functions/shared/locking.py)."""
+delivers hands the lock's turn to the longest-waiting execution still waiting, and delivers what a ship told the
+deferred executions it carried (functions/wake_waiters/waking.py)."""
 
 import os
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.locking import wake_after_removals
 from functions.shared.observability import step_logger, traced
+from functions.wake_waiters.waking import wake_after_removals
 
 logger = step_logger("wake_waiters")
 

@@ -3,14 +3,13 @@ ordered, and each execution says which DAG bundle version carries its commit; a 
 carried execution lose nothing (functions/shared/deferred_ships.py)."""
 
 import hashlib
-import time
 from pathlib import Path
 
 from local_mode.astro_standin import read_invocations
-from local_mode.executions import ExecutionResult, execution_history, watch_execution
+from local_mode.executions import ExecutionResult, watch_execution
 from local_mode.scenario import Scenario, run_scenario
 from local_mode.world import LocalWorld
-from testkit import execution_output, lock_items_once_told, start_behind_a_held_deploy
+from testkit import execution_output, lock_items_once_told, start_behind_a_held_deploy, wait_until_asleep
 
 DEPLOYMENT_ID = "local-production"
 
@@ -129,7 +128,7 @@ def test_a_carried_execution_stopped_while_deferred_is_still_shipped_by_the_carr
         with world.hold_deploys():
             arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes))
         # team_a defers to team_b (waiting) and is stopped while it waits for team_b's ship.
-        wait_until_deferred(world, arns[1])
+        wait_until_asleep(world, arns[1], "DeferShip")
         world.client("stepfunctions").stop_execution(executionArn=arns[1], cause="test: withdrawn")
         results = [watch_execution(world, arn) for arn in arns]
 
@@ -141,13 +140,3 @@ def test_a_carried_execution_stopped_while_deferred_is_still_shipped_by_the_carr
         assert execution_output(world, arns[2])["deploy"]["carried"] == [results[1].name]
         assert lock_items_once_told(world) == []
 
-
-def wait_until_deferred(world: LocalWorld, arn: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        entered = [event["stateEnteredEventDetails"]["name"] for event in execution_history(world, arn)
-                   if "stateEnteredEventDetails" in event]
-        if "DeferShip" in entered:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{arn} never deferred its ship")

@@ -77,7 +77,7 @@ def test_a_ship_tells_each_execution_it_carried_and_they_are_deferred_no_more(lo
                           deployment_id="dep-id", bundle="main", version="v7")
 
     # exec-c deferred, was told to ship itself, and shipped: its own entry goes, untold.
-    tell_carried(lock_table, KEY, carried, outcome, shipper="exec-c")
+    tell_carried(lock_table, KEY, carried, outcome)
 
     item = ships_item(lock_table)
     assert deferred_in(item) == []
@@ -108,7 +108,7 @@ def test_a_ship_that_succeeded_on_a_retry_is_not_among_the_failed_ships_it_tells
     note_failed_ship(lock_table, KEY, read_deferred(lock_table, KEY), "exec-b")
 
     tell_carried(lock_table, KEY, read_deferred(lock_table, KEY),
-                 ShipOutcome(shipped=True, reason="carried", shipped_by="exec-b", version="v2"), shipper="exec-b")
+                 ShipOutcome(shipped=True, reason="carried", shipped_by="exec-b", version="v2"))
 
     [told] = told_in(ships_item(lock_table))
     assert json.loads(told.outcome)["failed_ships"] == ["exec-x"]

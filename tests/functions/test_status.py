@@ -47,7 +47,14 @@ DEFINITION = {
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Parse failed"}],
             "Next": "WaitForLock",
         },
-        "WaitForLock": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Deploy"},
+        "WaitForLock": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Defer ship?"},
+        # The input's `deferred`: a later ship carries the change, as in a burst.
+        "Defer ship?": {"Type": "Choice", "Choices": [{"Variable": "$.deferred", "BooleanEquals": True,
+                                                       "Next": "DeferShip"}], "Default": "Deploy"},
+        "DeferShip": {"Type": "Pass", "Result": {"shipped": True, "reason": "carried", "shipped_by": "team_h-1",
+                                                 "deployment_id": "dep-1", "bundle": "main", "version": "v-carrier"},
+                      "ResultPath": "$.carried", "Next": "Deployed by another ship"},
+        "Deployed by another ship": {"Type": "Succeed"},
         "Deploy": {"Type": "Pass", "Result": {"deployment_id": "dep-1", "version": VERSION, "files": 1, "bytes": 10,
                                               "repos": ["marketing_etl"]},
                    "ResultPath": "$.deploy", "Next": "Deployed"},
@@ -60,7 +67,7 @@ DEFINITION = {
     },
 }
 MACHINE_ARN = f"arn:aws:states:{REGION}:123456789012:stateMachine:AstroDagDeploy"
-SUCCESS_PATH = ["Parse", "Checking", "Accepting", "WaitForLock", "Deploy", "Deployed"]
+SUCCESS_PATH = ["Parse", "Checking", "Accepting", "WaitForLock", "Defer ship?", "Deploy", "Deployed"]
 
 
 @pytest.fixture
@@ -78,7 +85,8 @@ def machine(aws, monkeypatch) -> str:
 def start(machine: str, repo: str, **execution_input) -> str:
     name = execution_name(repo, "0123456789abcdef", f"test{time.monotonic_ns()}")
     client("stepfunctions").start_execution(
-        stateMachineArn=machine, name=name, input=json.dumps({"broken": False, "wait": 0, **execution_input})
+        stateMachineArn=machine, name=name,
+        input=json.dumps({"broken": False, "wait": 0, "deferred": False, **execution_input})
     )
     return name
 
@@ -116,10 +124,20 @@ def test_a_success_reports_the_states_the_dates_and_the_deployed_version(machine
 
     assert (status.status, status.state, status.error, status.cause) == ("SUCCEEDED", "Deployed", None, None)
     assert status.states == SUCCESS_PATH
-    assert (status.bundle, status.version) == ("main", VERSION)
+    assert (status.bundle, status.version, status.shipped_by) == ("main", VERSION, None)
     assert status.start_date <= status.stop_date and status.stop_date.startswith("20")
     arn = execution_arn(machine, name)
     assert status.console_url.endswith(f"#/v2/executions/details/{arn}") and f"region={REGION}" in status.console_url
+
+
+def test_an_execution_a_later_ship_carried_reports_that_ships_version_and_execution(machine):
+    name = start(machine, "marketing_etl", deferred=True)
+    finished(machine, name)
+
+    status = describe_deployment(machine, name)
+
+    assert (status.status, status.state) == ("SUCCEEDED", "Deployed by another ship")
+    assert (status.bundle, status.version, status.shipped_by) == ("main", "v-carrier", "team_h-1")
 
 
 def test_a_failure_reports_the_failed_task_its_error_and_the_readable_cause(machine):

@@ -67,7 +67,7 @@ def test_a_release_delivers_what_a_ship_told_the_executions_it_carried(stream, l
     stream()
     acquire(TABLE, "ws/dep", "exec-b", 600, 900)
     tell_carried(TABLE, "ws/dep", read_deferred(TABLE, "ws/dep"),
-                 ShipOutcome(shipped=True, reason="carried", shipped_by="exec-b", version="v1"), shipper="exec-b")
+                 ShipOutcome(shipped=True, reason="carried", shipped_by="exec-b", version="v1"))
     release(TABLE, "ws/dep", "exec-b")
 
     # Nobody waits and nothing stays deferred: the outcome is sent, and forgotten.
