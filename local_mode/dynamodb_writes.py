@@ -9,7 +9,9 @@ What moto 5.2 does: it checks the condition, then changes the item, in Python, w
 the same time as on AWS, and the lock's wake-ups make their conditional writes meet: in a burst of 50 pushes, two
 executions took one deployment's lock at once and two CLI runs overlapped. `atomic_item_writes()` makes each of
 moto's item reads and writes one step for the block, as on AWS; moto's own concurrent reads and writes of one item
-also fail now and then without it.
+also fail now and then without it. A request is one step with its answer: moto's backend hands the handler the
+live item, which the handler serializes afterwards, and a write of that item in between failed a burst's reads
+("dictionary changed size during iteration").
 """
 
 import functools
@@ -20,6 +22,7 @@ from typing import Any
 from unittest import mock
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 
 # Reads too: a scan or a stream record iterating an item while another thread writes it fails in moto
 # ("dictionary changed size during iteration").
@@ -39,6 +42,9 @@ def _serialized(method: Callable[..., Any], lock: threading.RLock) -> Callable[.
 def atomic_item_writes() -> Iterator[None]:
     lock = threading.RLock()
     with ExitStack() as patches:
+        # Each request with its answer; the backend's operations too, for callers that reach it directly.
+        patches.enter_context(mock.patch.object(DynamoHandler, "call_action",
+                                                _serialized(DynamoHandler.call_action, lock)))
         for name in ITEM_OPERATIONS:
             patches.enter_context(mock.patch.object(DynamoDBBackend, name,
                                                     _serialized(getattr(DynamoDBBackend, name), lock)))

@@ -85,3 +85,38 @@ def test_moto_alone_lets_racing_conditional_writes_all_win(slow_conditions):
 def test_of_conditional_writes_racing_for_one_item_exactly_one_wins(slow_conditions):
     with mock_aws(), atomic_item_writes():
         assert winners_per_round(create_lock_table()) == [1] * ROUNDS
+
+
+def values_read_while_written() -> list[str]:
+    """Rounds of a GetItem whose answer moto builds slowly (50 ms) from the item, an UpdateItem of that item 10 ms
+    into it: the value each read answered."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    table, answered = create_lock_table(), []
+    describe = models.Item.describe_attrs
+
+    def slow_describe(item, *args, **kwargs):
+        time.sleep(0.05)
+        return describe(item, *args, **kwargs)
+
+    with mock.patch.object(models.Item, "describe_attrs", slow_describe):
+        for round_number in range(ROUNDS):
+            key = {"lock_key": {"S": f"lock-{round_number}"}}
+            dynamodb.put_item(TableName=table, Item={**key, "n": {"S": "before"}})
+            reader = threading.Thread(target=lambda key=key: answered.append(
+                dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]["n"]["S"]))
+            reader.start()
+            time.sleep(0.01)
+            dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET n = :after",
+                                 ExpressionAttributeValues={":after": {"S": "after"}})
+            reader.join()
+    return answered
+
+
+def test_moto_alone_answers_a_read_with_a_write_made_after_it():
+    with mock_aws():
+        assert values_read_while_written() == ["after"] * ROUNDS
+
+
+def test_a_read_answers_the_item_as_it_was_when_read():
+    with mock_aws(), atomic_item_writes():
+        assert values_read_while_written() == ["before"] * ROUNDS
