@@ -23,7 +23,7 @@ from typing import Any
 
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
-from functions.shared.aws import client as step_client
+from functions.shared.aws import client as step_client, forget_clients as forget_step_clients
 
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from local_mode.astro_standin import (
@@ -208,8 +208,8 @@ class LocalWorld:
             )
         )
         # The steps' boto3 clients are cached per process: make them anew inside (and after) the mock.
-        step_client.cache_clear()
-        self._exit_stack.callback(step_client.cache_clear)
+        forget_step_clients()
+        self._exit_stack.callback(forget_step_clients)
         # moto's interpreter logs every failure a Catch handles as a warning: engine detail, not progress.
         self._exit_stack.enter_context(logger_to_file("moto", self.engine_log))
         self._exit_stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))

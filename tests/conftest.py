@@ -6,7 +6,7 @@ import pytest
 from moto import mock_aws
 from testkit import DAG_BUCKET, REGION, SOURCE_BUCKET, FakeLambdaContext
 
-from functions.shared.aws import client
+from functions.shared.aws import client, forget_clients
 
 # Before anything starts jsii (cdk/app.py sets the same): no Node end-of-life banner in test output.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -29,10 +29,10 @@ def aws(monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    client.cache_clear()
+    forget_clients()
     with mock_aws():
         yield
-    client.cache_clear()
+    forget_clients()
 
 
 @pytest.fixture

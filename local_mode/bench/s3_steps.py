@@ -28,7 +28,7 @@ from local_mode.world import environment_variables
 
 from functions.clear_prefix.app import handler as clear_prefix_handler
 from functions.parse.planning import summarize
-from functions.shared.aws import client as step_client
+from functions.shared.aws import forget_clients as forget_step_clients
 from functions.shared.paths import repo_prefix
 from functions.shared.plan_store import Plan, PlannedFile, save_plan
 from functions.upload.app import handler as upload_handler
@@ -123,11 +123,11 @@ class S3StepBench:
             "DAG_BUCKET": DAG_BUCKET, "POWERTOOLS_METRICS_NAMESPACE": "AstroDagDeploy", "POWERTOOLS_LOG_LEVEL": "INFO",
         }
         with environment_variables(variables):
-            step_client.cache_clear()
+            forget_step_clients()
             try:
                 yield
             finally:
-                step_client.cache_clear()
+                forget_step_clients()
 
     # ---- setup, outside the clock ----
 
