@@ -62,10 +62,16 @@ class GatherRun:
     mode: str  # ARCHIVES or OBJECT_BY_OBJECT
     deploy_seconds: list[float]  # the Deploy state's time, per run
     deploy_gets: int  # S3 GETs of DAG files and archives made while Deploy ran (the most of any run)
+    # The stand-in CLI's run within each Deploy (from its invocation log): the upload of the bytes, the floor.
+    cli_seconds: list[float]
 
     @property
     def median_seconds(self) -> float:
         return statistics.median(self.deploy_seconds)
+
+    @property
+    def median_seconds_without_cli(self) -> float:
+        return statistics.median(deploy - cli for deploy, cli in zip(self.deploy_seconds, self.cli_seconds))
 
 
 @dataclass(frozen=True)
@@ -156,10 +162,20 @@ def _run(world: LocalWorld, execution_input: dict) -> ExecutionResult:
     return result
 
 
-def _timed_deploy(world: LocalWorld, gets: GetRecorder, execution_input: dict) -> tuple[float, int]:
+@dataclass(frozen=True)
+class TimedDeploy:
+    seconds: float
+    gets: int
+    cli_seconds: float
+
+
+def _timed_deploy(world: LocalWorld, gets: GetRecorder, execution_input: dict) -> TimedDeploy:
     result = _run(world, execution_input)
     [deploy] = [visit for visit in result.visits if visit.name == "Deploy"]
-    return deploy.seconds or 0.0, gets.between(deploy.entered.timestamp(), deploy.exited.timestamp())
+    entered, exited = deploy.entered.timestamp(), deploy.exited.timestamp()
+    [cli] = [run for run in read_invocations(world.astro_state_dir) if entered <= run["start"] <= exited]
+    return TimedDeploy(seconds=deploy.seconds or 0.0, gets=gets.between(entered, exited),
+                       cli_seconds=cli["end"] - cli["start"])
 
 
 def measure_gathering(world: LocalWorld, folder: Path, plan: ShipPlan, progress: Callable[[str], None]
@@ -185,8 +201,9 @@ def measure_gathering(world: LocalWorld, folder: Path, plan: ShipPlan, progress:
                     with archives_withheld(world, deployment):
                         measured.append(_timed_deploy(world, gets, pushed))
             runs.append(GatherRun(repos=repos, files_per_repo=files_per_repo, mode=mode,
-                                  deploy_seconds=[seconds for seconds, _ in measured],
-                                  deploy_gets=max(count for _, count in measured)))
+                                  deploy_seconds=[run.seconds for run in measured],
+                                  deploy_gets=max(run.gets for run in measured),
+                                  cli_seconds=[run.cli_seconds for run in measured]))
     return runs
 
 

@@ -24,8 +24,9 @@ def test_a_missing_document_is_created_and_one_without_markers_gets_a_results_se
 
 
 def ships(gather_seconds: dict[tuple[int, str], float], bursts: list[tuple[int, float, int]],
-          failed: dict[int, dict[str, int]] | None = None) -> ShipResults:
-    gathering = [GatherRun(repos=repos, files_per_repo=200, mode=mode, deploy_seconds=[seconds], deploy_gets=repos)
+          failed: dict[int, dict[str, int]] | None = None, cli_seconds: float = 0.5) -> ShipResults:
+    gathering = [GatherRun(repos=repos, files_per_repo=200, mode=mode, deploy_seconds=[seconds], deploy_gets=repos,
+                           cli_seconds=[cli_seconds])
                  for (repos, mode), seconds in gather_seconds.items()]
     return ShipResults(plan=FULL, gathering=gathering, bursts=[
         BurstRun(pushes=pushes, cli_seconds=5.0, wall_seconds=wall, cli_runs=runs, failed=(failed or {}).get(pushes, {}))
@@ -45,7 +46,10 @@ def test_ship_targets_are_printed_as_target_and_measured():
     # Not measured: not met.
     assert checks["Burst of 50 with default settings: no LockWaitExpired"] == ("not measured", False)
     table = "\n".join(ship_sections(measured))
-    assert "10 repos / 1: **1.50** from archives, 7.95 object by object." in table
+    # Without the CLI's run (0.5 s in each): 1.0 / 0.5 and 14.6 / 1.4.
+    assert ("10 repos / 1: **1.50** from archives, 7.95 object by object; without the stand-in CLI's run, 2.00 and "
+            "10.43.") in table
+    assert "| 10 x 200 | archives | 1.50 | 1.00 | 10 |" in table
     assert "| 5 | 60.0 | 5 | 0 | 7.50 | <= 3 / <= 39.0 |" in table
 
 
