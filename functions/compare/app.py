@@ -9,7 +9,7 @@ import os
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.shared.execution_state import RunScope
-from functions.shared.manifest import compare_with_live
+from functions.shared.live_comparison import compare_with_live
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
 from functions.shared.plan_store import load_plan
 

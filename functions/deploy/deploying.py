@@ -21,11 +21,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.deploy.astro_cli import CliRun, deployed_version, listed_bundles, run_cli
 from functions.deploy.bundling import Bundle, gather_bundle
+from functions.deploy.ship_record import begin_ship, record_ship
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.deferred_ships import Deferred, note_failed_ship, read_deferred, tell_carried
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
-from functions.shared.manifest import begin_ship, read_repo_manifest, record_ship
+from functions.shared.manifest import read_repo_manifest
 from functions.shared.execution_state import DeployResult, RunScope, ShipDecision, ShipOutcome
 from functions.shared.paths import deployment_prefix, repo_prefix
 from functions.shared.records import FrozenRecord

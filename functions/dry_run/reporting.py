@@ -4,7 +4,8 @@ would find with what Parse can not see (an emptied Dag bundle). Reads only; writ
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.errors import EmptyBundleRefused
 from functions.shared.execution_state import DryRunReport, PlanSummary, RefusedDryRun
-from functions.shared.manifest import compare_with_live, stored_files
+from functions.shared.live_comparison import compare_with_live
+from functions.shared.manifest import stored_files
 from functions.shared.plan_store import Plan, load_plan
 
 

@@ -1,4 +1,5 @@
-"""What is live (functions/shared/manifest.py): recorded per repo and per Dag bundle, compared with a request."""
+"""What is live: recorded per repo and per Dag bundle (functions/shared/manifest.py), written by Deploy
+(functions/deploy/ship_record.py), compared with a request (functions/shared/live_comparison.py)."""
 
 import hashlib
 import json
@@ -7,10 +8,9 @@ import pytest
 from testkit import DAG_BUCKET
 
 from functions.shared.execution_state import RunScope
-from functions.shared.manifest import (
-    LISTED, begin_ship, compare_with_live, confirm_ship, diff_with_live, fingerprint, read_bundle_ship,
-    read_deployment, read_repo_manifest, record_ship,
-)
+from functions.deploy.ship_record import begin_ship, confirm_ship, record_ship
+from functions.shared.live_comparison import LISTED, compare_with_live, diff_with_live
+from functions.shared.manifest import fingerprint, read_bundle_ship, read_deployment, read_repo_manifest
 from functions.shared.paths import bundle_ship_key, repo_manifest_key
 from functions.shared.plan_store import Plan, PlannedFile, save_plan
 

@@ -12,7 +12,7 @@ from functions.shared.execution_state import PlanSummary, RunScope
 from functions.shared.dag_bundles import lock_key
 from functions.shared.deferred_ships import defer
 from functions.shared.locking import acquire, current_holder
-from functions.shared.manifest import begin_ship, confirm_ship
+from functions.deploy.ship_record import begin_ship, confirm_ship
 from functions.shared.plan_store import Plan, load_plan, save_plan
 from functions.shared.restore_point import save_restore_point
 

@@ -12,7 +12,7 @@ from testkit import DAG_BUCKET, REGION
 from functions.shared.aws import client
 from functions.shared.execution_names import execution_name
 from functions.shared.execution_state import RunScope
-from functions.shared.manifest import begin_ship, record_ship
+from functions.deploy.ship_record import begin_ship, record_ship
 from functions.shared.plan_store import Plan, PlannedFile, save_plan
 from functions.status import app
 from functions.status.describing import (
