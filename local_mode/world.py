@@ -47,6 +47,8 @@ STACK_NAME = "AstroDagDeploy-local"
 ACCOUNT = DEFAULT_ACCOUNT_ID
 LOCAL_ASTRO_TOKEN = "local-astro-api-token"
 NOTIFICATION_QUEUE = "local-notifications"
+# How long a DynamoDB transaction holds its items, about its latency on AWS (local_mode/dynamodb_writes.py).
+TRANSACTION_SECONDS = 0.02
 LOCAL_NAME_PREFIX = "local-"
 _TRUST_POLICY = {
     "Version": "2012-10-17",
@@ -215,7 +217,7 @@ class LocalWorld:
         self._exit_stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._exit_stack.enter_context(in_process_lambdas())
         self._exit_stack.enter_context(payload_limits())
-        self._exit_stack.enter_context(atomic_item_writes())
+        self._exit_stack.enter_context(atomic_item_writes(transaction_seconds=TRANSACTION_SECONDS))
         self._exit_stack.enter_context(executions_end_at_once())
         self._exit_stack.callback(self._stop_running_executions)
 

@@ -1,6 +1,7 @@
 """boto3 clients, made once per process as Lambda's warm containers reuse them."""
 
 import functools
+import random
 from datetime import datetime
 
 import boto3
@@ -11,6 +12,11 @@ from botocore.utils import parse_timestamp
 # Enough connections for the widest thread pool a step runs (see MAX_WORKERS).
 MAX_WORKERS = 32
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=MAX_WORKERS)
+# DynamoDB refuses a write of an item that an ongoing transaction includes (TransactionConflictException) and cancels
+# a transaction that meets another (reason TransactionConflict): nothing was written, and botocore retries neither.
+# The lock table meets them in a burst: a holder releases the lock in a transaction while newcomers register.
+CONFLICT_ATTEMPTS = 8
+CONFLICT_BACKOFF_SECONDS = 0.05
 
 
 def parse_response_timestamp(value: str | int | float) -> datetime:
@@ -35,9 +41,27 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core)
 
 
+def transaction_conflict_delay(response: tuple | None, attempts: int, **_) -> float | None:
+    """botocore's needs-retry answer for DynamoDB: a delay (full jitter) before trying a request that a transaction
+    conflict refused again, or None (not this handler's to retry)."""
+    if response is None or attempts >= CONFLICT_ATTEMPTS:
+        return None
+    parsed = response[1]
+    code = parsed.get("Error", {}).get("Code")
+    reasons = {reason.get("Code") for reason in parsed.get("CancellationReasons", [])}
+    # A transaction canceled by a condition too is answered as it is: the condition decides.
+    conflicted = code == "TransactionConflictException" or (
+        code == "TransactionCanceledException" and "TransactionConflict" in reasons
+        and "ConditionalCheckFailed" not in reasons)
+    return random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2**attempts) if conflicted else None
+
+
 @functools.cache
 def client(service: str):
-    return _session().client(service, config=_CONFIG)
+    made = _session().client(service, config=_CONFIG)
+    if service == "dynamodb":
+        made.meta.events.register("needs-retry.dynamodb", transaction_conflict_delay)
+    return made
 
 
 def forget_clients() -> None:

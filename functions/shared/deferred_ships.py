@@ -115,7 +115,10 @@ def defer(table: str, lock_key: str, scope: RunScope, task_token: str) -> None:
                         "ExpressionAttributeValues": {":entry": entry}}},
         ])
     except ClientError as error:
-        if error.response["Error"]["Code"] != "TransactionCanceledException":
+        # The lock item's condition failed: another holder. Any other cancellation (a transaction conflict that
+        # outlasted the client's retries) is the request's failure, not a lost lock.
+        reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+        if error.response["Error"]["Code"] != "TransactionCanceledException" or reasons[:1] != ["ConditionalCheckFailed"]:
             raise
         raise LockLost(
             f"execution {scope.execution} no longer holds the lock {lock_key}: its change was not deferred"

@@ -2,10 +2,14 @@
 ship leaves them."""
 
 import json
+import threading
+import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from functions.acquire_lock import app
+from functions.shared import aws as step_aws
 from functions.shared.aws import client
 from functions.shared.deferred_ships import (
     decide, defer, deferred_in, has_deferred_change, note_failed_ship, read_deferred, ships_key, tell_carried, told_in,
@@ -13,8 +17,10 @@ from functions.shared.deferred_ships import (
 from functions.shared.errors import LockLost
 from functions.shared.execution_state import RunScope, ShipOutcome
 from functions.shared.locking import acquire, current_holder, wait_for_release
+from local_mode.dynamodb_writes import atomic_item_writes
 
 KEY = "ws/dep"
+TRANSACTION_SECONDS = 0.3
 
 
 def scope(execution: str, repo: str, bundle: str = "main") -> RunScope:
@@ -148,3 +154,46 @@ def test_a_deferred_execution_back_for_the_lock_starts_a_wait_of_its_own(lock_ta
 
     again = acquire(lock_table, KEY, "exec-a", 600, 900, previous=held)
     assert not again.acquired and again.attempt == 1 and again.waiting_since > held.waiting_since
+
+
+@pytest.fixture
+def ongoing_transactions(aws):
+    """DynamoDB's transactions as they take time: the writes they conflict with are refused meanwhile."""
+    with atomic_item_writes(transaction_seconds=TRANSACTION_SECONDS):
+        yield
+
+
+def hold_the_ships_item(table: str) -> threading.Thread:
+    """Another transaction including the deployment's ships item, ongoing for TRANSACTION_SECONDS from now."""
+    holder = threading.Thread(target=client("dynamodb").transact_write_items, kwargs={"TransactItems": [
+        {"Update": {"TableName": table, "Key": {"lock_key": {"S": ships_key(KEY)}},
+                    "UpdateExpression": "SET touched = :yes", "ExpressionAttributeValues": {":yes": {"BOOL": True}}}},
+    ]})
+    holder.start()
+    time.sleep(0.05)
+    return holder
+
+
+def test_a_deferral_that_meets_another_transaction_is_tried_again_not_taken_for_a_lost_lock(
+        lock_table, ongoing_transactions):
+    acquire(lock_table, KEY, "exec-a", 600, 900)
+    holder = hold_the_ships_item(lock_table)
+    defer(lock_table, KEY, scope("exec-a", "repo-a"), "token-a")
+    holder.join()
+
+    assert current_holder(lock_table, KEY) is None
+    assert [entry.execution for entry in read_deferred(lock_table, KEY)] == ["exec-a"]
+
+
+def test_a_conflict_that_outlasts_the_retries_fails_the_request_and_changes_nothing(
+        lock_table, ongoing_transactions, monkeypatch):
+    monkeypatch.setattr(step_aws, "CONFLICT_ATTEMPTS", 1)
+    acquire(lock_table, KEY, "exec-a", 600, 900)
+    holder = hold_the_ships_item(lock_table)
+    with pytest.raises(ClientError) as raised:
+        defer(lock_table, KEY, scope("exec-a", "repo-a"), "token-a")
+    holder.join()
+
+    assert not isinstance(raised.value, LockLost)
+    assert [reason["Code"] for reason in raised.value.response["CancellationReasons"]] == ["None", "TransactionConflict"]
+    assert current_holder(lock_table, KEY) == "exec-a" and read_deferred(lock_table, KEY) == []

@@ -1,7 +1,9 @@
 """The local mode's model of DynamoDB's atomic conditional writes (local_mode/dynamodb_writes.py).
 
 AWS: a conditional write checks its condition and changes the item in one step; of writes racing for the same free
-item, exactly one succeeds. moto alone lets several through now and then.
+item, exactly one succeeds. moto alone lets several through now and then. And a transaction holds its items until
+it answers: a write of one meanwhile is refused (TransactionConflictException, or a transaction canceled for
+TransactionConflict). moto alone refuses nothing.
 """
 
 import threading
@@ -120,3 +122,74 @@ def test_moto_alone_answers_a_read_with_a_write_made_after_it():
 def test_a_read_answers_the_item_as_it_was_when_read():
     with mock_aws(), atomic_item_writes():
         assert values_read_while_written() == ["before"] * ROUNDS
+
+
+TRANSACTION_SECONDS = 0.3
+
+
+def writes_during_a_transaction() -> dict[str, str]:
+    """A TransactWriteItems of items a and b; 50 ms into it, an UpdateItem of a, a TransactWriteItems of b and c,
+    and an UpdateItem of d: what each answered (a plain client's: nothing retries), and what a holds in the end."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    table = create_lock_table()
+
+    def key(name: str) -> dict:
+        return {"lock_key": {"S": name}}
+
+    def update(name: str, value: str) -> dict:
+        return {"TableName": table, "Key": key(name), "UpdateExpression": "SET n = :v",
+                "ExpressionAttributeValues": {":v": {"S": value}}}
+
+    def answer(call, **params) -> str:
+        try:
+            call(**params)
+        except ClientError as error:
+            reasons = [reason["Code"] for reason in error.response.get("CancellationReasons", [])]
+            return error.response["Error"]["Code"] + (f" {reasons}" if reasons else "")
+        return "ok"
+
+    transaction = threading.Thread(target=dynamodb.transact_write_items, kwargs={
+        "TransactItems": [{"Update": update("a", "transaction")}, {"Update": update("b", "transaction")}]})
+    transaction.start()
+    time.sleep(0.05)
+    answered = {
+        "update of a": answer(dynamodb.update_item, **update("a", "single")),
+        "transaction of b and c": answer(dynamodb.transact_write_items,
+                                         TransactItems=[{"Update": update("c", "other")}, {"Update": update("b", "other")}]),
+        "update of d": answer(dynamodb.update_item, **update("d", "single")),
+    }
+    transaction.join()
+    answered["a, once answered"] = dynamodb.get_item(TableName=table, Key=key("a"))["Item"]["n"]["S"]
+    answered["update of a, once answered"] = answer(dynamodb.update_item, **update("a", "after"))
+    answered["a"] = dynamodb.get_item(TableName=table, Key=key("a"))["Item"]["n"]["S"]
+    answered["c"] = dynamodb.get_item(TableName=table, Key=key("c")).get("Item", {}).get("n", {}).get("S", "-")
+    return answered
+
+
+def test_moto_alone_lets_writes_through_while_a_transaction_is_ongoing(monkeypatch):
+    """moto alone, its transaction slowed down as much: nothing is refused."""
+    transact = models.DynamoDBBackend.transact_write_items
+
+    def slow_transaction(backend, *args, **kwargs):
+        time.sleep(TRANSACTION_SECONDS)
+        return transact(backend, *args, **kwargs)
+
+    monkeypatch.setattr(models.DynamoDBBackend, "transact_write_items", slow_transaction)
+    with mock_aws():
+        answered = writes_during_a_transaction()
+    assert set(answered[name] for name in ("update of a", "transaction of b and c", "update of d")) == {"ok"}
+
+
+def test_writes_of_items_an_ongoing_transaction_holds_are_refused_and_not_applied():
+    with mock_aws(), atomic_item_writes(transaction_seconds=TRANSACTION_SECONDS):
+        answered = writes_during_a_transaction()
+    assert answered == {
+        "update of a": "TransactionConflictException",
+        # The reasons in the order of the items: c was free, b held.
+        "transaction of b and c": "TransactionCanceledException ['None', 'TransactionConflict']",
+        "update of d": "ok",
+        "a, once answered": "transaction",  # the refused update wrote nothing
+        "update of a, once answered": "ok",
+        "a": "after",
+        "c": "-",  # the canceled transaction wrote nothing
+    }
