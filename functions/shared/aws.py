@@ -22,8 +22,8 @@ CONFLICT_BACKOFF_SECONDS = 0.05
 def parse_response_timestamp(value: str | int | float) -> datetime:
     """A timestamp of an AWS answer, as botocore's own parser reads it, without dateutil for ISO 8601 strings.
 
-    botocore hands every timestamp to dateutil, some 0.1 ms each: a listing of 2,000 keys spent more of its time
-    parsing `LastModified` than S3 took to answer. The ISO 8601 strings of XML and JSON answers (S3's
+    botocore hands every timestamp to dateutil, some 0.1 ms each: Deploy's listing of 2,000 keys spent about 0.15 s
+    parsing `LastModified`, which nothing reads. The ISO 8601 strings of XML and JSON answers (S3's
     `2026-12-07T06:11:55.000Z`) are read by the standard library; anything else (HTTP dates in headers, epoch
     numbers) goes to botocore's parser."""
     if isinstance(value, str):
