@@ -227,6 +227,8 @@ class PipelineFunctions(Construct):
             {
                 "DAG_BUCKET": bucket.bucket_name,
                 "SOURCE_BUCKETS": ",".join(settings.source_buckets),
+                # Parse refuses a repo that could never be gathered there (functions/parse/planning.py).
+                "BUNDLE_LIMIT_BYTES": str(int(DEPLOY_EPHEMERAL_STORAGE.to_bytes())),
                 **self.astro_targets.environment,
             },
         )

@@ -31,7 +31,8 @@ def handler(event: dict, context: LambdaContext) -> dict:
         with step_metrics("parse", dimensions(names.workspace, names.deployment, names.repo)) as metrics:
             try:
                 plan, warnings = build_plan(parse_input.request, parse_input.execution, source_buckets,
-                                            dag_bucket=os.environ["DAG_BUCKET"])
+                                            dag_bucket=os.environ["DAG_BUCKET"],
+                                            bundle_limit_bytes=int(os.environ["BUNDLE_LIMIT_BYTES"]))
             except Exception as error:
                 raise reported_failure(error, parse_input.request, parse_input.execution,
                                        os.environ["DAG_BUCKET"]) from None

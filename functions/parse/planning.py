@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 MAX_FILES = 10_000
 MAX_PYTHON_BYTES = 5 * 1024 * 1024
+# What one CopyObject copies: Upload copies each file in one request.
+MAX_COPY_BYTES = 5 * 1024**3
 SUMMARY_LIST_LIMIT = 20
 MAX_CAUSE_CHARACTERS = 30_000
 
@@ -222,15 +224,34 @@ def _bundle_problems(request: DeployRequest, target: AstroTarget, live_repos: It
     return bundle, problems
 
 
+def size_problems(files: Iterable[PlannedFile], bundle_limit_bytes: int | None) -> list[str]:
+    """What could never ship: a file larger than one CopyObject copies (Upload) or than the room the bundle is
+    gathered in (`bundle_limit_bytes`: the Deploy function's ephemeral storage), and the repo's files together
+    larger than that room."""
+    files = list(files)
+    room = f"the {bundle_limit_bytes} bytes of the Deploy function's ephemeral storage, where the bundle is gathered"
+    if bundle_limit_bytes is not None and bundle_limit_bytes < MAX_COPY_BYTES:
+        file_limit, where = bundle_limit_bytes, room
+    else:
+        file_limit, where = MAX_COPY_BYTES, f"the {MAX_COPY_BYTES} bytes S3 copies in one CopyObject (Upload's copy)"
+    problems = [f"{entry.path}: {entry.size} bytes, more than {where}: it could never ship"
+                for entry in files if entry.size > file_limit]
+    total = sum(entry.size for entry in files)
+    if bundle_limit_bytes is not None and total > bundle_limit_bytes:
+        problems.append(f"the repo's {len(files)} files come to {total} bytes, more than {room}: they could never ship")
+    return problems
+
+
 def build_plan(
     raw_request: object, execution: str, source_buckets: frozenset[str],
     astro_targets: Mapping[str, object] | None = None, dag_bucket: str | None = None,
+    bundle_limit_bytes: int | None = None,
 ) -> tuple[Plan, list[str]]:
-    """Validate everything (format, allow-list, Astro target and Dag bundle, paths, sources, Python syntax).
+    """Validate everything (format, allow-list, Astro target and Dag bundle, paths, sources, Python syntax, sizes).
 
     `astro_targets`: the configured entries, else the stack's (functions/shared/astro_targets.py).
     `dag_bucket` is where the deployment's other repos live: given, a per-repo bundle name they already use is
-    refused.
+    refused. `bundle_limit_bytes`: the room Deploy gathers the bundle in (`size_problems`).
 
     Returns the plan and warnings; raises InvalidRequest listing every problem found.
     """
@@ -266,6 +287,7 @@ def build_plan(
             sources.append(read)
         elif isinstance(read, str):
             ignore_files[entry.path] = read
+    problems += size_problems(files, bundle_limit_bytes)
     if problems:
         raise InvalidRequest(problems)
 

@@ -6,10 +6,10 @@ import pytest
 
 from testkit import DAG_BUCKET, SOURCE_BUCKET, emitted_metrics, store_astro_targets
 from functions.parse import app
-from functions.parse.planning import build_plan
+from functions.parse.planning import MAX_COPY_BYTES, build_plan, size_problems
 from functions.shared.dag_bundles import lock_key
 from functions.shared.errors import InvalidRequest
-from functions.shared.plan_store import load_parse_report, load_plan
+from functions.shared.plan_store import PlannedFile, load_parse_report, load_plan
 
 TARGETS = {"*/*": {"deploymentId": "dep-{deployment}"}}
 ALLOWED = frozenset({SOURCE_BUCKET})
@@ -202,6 +202,42 @@ def test_source_problems_are_all_reported_before_anything_is_written(buckets):
     assert buckets.list_objects_v2(Bucket=DAG_BUCKET).get("KeyCount") == 0
 
 
+def test_files_that_could_never_ship_are_refused_with_the_other_problems(buckets):
+    """Larger than the room Deploy gathers the bundle in (here 1,000 bytes), alone or together."""
+    dag = put(buckets, "big/etl.py", DAG_CODE.format(dag_id="etl"))
+    data = put(buckets, "big/lookup.csv", "x" * 1_200)
+    small = put(buckets, "big/codes.csv", "y" * 300)
+    missing = f"s3://{SOURCE_BUCKET}/missing.sql"
+    raw = request(dags=[{"dag_id": "etl", "dag_file": dag}],
+                  dependencies=[{"source": data}, {"source": small}, {"source": missing}])
+
+    with pytest.raises(InvalidRequest) as raised:
+        build_plan(raw, "exec-1", ALLOWED, TARGETS, bundle_limit_bytes=1_000)
+
+    problems = raised.value.problems
+    assert "missing.sql: cannot read" in problems[0]
+    assert problems[1:] == [
+        "lookup.csv: 1200 bytes, more than the 1000 bytes of the Deploy function's ephemeral storage, where the "
+        "bundle is gathered: it could never ship",
+        f"the repo's 3 files come to {1_500 + len(DAG_CODE.format(dag_id='etl'))} bytes, more than the 1000 bytes of "
+        "the Deploy function's ephemeral storage, where the bundle is gathered: they could never ship",
+    ]
+    # Within the room, the same files plan.
+    plan, _ = build_plan(request(dags=[{"dag_id": "etl", "dag_file": dag}], dependencies=[{"source": small}]),
+                         "exec-1", ALLOWED, TARGETS, bundle_limit_bytes=1_000 + len(DAG_CODE))
+    assert len(plan.files) == 2
+
+
+def test_a_file_over_what_one_copy_copies_is_refused_whatever_the_room():
+    huge = PlannedFile(source_bucket="b", source_key="k", etag='"e"', size=MAX_COPY_BYTES + 1, path="model.bin",
+                       kind="dependency")
+    assert size_problems([huge], None) == [
+        f"model.bin: {MAX_COPY_BYTES + 1} bytes, more than the {MAX_COPY_BYTES} bytes S3 copies in one CopyObject "
+        "(Upload's copy): it could never ship"]
+    # A room larger than one copy: the copy is the limit, and the repo fits the room.
+    assert size_problems([huge], 8 * 1024**3) == size_problems([huge], None)
+
+
 def test_errors_python_only_raises_at_compile_time_are_found(buckets):
     source = put(buckets, "bad.py", "from airflow import DAG\nDAG('x')\nreturn 1\n")
     problems = problems_of(request(dags=[{"dag_id": "x", "dag_file": source}]))
@@ -231,6 +267,7 @@ def problems_with_astro_targets(raw: dict, astro_targets: dict) -> list[str]:
 def parse_env(monkeypatch, buckets):
     monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
     monkeypatch.setenv("SOURCE_BUCKETS", f"{SOURCE_BUCKET},another-bucket")
+    monkeypatch.setenv("BUNDLE_LIMIT_BYTES", str(4 * 1024**3))
     store_astro_targets(monkeypatch, TARGETS)
     return buckets
 
