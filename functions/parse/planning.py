@@ -23,7 +23,7 @@ from functions.shared.dag_bundles import MAIN_BUNDLE, UnmappableRepo, lock_key
 from functions.shared.errors import PROBLEM_LIMIT, AstroConfigError, InvalidRequest, shortened
 from functions.shared.execution_state import PlanSummary, RefusedDryRun
 from functions.shared.live_repos import read_live_repos
-from functions.shared.manifest import stored_files
+from functions.shared.manifest import stored_listing
 from functions.shared.paths import (
     PATH_RULE, normalize_relative_path, repo_prefix, split_s3_uri,
 )
@@ -224,10 +224,11 @@ def _bundle_problems(request: DeployRequest, target: AstroTarget, live_repos: It
     return bundle, problems
 
 
-def size_problems(files: Iterable[PlannedFile], bundle_limit_bytes: int | None) -> list[str]:
+def size_problems(files: Iterable[PlannedFile], bundle_limit_bytes: int | None, other_repos_bytes: int = 0
+                  ) -> list[str]:
     """What could never ship: a file larger than one CopyObject copies (Upload) or than the room the bundle is
-    gathered in (`bundle_limit_bytes`: the Deploy function's ephemeral storage), and the repo's files together
-    larger than that room."""
+    gathered in (`bundle_limit_bytes`: the Deploy function's ephemeral storage), and the bundle larger than that room:
+    the repo's files with what the other repos of its bundle hold (`other_repos_bytes`)."""
     files = list(files)
     room = f"the {bundle_limit_bytes} bytes of the Deploy function's ephemeral storage, where the bundle is gathered"
     if bundle_limit_bytes is not None and bundle_limit_bytes < MAX_COPY_BYTES:
@@ -236,9 +237,11 @@ def size_problems(files: Iterable[PlannedFile], bundle_limit_bytes: int | None) 
         file_limit, where = MAX_COPY_BYTES, f"the {MAX_COPY_BYTES} bytes S3 copies in one CopyObject (Upload's copy)"
     problems = [f"{entry.path}: {entry.size} bytes, more than {where}: it could never ship"
                 for entry in files if entry.size > file_limit]
-    total = sum(entry.size for entry in files)
-    if bundle_limit_bytes is not None and total > bundle_limit_bytes:
-        problems.append(f"the repo's {len(files)} files come to {total} bytes, more than {room}: they could never ship")
+    own = sum(entry.size for entry in files)
+    if bundle_limit_bytes is not None and own + other_repos_bytes > bundle_limit_bytes:
+        others = f" and the other repos of its Dag bundle hold {other_repos_bytes}" if other_repos_bytes else ""
+        problems.append(f"the repo's {len(files)} files come to {own} bytes{others}: {own + other_repos_bytes} bytes, "
+                        f"more than {room}: the bundle could never ship")
     return problems
 
 
@@ -257,7 +260,8 @@ def build_plan(
     """
     request = validate_request(raw_request, source_buckets)
     # One listing of the deployment: the repos a per-repo bundle name may clash with, then what is live.
-    listed = stored_files(dag_bucket, request.workspace, request.deployment) if dag_bucket else None
+    listed, stored_bytes = (stored_listing(dag_bucket, request.workspace, request.deployment) if dag_bucket
+                            else (None, {}))
     problems: list[str] = []
     bundle = MAIN_BUNDLE
     try:
@@ -287,7 +291,10 @@ def build_plan(
             sources.append(read)
         elif isinstance(read, str):
             ignore_files[entry.path] = read
-    problems += size_problems(files, bundle_limit_bytes)
+    # The main bundle holds every repo of the deployment; a per-repo bundle, this repo alone.
+    other_repos_bytes = sum(size for repo, size in stored_bytes.items() if repo != request.repo) if (
+        bundle == MAIN_BUNDLE) else 0
+    problems += size_problems(files, bundle_limit_bytes, other_repos_bytes)
     if problems:
         raise InvalidRequest(problems)
 

@@ -100,17 +100,25 @@ def fingerprint(stored: dict[str, str]) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def stored_files(bucket: str, workspace: str, deployment: str, repo: str | None = None) -> dict[str, dict[str, str]]:
-    """The objects under the deployment's repo prefixes (or one repo's): repo -> path -> ETag."""
+def stored_listing(bucket: str, workspace: str, deployment: str, repo: str | None = None
+                   ) -> tuple[dict[str, dict[str, str]], dict[str, int]]:
+    """The objects under the deployment's repo prefixes (or one repo's): repo -> path -> ETag, and repo -> bytes."""
     prefix = repo_prefix(workspace, deployment, repo) if repo else deployment_prefix(workspace, deployment)
     found: dict[str, dict[str, str]] = {repo: {}} if repo else {}
+    sizes: dict[str, int] = {repo: 0} if repo else {}
     for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             relative = item["Key"][len(prefix):]
             folder, path = (repo, relative) if repo else relative.partition("/")[::2]
             if is_segment(folder) and path and not path.endswith("/"):
                 found.setdefault(folder, {})[path] = item["ETag"].strip('"')
-    return found
+                sizes[folder] = sizes.get(folder, 0) + item["Size"]
+    return found, sizes
+
+
+def stored_files(bucket: str, workspace: str, deployment: str, repo: str | None = None) -> dict[str, dict[str, str]]:
+    """The objects under the deployment's repo prefixes (or one repo's): repo -> path -> ETag."""
+    return stored_listing(bucket, workspace, deployment, repo)[0]
 
 
 def put_record(bucket: str, key: str, record: Document) -> None:

@@ -215,17 +215,37 @@ def test_files_that_could_never_ship_are_refused_with_the_other_problems(buckets
         build_plan(raw, "exec-1", ALLOWED, TARGETS, bundle_limit_bytes=1_000)
 
     problems = raised.value.problems
+    own = 1_500 + len(DAG_CODE.format(dag_id="etl"))
     assert "missing.sql: cannot read" in problems[0]
     assert problems[1:] == [
         "lookup.csv: 1200 bytes, more than the 1000 bytes of the Deploy function's ephemeral storage, where the "
         "bundle is gathered: it could never ship",
-        f"the repo's 3 files come to {1_500 + len(DAG_CODE.format(dag_id='etl'))} bytes, more than the 1000 bytes of "
-        "the Deploy function's ephemeral storage, where the bundle is gathered: they could never ship",
+        f"the repo's 3 files come to {own} bytes: {own} bytes, more than the 1000 bytes of the Deploy function's "
+        "ephemeral storage, where the bundle is gathered: the bundle could never ship",
     ]
     # Within the room, the same files plan.
     plan, _ = build_plan(request(dags=[{"dag_id": "etl", "dag_file": dag}], dependencies=[{"source": small}]),
                          "exec-1", ALLOWED, TARGETS, bundle_limit_bytes=1_000 + len(DAG_CODE))
     assert len(plan.files) == 2
+
+
+def test_the_other_repos_of_the_main_bundle_count_toward_its_room_a_per_repo_bundle_alone(buckets):
+    dag = put(buckets, "big/etl.py", DAG_CODE.format(dag_id="etl"))
+    own = len(DAG_CODE.format(dag_id="etl"))
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/analytics/production/repo-b/data.csv", Body=b"z" * 700)
+    raw = request(dags=[{"dag_id": "etl", "dag_file": dag}])
+
+    with pytest.raises(InvalidRequest) as raised:
+        build_plan(raw, "exec-1", ALLOWED, TARGETS, dag_bucket=DAG_BUCKET, bundle_limit_bytes=own + 500)
+    assert raised.value.problems == [
+        f"the repo's 1 files come to {own} bytes and the other repos of its Dag bundle hold 700: {own + 700} bytes, "
+        f"more than the {own + 500} bytes of the Deploy function's ephemeral storage, where the bundle is gathered: "
+        "the bundle could never ship"]
+
+    # Its own Dag bundle holds the repo alone.
+    per_repo = {"analytics/production": {"deploymentId": "dep-production", "dagBundles": "per-repo"}}
+    plan, _ = build_plan(raw, "exec-1", ALLOWED, per_repo, dag_bucket=DAG_BUCKET, bundle_limit_bytes=own + 500)
+    assert plan.bundle == "repo-a"
 
 
 def test_a_file_over_what_one_copy_copies_is_refused_whatever_the_room():
