@@ -118,7 +118,8 @@ def defer(table: str, lock_key: str, scope: RunScope, task_token: str) -> None:
         # The lock item's condition failed: another holder. Any other cancellation (a transaction conflict that
         # outlasted the client's retries) is the request's failure, not a lost lock.
         reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-        if error.response["Error"]["Code"] != "TransactionCanceledException" or reasons[:1] != ["ConditionalCheckFailed"]:
+        lock_condition_failed = reasons[:1] == ["ConditionalCheckFailed"]
+        if error.response["Error"]["Code"] != "TransactionCanceledException" or not lock_condition_failed:
             raise
         raise LockLost(
             f"execution {scope.execution} no longer holds the lock {lock_key}: its change was not deferred"

@@ -8,11 +8,13 @@ Both live in the DAG bucket (versioned: earlier records stay as noncurrent versi
 
 Deploy writes them (functions/deploy/ship_record.py), under the lock that covers the bundle: the BundleShip as
 "shipping" before it runs the CLI, then, once Astro accepted the ship, the repo's manifest and the BundleShip as
-"shipped" with the version Astro answered. A ship that never confirmed (the CLI failed or hung, the execution was stopped) leaves its bundle
-"shipping": Astro may hold what it sent whatever the rollback put back in the bucket, so the bundle counts as
-unknown, and nothing as unchanged, until a later ship confirms (functions/shared/live_comparison.py).
+"shipped" with the version Astro answered. A ship that never confirmed (the CLI failed or hung, the execution was
+stopped) leaves its bundle "shipping": Astro may hold what it sent whatever the rollback put back in the bucket, so
+the bundle counts as unknown, and nothing as unchanged, until a later ship confirms
+(functions/shared/live_comparison.py).
 
-This module is what every reader of the records needs, and only that: Parse and Snapshot load it at every cold start.
+This module is what every reader of the records needs, and only that: Parse and Snapshot load it at every cold
+start.
 """
 
 import hashlib
