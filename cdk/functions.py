@@ -227,8 +227,9 @@ class PipelineFunctions(Construct):
             {
                 "DAG_BUCKET": bucket.bucket_name,
                 "SOURCE_BUCKETS": ",".join(settings.source_buckets),
-                # Parse refuses a repo that could never be gathered there (functions/parse/planning.py).
-                "BUNDLE_LIMIT_BYTES": str(int(DEPLOY_EPHEMERAL_STORAGE.to_bytes())),
+                # Parse refuses a bundle that could never ship (functions/parse/planning.py): Deploy gathers it in
+                # its ephemeral storage, where the CLI then writes bundle.tar (at least as large) and bundle.tar.gz.
+                "BUNDLE_LIMIT_BYTES": str(int(DEPLOY_EPHEMERAL_STORAGE.to_bytes()) // 2),
                 **self.astro_targets.environment,
             },
         )

@@ -226,11 +226,13 @@ def _bundle_problems(request: DeployRequest, target: AstroTarget, live_repos: It
 
 def size_problems(files: Iterable[PlannedFile], bundle_limit_bytes: int | None, other_repos_bytes: int = 0
                   ) -> list[str]:
-    """What could never ship: a file larger than one CopyObject copies (Upload) or than the room the bundle is
-    gathered in (`bundle_limit_bytes`: the Deploy function's ephemeral storage), and the bundle larger than that room:
-    the repo's files with what the other repos of its bundle hold (`other_repos_bytes`)."""
+    """What could never ship: a file larger than one CopyObject copies (Upload) or than the room a bundle has
+    (`bundle_limit_bytes`: half the Deploy function's ephemeral storage, where the bundle is gathered and the CLI
+    writes its bundle.tar, at least as large, beside it), and the bundle larger than that room: the repo's files with
+    what the other repos of its bundle hold (`other_repos_bytes`)."""
     files = list(files)
-    room = f"the {bundle_limit_bytes} bytes of the Deploy function's ephemeral storage, where the bundle is gathered"
+    room = (f"the {bundle_limit_bytes} bytes a bundle has in the Deploy function's ephemeral storage (half of it: "
+            "the CLI writes bundle.tar beside the gathered files)")
     if bundle_limit_bytes is not None and bundle_limit_bytes < MAX_COPY_BYTES:
         file_limit, where = bundle_limit_bytes, room
     else:
@@ -254,7 +256,7 @@ def build_plan(
 
     `astro_targets`: the configured entries, else the stack's (functions/shared/astro_targets.py).
     `dag_bucket` is where the deployment's other repos live: given, a per-repo bundle name they already use is
-    refused. `bundle_limit_bytes`: the room Deploy gathers the bundle in (`size_problems`).
+    refused. `bundle_limit_bytes`: the room a bundle has in Deploy (`size_problems`).
 
     Returns the plan and warnings; raises InvalidRequest listing every problem found.
     """

@@ -129,7 +129,7 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
         "functions.parse.app.handler": {
             "DAG_BUCKET": refs["bucket"],
             "SOURCE_BUCKETS": "ci-artifacts-a,ci-artifacts-b",
-            "BUNDLE_LIMIT_BYTES": str(4 * 1024**3),  # the Deploy function's ephemeral storage
+            "BUNDLE_LIMIT_BYTES": str(2 * 1024**3),  # half the Deploy function's ephemeral storage
             "ASTRO_TARGETS_PATH": targets,
         },
         "functions.acquire_lock.app.handler": {

@@ -140,7 +140,7 @@ def test_the_api_schema_is_self_contained_draft_04():
 def parse_env(buckets, monkeypatch):
     buckets.put_object(Bucket=SOURCE_BUCKET, Key="src/etl.py", Body=DAG)
     for name, value in {"DAG_BUCKET": DAG_BUCKET, "SOURCE_BUCKETS": SOURCE_BUCKET,
-                        "BUNDLE_LIMIT_BYTES": str(4 * 1024**3)}.items():
+                        "BUNDLE_LIMIT_BYTES": str(2 * 1024**3)}.items():
         monkeypatch.setenv(name, value)
     store_astro_targets(monkeypatch, TARGETS)
     return buckets

@@ -202,8 +202,13 @@ def test_source_problems_are_all_reported_before_anything_is_written(buckets):
     assert buckets.list_objects_v2(Bucket=DAG_BUCKET).get("KeyCount") == 0
 
 
+def room(limit: int) -> str:
+    return (f"the {limit} bytes a bundle has in the Deploy function's ephemeral storage (half of it: the CLI writes "
+            "bundle.tar beside the gathered files)")
+
+
 def test_files_that_could_never_ship_are_refused_with_the_other_problems(buckets):
-    """Larger than the room Deploy gathers the bundle in (here 1,000 bytes), alone or together."""
+    """Larger than the room a bundle has in Deploy (here 1,000 bytes), alone or together."""
     dag = put(buckets, "big/etl.py", DAG_CODE.format(dag_id="etl"))
     data = put(buckets, "big/lookup.csv", "x" * 1_200)
     small = put(buckets, "big/codes.csv", "y" * 300)
@@ -218,10 +223,8 @@ def test_files_that_could_never_ship_are_refused_with_the_other_problems(buckets
     own = 1_500 + len(DAG_CODE.format(dag_id="etl"))
     assert "missing.sql: cannot read" in problems[0]
     assert problems[1:] == [
-        "lookup.csv: 1200 bytes, more than the 1000 bytes of the Deploy function's ephemeral storage, where the "
-        "bundle is gathered: it could never ship",
-        f"the repo's 3 files come to {own} bytes: {own} bytes, more than the 1000 bytes of the Deploy function's "
-        "ephemeral storage, where the bundle is gathered: the bundle could never ship",
+        f"lookup.csv: 1200 bytes, more than {room(1_000)}: it could never ship",
+        f"the repo's 3 files come to {own} bytes: {own} bytes, more than {room(1_000)}: the bundle could never ship",
     ]
     # Within the room, the same files plan.
     plan, _ = build_plan(request(dags=[{"dag_id": "etl", "dag_file": dag}], dependencies=[{"source": small}]),
@@ -239,8 +242,7 @@ def test_the_other_repos_of_the_main_bundle_count_toward_its_room_a_per_repo_bun
         build_plan(raw, "exec-1", ALLOWED, TARGETS, dag_bucket=DAG_BUCKET, bundle_limit_bytes=own + 500)
     assert raised.value.problems == [
         f"the repo's 1 files come to {own} bytes and the other repos of its Dag bundle hold 700: {own + 700} bytes, "
-        f"more than the {own + 500} bytes of the Deploy function's ephemeral storage, where the bundle is gathered: "
-        "the bundle could never ship"]
+        f"more than {room(own + 500)}: the bundle could never ship"]
 
     # Its own Dag bundle holds the repo alone.
     per_repo = {"analytics/production": {"deploymentId": "dep-production", "dagBundles": "per-repo"}}
@@ -287,7 +289,7 @@ def problems_with_astro_targets(raw: dict, astro_targets: dict) -> list[str]:
 def parse_env(monkeypatch, buckets):
     monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
     monkeypatch.setenv("SOURCE_BUCKETS", f"{SOURCE_BUCKET},another-bucket")
-    monkeypatch.setenv("BUNDLE_LIMIT_BYTES", str(4 * 1024**3))
+    monkeypatch.setenv("BUNDLE_LIMIT_BYTES", str(2 * 1024**3))
     store_astro_targets(monkeypatch, TARGETS)
     return buckets
 
