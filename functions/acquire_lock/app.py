@@ -56,8 +56,7 @@ def handler(event: dict, context: LambdaContext) -> dict | None:
         )
         if state.acquired:
             metrics.add_metric(name="lock.wait", unit=MetricUnit.Seconds, value=state.waited_seconds)
-            state = replace(state, flush_first=has_deferred_change(table, request.lock_key, request.repo,
-                                                                   request.execution))
+            state = replace(state, flush_first=has_deferred_change(table, request.lock_key, request))
     logger.info("lock acquired" if state.acquired else "lock busy", extra=state.to_json())
     return state.to_json()
 

@@ -24,9 +24,9 @@ from functions.deploy.bundling import Bundle, gather_bundle
 from functions.deploy.ship_record import begin_ship, record_ship
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
-from functions.shared.deferred_ships import Deferred, note_failed_ship, read_deferred, tell_carried
+from functions.shared.deferred_ships import Deferred, coalesces, note_failed_ship, read_deferred, tell_carried
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
-from functions.shared.manifest import read_repo_manifest
+from functions.shared.manifest import record_of_execution
 from functions.shared.execution_state import DeployResult, RunScope, ShipDecision, ShipOutcome
 from functions.shared.paths import deployment_prefix, repo_prefix
 from functions.shared.records import FrozenRecord
@@ -193,8 +193,8 @@ def _carried_meanwhile(bucket: str, request: DeployInput) -> DeployOutcome | Non
     ship carried meanwhile: the repo's live record names it. That ship's version is the result; nothing ships."""
     if not (request.ship_or_defer and request.ship_or_defer.defer):
         return None
-    live = read_repo_manifest(bucket, request.workspace, request.deployment, request.repo)
-    if live is None or live.execution != request.execution or live.bundle != request.bundle:
+    live = record_of_execution(bucket, request.workspace, request.deployment, request.repo, request.execution)
+    if live is None:
         return None
     result = DeployResult(deployment_id=live.deployment_id, bundle=live.bundle, version=live.bundle_version,
                           files=0, bytes=0, repos=[], carried_by=live.shipped_by)
@@ -222,7 +222,7 @@ def deploy_deployment(
     per_repo = request.repo if bundle_name != MAIN_BUNDLE else None
     # Read under the lock, before the gathering: no change is deferred while it is held.
     carried = read_deferred(settings.lock_table, request.lock_key) if (
-        settings.lock_table and request.lock_key and not per_repo) else []
+        settings.lock_table and request.lock_key and coalesces(request)) else []
     carried_changes = [entry.execution for entry in carried if entry.execution != request.execution]
     try:
         bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags", per_repo)

@@ -38,9 +38,8 @@ def deferred_or_carried(bucket: str, table: str, plan: PlanSummary) -> bool:
     repo's live manifest names it)."""
     # Only for an execution that no longer holds its lock: kept out of the handler's import (its cold start).
     from functions.shared.deferred_ships import read_deferred
-    from functions.shared.manifest import read_repo_manifest
+    from functions.shared.manifest import record_of_execution
 
     if any(entry.execution == plan.execution for entry in read_deferred(table, plan.lock_key)):
         return True
-    manifest = read_repo_manifest(bucket, plan.workspace, plan.deployment, plan.repo)
-    return manifest is not None and manifest.execution == plan.execution
+    return record_of_execution(bucket, plan.workspace, plan.deployment, plan.repo, plan.execution) is not None

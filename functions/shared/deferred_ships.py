@@ -80,16 +80,23 @@ def read_deferred(table: str, lock_key: str) -> list[Deferred]:
     return deferred_in(ships_item(table, lock_key))
 
 
-def has_deferred_change(table: str, lock_key: str, repo: str, execution: str) -> bool:
-    """Whether another execution's change to `repo` waits unshipped: it must ship before `repo` changes again."""
-    return any(entry.repo == repo and entry.execution != execution for entry in read_deferred(table, lock_key))
+def coalesces(scope: RunScope) -> bool:
+    """Whether the execution's ship may carry others' changes, or theirs its: only the main bundle holds every repo."""
+    return scope.bundle == MAIN_BUNDLE
+
+
+def has_deferred_change(table: str, lock_key: str, scope: RunScope) -> bool:
+    """Whether another execution's change to the scope's repo waits unshipped: it must ship before the repo changes
+    again. A per-repo bundle never has one (nothing is read)."""
+    return coalesces(scope) and any(entry.repo == scope.repo and entry.execution != scope.execution
+                                    for entry in read_deferred(table, lock_key))
 
 
 def decide(scope: RunScope, lock_key: str, waiting: Mapping[str, str | None]) -> ShipDecision:
     """Defer the ship when executions of other repos wait for the lock (execution -> repo): theirs will carry this
     change. A per-repo bundle ships its repo alone, and an execution of the same repo would ship this change first."""
     others = sorted(execution for execution, repo in waiting.items() if repo != scope.repo)
-    if scope.bundle != MAIN_BUNDLE:
+    if not coalesces(scope):
         return ShipDecision(defer=False, reason=f"Dag bundle {scope.bundle} holds repo {scope.repo} alone")
     if not others:
         return ShipDecision(defer=False, reason=f"no execution of another repo waits for the lock {lock_key}")

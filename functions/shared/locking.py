@@ -76,15 +76,19 @@ def acquire(
     )
 
 
+def _lock_item(table: str, key: str) -> dict:
+    """The lock's item as it is now (DynamoDB JSON; empty if there is none)."""
+    return client("dynamodb").get_item(TableName=table, Key={"lock_key": {"S": key}}, ConsistentRead=True).get(
+        "Item", {})
+
+
 def current_holder(table: str, key: str) -> str | None:
-    item = client("dynamodb").get_item(TableName=table, Key={"lock_key": {"S": key}}, ConsistentRead=True)
-    return item.get("Item", {}).get("holder", {}).get("S")
+    return _lock_item(table, key).get("holder", {}).get("S")
 
 
 def current_waiters(table: str, key: str) -> dict[str, str | None]:
     """The executions waiting for the lock now, with the repo each changes."""
-    item = client("dynamodb").get_item(TableName=table, Key={"lock_key": {"S": key}}, ConsistentRead=True)
-    return {waiter.execution: waiter.repo for waiter in waiters_in(item.get("Item", {}))}
+    return {waiter.execution: waiter.repo for waiter in waiters_in(_lock_item(table, key))}
 
 
 def keep(table: str, key: str, execution: str, lease_seconds: int) -> bool:

@@ -143,6 +143,14 @@ def read_repo_manifest(bucket: str, workspace: str, deployment: str, repo: str) 
     return RepoManifest.from_json(document_) if document_ is not None else None
 
 
+def record_of_execution(bucket: str, workspace: str, deployment: str, repo: str, execution: str
+                        ) -> RepoManifest | None:
+    """The repo's live record if it holds `execution`'s change: shipped by it, or by a later ship that carried its
+    deferred change (`shipped_by`)."""
+    manifest = read_repo_manifest(bucket, workspace, deployment, repo)
+    return manifest if manifest is not None and manifest.execution == execution else None
+
+
 def read_bundle_ship(bucket: str, workspace: str, deployment: str, bundle: str) -> BundleShip | None:
     document_ = _get(bucket, bundle_ship_key(workspace, deployment, bundle))
     return BundleShip.from_json(document_) if document_ is not None else None

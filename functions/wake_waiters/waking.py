@@ -8,6 +8,7 @@ import json
 from functions.shared.deferred_ships import deferred_in, forget_told, ship_yourself_outcome, ships_item, told_in
 from functions.shared.locking import Waiter, send_success, waiters_in, wake_next
 
+
 def after_release(table: str, key: str, waiters: list[Waiter]) -> str | None:
     """Act on a release of the lock `key` whose item held `waiters`; return the execution woken (None: nobody)."""
     item = ships_item(table, key)

@@ -67,9 +67,19 @@ def test_an_execution_that_lost_the_lock_defers_nothing(lock_table):
 
 def test_a_deferred_change_to_a_repo_is_found_by_another_execution_of_that_repo_only(lock_table):
     deferred_by(lock_table, "exec-a", "repo-a")
-    assert has_deferred_change(lock_table, KEY, "repo-a", "exec-b")
-    assert not has_deferred_change(lock_table, KEY, "repo-a", "exec-a")
-    assert not has_deferred_change(lock_table, KEY, "repo-b", "exec-b")
+    assert has_deferred_change(lock_table, KEY, scope("exec-b", "repo-a"))
+    assert not has_deferred_change(lock_table, KEY, scope("exec-a", "repo-a"))
+    assert not has_deferred_change(lock_table, KEY, scope("exec-b", "repo-b"))
+
+
+def test_a_per_repo_bundle_reads_no_deferred_change(lock_table):
+    deferred_by(lock_table, "exec-a", "repo-a")
+    reads = []
+    client("dynamodb").meta.events.register("provide-client-params.dynamodb.GetItem",
+                                            lambda params, **_: reads.append(params["Key"]))
+    assert not has_deferred_change(lock_table, KEY, scope("exec-b", "repo-a", bundle="repo-a"))
+    assert reads == []
+    assert has_deferred_change(lock_table, KEY, scope("exec-b", "repo-a")) and len(reads) == 1
 
 
 def test_a_ship_tells_each_execution_it_carried_and_they_are_deferred_no_more(lock_table):
