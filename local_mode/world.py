@@ -25,6 +25,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from functions.shared.aws import client as step_client, forget_clients as forget_step_clients
 
+from functions.deploy.warm_bundle import KEPT_FOLDER
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from local_mode.astro_standin import (
     bundle_versions,
@@ -235,6 +236,11 @@ class LocalWorld:
             )
         else:
             self.environment["ASTRO_CLI"] = self.astro_cli
+        # The deploy function's /tmp, which Lambda keeps between the invocations of a warm environment: a new
+        # world starts with a new one.
+        shutil.rmtree(self.deploy_storage, ignore_errors=True)
+        self.deploy_storage.mkdir(parents=True)
+        self.environment["EPHEMERAL_STORAGE"] = str(self.deploy_storage)
         self._exit_stack.enter_context(environment_variables(dict(self.environment)))
         self._event_bus = ExecutionEventBus(
             sfn=self.client("stepfunctions"), state_machine_arn=self.state_machine_arn, account=ACCOUNT,
@@ -262,6 +268,15 @@ class LocalWorld:
     def client(self, service: str):
         """A boto3 client of the embedded AWS (the one the steps use; valid while the world is open)."""
         return step_client(service)
+
+    @property
+    def deploy_storage(self) -> Path:
+        """The deploy function's ephemeral storage (/tmp), one for the world: as one warm execution environment."""
+        return self.out_dir / "deploy-tmp"
+
+    def new_deploy_environment(self) -> None:
+        """The next Deploy runs as in a new execution environment: its storage keeps no bundle of an earlier ship."""
+        shutil.rmtree(self.deploy_storage / KEPT_FOLDER, ignore_errors=True)
 
     @property
     def engine_log(self) -> Path:

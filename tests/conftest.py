@@ -59,3 +59,11 @@ def lock_table(aws) -> str:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@pytest.fixture
+def gets(buckets) -> list[str]:
+    """The key of every GetObject the steps make from here on."""
+    keys: list[str] = []
+    client("s3").meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: keys.append(params["Key"]))
+    return keys

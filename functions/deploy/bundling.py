@@ -4,14 +4,17 @@ An Astro DAG-only deploy replaces all DAGs of the bundle it ships to. The deploy
 prefix under `dags/{workspace}/{deployment}/`, as `<repo>/<relative path>`, never only the repo that triggered the
 run; a per-repo bundle holds its repo's prefix alone, as `<relative path>` (the repo's root is the bundle's root).
 
-What a bundle holds is the listing of its prefix, always; how the bytes arrive is each repo's archive when it holds
-exactly that listing (one GET per repo, functions/shared/repo_archive.py), else the repo's objects one by one. A repo
-read object by object gets its archive written from the files just downloaded, so that the next ship reads it with
-one GET; that write failing is reported, never fails the ship.
+What a bundle holds is the listing of its prefix, always; how the bytes arrive: left in place from the last ship's
+bundle when unchanged (functions/deploy/warm_bundle.py), else from each repo's archive when it holds exactly the
+repo's listing (one GET per repo, functions/shared/repo_archive.py), else the repo's objects one by one. A repo read
+object by object gets its archive written from its files in the bundle, so that the next ship reads it with one GET;
+that write failing is reported, never fails the ship.
 """
 
+import os
 import shutil
 from collections import defaultdict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import field
@@ -19,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from botocore.exceptions import ClientError
 
+from functions.deploy.warm_bundle import WrittenFile, remove_all_but, written_file
 from functions.shared.aws import MAX_WORKERS, client
 from functions.shared.errors import BundleFailed
 from functions.shared.execution_state import RepoArchive
@@ -61,6 +65,8 @@ class Bundle(FrozenRecord):
     # What the gathering listed: repo -> path below its prefix -> ETag (the bundle's ship record, without a second
     # listing of the deployment).
     stored: dict[str, dict[str, str]] = field(default_factory=dict)
+    kept_files: int = 0  # left in place from the bundle of the last ship
+    written: dict[str, WrittenFile] = field(default_factory=dict)  # what the folder now holds, by path
 
 
 def _problem_summary(problems: list[str]) -> str:
@@ -122,7 +128,6 @@ def _storage_problem(error: OSError) -> str:
 
 class Download(FrozenRecord):
     entry: BundleFile
-    size: int = 0
     etag: str = ""  # the GetObject response's: what the bytes written are
     failure: str | None = None
 
@@ -135,30 +140,31 @@ def _download(bucket: str, entry: BundleFile, folder: Path) -> Download:
         response = client("s3").get_object(Bucket=bucket, Key=entry.key)
         with closing(response["Body"]) as body, destination.open("wb") as file:
             shutil.copyfileobj(body, file, COPY_CHUNK_BYTES)
-        return Download(entry, size=destination.stat().st_size, etag=response["ETag"])
+        return Download(entry, etag=response["ETag"])
     except ClientError as error:
         return Download(entry, failure=f"{entry.key}: {error.response.get('Error', {}).get('Code', 'unknown error')}")
     except OSError as error:
         return Download(entry, failure=f"{entry.key}: {_storage_problem(error)}")
 
 
-def _archive(bucket: str, workspace: str, deployment: str, repo: str, downloads: list[Download],
-             folder: Path) -> RepoArchive:
-    """Write a repo's archive from its files just downloaded into the bundle (no GET)."""
-    files = [DownloadedFile(relative=done.entry.source.relative, path=folder / done.entry.path, etag=done.etag)
-             for done in downloads]
+def _archive(bucket: str, workspace: str, deployment: str, repo: str, entries: list[BundleFile],
+             written: Mapping[str, WrittenFile], folder: Path) -> RepoArchive:
+    """Write a repo's archive from its files in the bundle, each with the ETag of its bytes (no GET)."""
+    files = [DownloadedFile(relative=entry.source.relative, path=folder / entry.path, etag=written[entry.path].etag)
+             for entry in entries]
     return refresh_repo_archive(bucket, workspace, deployment, repo, files)
 
 
 def _unpack(bucket: str, workspace: str, deployment: str, repo: str, entries: list[BundleFile],
-            folder: Path) -> str | None:
-    """Write a repo's files into the bundle from its archive; return why the archive cannot serve, or None.
+            missing: list[BundleFile], folder: Path) -> str | None:
+    """Write a repo's `missing` files into the bundle from its archive, which must hold all its `entries`; return
+    why the archive cannot serve, or None.
 
     Raises BundleFailed when the folder cannot be written (the objects one by one would not fare better)."""
     expected = {entry.source.relative: entry.source for entry in entries}
     try:
         with matching_archive(bucket, workspace, deployment, repo, expected) as archive:
-            for entry in entries:
+            for entry in missing:
                 destination = folder / entry.path
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with destination.open("wb") as file:
@@ -170,20 +176,42 @@ def _unpack(bucket: str, workspace: str, deployment: str, repo: str, entries: li
     return None
 
 
-def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, repo: str | None = None) -> Bundle:
-    """Write every file of the deployment, or of its one `repo`, into `folder` (created, maybe left empty): each
-    repo from its archive when it matches the listing, the others' objects one by one, concurrently, then those
-    others' archives from the files downloaded."""
+def _still_in_place(folder: Path, entry: BundleFile, kept: Mapping[str, WrittenFile]) -> bool:
+    written = kept.get(entry.path)
+    if written is None:
+        return False
+    try:
+        on_disk = os.lstat(folder / entry.path)
+    except OSError:
+        return False
+    return written.is_unchanged(entry.key, entry.source.etag, entry.source.size, on_disk)
+
+
+def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, repo: str | None = None,
+                  kept: Mapping[str, WrittenFile] | None = None) -> Bundle:
+    """Make `folder` hold every file of the deployment, or of its one `repo`, and nothing else.
+
+    `folder` may hold the bundle of an earlier ship, whose files are `kept` (functions/deploy/warm_bundle.py): those
+    still the listing's stay, the rest go. The missing files come from their repo's archive when it matches the
+    listing, else object by object, concurrently; the repos read object by object are then archived."""
     files = list_bundle(bucket, workspace, deployment, repo)
     folder.mkdir(parents=True, exist_ok=True)
+    in_place = {entry.path for entry in files if _still_in_place(folder, entry, kept or {})}
+    try:
+        remove_all_but(folder, in_place)
+    except OSError as error:
+        raise BundleFailed(f"the earlier bundle in {folder} cannot be cleared: {_storage_problem(error)}") from None
     by_repo: dict[str, list[BundleFile]] = defaultdict(list)
+    missing: dict[str, list[BundleFile]] = defaultdict(list)
     for entry in files:
         by_repo[entry.repo].append(entry)
+        if entry.path not in in_place:
+            missing[entry.repo].append(entry)
     with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
-        stale = dict(zip(by_repo, pool.map(
-            lambda name: _unpack(bucket, workspace, deployment, name, by_repo[name], folder), by_repo
+        stale = dict(zip(missing, pool.map(
+            lambda name: _unpack(bucket, workspace, deployment, name, by_repo[name], missing[name], folder), missing
         )))
-        one_by_one = [entry for name, reason in stale.items() if reason for entry in by_repo[name]]
+        one_by_one = [entry for name, reason in stale.items() if reason for entry in missing[name]]
         downloads = list(pool.map(lambda entry: _download(bucket, entry, folder), one_by_one))
         failures = [done.failure for done in downloads if done.failure]
         if failures:
@@ -191,11 +219,12 @@ def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, re
                 f"{len(failures)} of {len(files)} files could not be downloaded from s3://{bucket}: "
                 f"{_problem_summary(failures)}"
             )
-        downloaded: dict[str, list[Download]] = defaultdict(list)
-        for done in downloads:
-            downloaded[done.entry.repo].append(done)
+        etags = {entry.path: entry.source.etag for entry in files} | {
+            done.entry.path: done.etag for done in downloads}
+        written = {entry.path: written_file(folder / entry.path, entry.key, etags[entry.path]) for entry in files}
         archives = list(pool.map(
-            lambda name: _archive(bucket, workspace, deployment, name, downloaded[name], folder), downloaded
+            lambda name: _archive(bucket, workspace, deployment, name, by_repo[name], written, folder),
+            [name for name, reason in stale.items() if reason]
         ))
     archived = sorted(name for name, reason in stale.items() if not reason)
     if any(stale.values()):
@@ -210,10 +239,12 @@ def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, re
         stored.setdefault(entry.repo, {})[entry.source.relative] = entry.source.etag.strip('"')
     return Bundle(
         files=len(files),
-        bytes=sum(entry.source.size for entry in files if entry.repo in archived) + sum(done.size for done in downloads),
+        bytes=sum(entry.size for entry in written.values()),
         python_files=sum(1 for entry in files if entry.path.endswith(".py")),
         repos=[repo] if repo else sorted(by_repo),
         archived_repos=archived,
         archives=archives,
         stored=stored,
+        kept_files=len(in_place),
+        written=written,
     )

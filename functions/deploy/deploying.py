@@ -1,7 +1,8 @@
 """Deploy: ship a Dag bundle to Astro with the astro CLI's DAG-only deploy: every repo of the deployment into its
 `main` bundle, or, for a deployment configured per repo, the repo alone into its own bundle.
 
-Each invocation works in a fresh folder under /tmp (warm Lambda containers keep /tmp), removed afterwards:
+Each invocation works in a fresh folder under /tmp (warm Lambda containers keep /tmp), removed afterwards but for
+its bundle, kept for the next ship (functions/deploy/warm_bundle.py):
     <work>/.astro/config.yaml       empty: CLIs up to v1.44 refuse a working directory without it
     <work>/home/.astro/config.yaml  the CLI's own config (HOME and ASTRO_HOME); it also writes the token there
     <work>/dags/<repo>/<path>       the main bundle (the folder's name prefixes the entries of the CLI's tarball)
@@ -22,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.deploy.astro_cli import CliRun, deployed_version, listed_bundles, run_cli
 from functions.deploy.bundling import Bundle, gather_bundle
 from functions.deploy.ship_record import begin_ship, record_ship
+from functions.deploy.warm_bundle import claim_kept_bundle, keep_bundle
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.deferred_ships import Deferred, coalesces, note_failed_ship, read_deferred, tell_carried
@@ -59,6 +61,8 @@ class DeploySettings(FrozenRecord):
     astro_cli: str
     path: str
     lock_table: str | None = None  # where deferred changes are recorded (functions/shared/deferred_ships.py)
+    # The function's ephemeral storage (/tmp): its work folders, and the bundle kept for the next ship.
+    storage: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
     inherited: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -69,6 +73,7 @@ class DeploySettings(FrozenRecord):
             astro_cli=environ.get("ASTRO_CLI") or "astro",
             path=environ.get("PATH") or os.defpath,
             lock_table=environ.get("LOCK_TABLE"),
+            storage=Path(environ.get("EPHEMERAL_STORAGE") or tempfile.gettempdir()),
             inherited={name: environ[name] for name in INHERITED_VARIABLES if environ.get(name)},
         )
 
@@ -140,16 +145,16 @@ def description(request: DeployInput) -> str:
     return " ".join(part for part in (request.repo, request.commit, request.execution) if part)
 
 
-def _work_folder() -> Path:
+def _work_folder(storage: Path) -> Path:
     try:
-        work = Path(tempfile.mkdtemp(prefix="astro-deploy-"))
+        work = Path(tempfile.mkdtemp(prefix="astro-deploy-", dir=storage))
         (work / ".astro").mkdir()
         (work / ".astro" / "config.yaml").touch()
         (work / "home" / ".astro").mkdir(parents=True)
         (work / "home" / ".astro" / "config.yaml").write_text(CLI_CONFIG)
     except OSError as error:
         raise AstroDeployFailed(
-            f"the astro CLI's work folder cannot be made in {tempfile.gettempdir()}: {error.strerror or error}; "
+            f"the astro CLI's work folder cannot be made in {storage}: {error.strerror or error}; "
             "the deploy function needs a writable /tmp (its ephemeral storage)"
         ) from None
     return work
@@ -213,19 +218,23 @@ def deploy_deployment(
     if carried_meanwhile:
         return carried_meanwhile
     token = read_token(settings.token_secret_arn)
-    work = _work_folder()
+    work = _work_folder(settings.storage)
 
     def run_astro(argv: list[str]) -> CliRun:
         return run_cli(argv, cli_environment(settings, work / "home", token), cwd=work,
                        timeout_seconds=_cli_timeout(remaining_ms()), secrets=[token])
 
     per_repo = request.repo if bundle_name != MAIN_BUNDLE else None
+    listed_prefix = repo_prefix(request.workspace, request.deployment, request.repo) if per_repo else (
+        deployment_prefix(request.workspace, request.deployment))
     # Read under the lock, before the gathering: no change is deferred while it is held.
     carried = read_deferred(settings.lock_table, request.lock_key) if (
         settings.lock_table and request.lock_key and coalesces(request)) else []
     carried_changes = [entry.execution for entry in carried if entry.execution != request.execution]
+    kept = claim_kept_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix)
+    bundle: Bundle | None = None
     try:
-        bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags", per_repo)
+        bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags", per_repo, kept)
         refuse_empty(bundle, request, astro_target, bundle_name)
         if per_repo:
             ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
@@ -244,11 +253,13 @@ def deploy_deployment(
                 note_failed_ship(settings.lock_table, request.lock_key, carried, request.execution)
         raise
     finally:
+        if bundle is not None:
+            keep_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix, bundle.written)
         # Also removes the CLI's config, which holds the token.
         shutil.rmtree(work, ignore_errors=True)
     result = DeployResult(
         deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
-        repos=bundle.repos, archives=bundle.archives, carried=carried_changes,
+        repos=bundle.repos, files_kept=bundle.kept_files, archives=bundle.archives, carried=carried_changes,
     )
     # After the ship, which Astro holds whatever happens to the record.
     problems = [record_ship(settings.bucket, pending, version) if request.record_live else None,

@@ -207,6 +207,8 @@ class DeployResult(Document):
     files: int
     bytes: int
     repos: list[str]
+    # Files left in place from the last ship's bundle, kept in the function's storage: none of them read from S3.
+    files_kept: int = 0
     # Written for the repos read object by object (their archive missing or stale), from the files downloaded.
     archives: list[RepoArchive] = field(default_factory=list)
     # The executions whose deferred changes it carried (functions/shared/deferred_ships.py).

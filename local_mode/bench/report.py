@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from local_mode.bench.s3_steps import CLEAR_PREFIX, UPLOAD, StepComparison, StepRun
-from local_mode.bench.ships import ARCHIVES, OBJECT_BY_OBJECT, QUICK, BurstRun, GatherRun, ShipResults
+from local_mode.bench.ships import ARCHIVES, GATHER_MODES, KEPT_BUNDLE, OBJECT_BY_OBJECT, QUICK, BurstRun, GatherRun, ShipResults
 from local_mode.bench.suite import BenchResults
 
 RESULTS_BEGIN = "<!-- benchmark results: written by `make bench`; what is between these markers is replaced -->"
@@ -105,8 +105,7 @@ def gather_ratios(ships: ShipResults, without_cli: bool = False) -> dict[str, fl
     def seconds(run: GatherRun) -> float:
         return run.median_seconds_without_cli if without_cli else run.median_seconds
 
-    return {mode: seconds(_gather(ships, most, mode)) / seconds(_gather(ships, fewest, mode))
-            for mode in (ARCHIVES, OBJECT_BY_OBJECT)}
+    return {mode: seconds(_gather(ships, most, mode)) / seconds(_gather(ships, fewest, mode)) for mode in GATHER_MODES}
 
 
 def one_ship_seconds(ships: ShipResults) -> float:
@@ -154,9 +153,11 @@ def check_targets(results: BenchResults) -> list[TargetCheck]:
 def ship_checks(ships: ShipResults) -> list[TargetCheck]:
     fewest, most = gather_shapes(ships)
     files = ships.gathering[0].files_per_repo
-    ratio = gather_ratios(ships)[ARCHIVES]
+    # The stand-in CLI's run is its copy of every file it receives: the upload of the bytes, the floor.
+    ratio = gather_ratios(ships, without_cli=True)[KEPT_BUNDLE]
     checks = [TargetCheck(
-        f"Gathering (Deploy state): {most} x {files} files / {fewest} x {files} <= {GATHER_RATIO_TARGET:g}",
+        f"Gathering ({KEPT_BUNDLE}; Deploy state less the CLI's run, the floor): {most} x {files} files / "
+        f"{fewest} x {files} <= {GATHER_RATIO_TARGET:g}",
         f"{ratio:.2f}", ratio <= GATHER_RATIO_TARGET,
     )]
     for burst in ships.bursts:
@@ -292,16 +293,17 @@ def ship_sections(ships: ShipResults) -> list[str]:
         _row("repos x files", "gathered", "Deploy state (s)", "without the CLI's run (s)", "S3 GETs while Deploy ran"),
         _row("---", "---", "---:", "---:", "---:"),
     ]
-    for run in sorted(ships.gathering, key=lambda item: (item.repos, item.mode != ARCHIVES)):
+    for run in sorted(ships.gathering, key=lambda item: (item.repos, GATHER_MODES.index(item.mode))):
         lines.append(_row(f"{run.repos} x {run.files_per_repo}", run.mode, f"{run.median_seconds:.2f}",
                           f"{run.median_seconds_without_cli:.2f}", _count(run.deploy_gets)))
     fewest, most = gather_shapes(ships)
     ratios, without_cli = gather_ratios(ships), gather_ratios(ships, without_cli=True)
     lines += [
         "",
-        f"{most} repos / {fewest}: **{ratios[ARCHIVES]:.2f}** from archives, {ratios[OBJECT_BY_OBJECT]:.2f} object "
-        f"by object; without the stand-in CLI's run, {without_cli[ARCHIVES]:.2f} and "
-        f"{without_cli[OBJECT_BY_OBJECT]:.2f}.",
+        f"{most} repos / {fewest}, without the stand-in CLI's run (the floor): **{without_cli[KEPT_BUNDLE]:.2f}** "
+        f"with the {KEPT_BUNDLE}, {without_cli[ARCHIVES]:.2f} from {ARCHIVES} in a new environment, "
+        f"{without_cli[OBJECT_BY_OBJECT]:.2f} {OBJECT_BY_OBJECT}; the whole Deploy state, {ratios[KEPT_BUNDLE]:.2f}, "
+        f"{ratios[ARCHIVES]:.2f} and {ratios[OBJECT_BY_OBJECT]:.2f}.",
         "",
         f"### Bursts: N pushes to one deployment at the same moment (stand-in CLI of {ships.plan.cli_seconds:g} s, "
         "ships coalesced: one carries every change deferred before it)",

@@ -4,8 +4,9 @@ one deployment (issue 15).
 Gathering: one deployment of 1 repo and one of 10, every repo the same number of DAG files, each repo pushed once
 so that its prefix exists and a ship has archived it; then the first repo is pushed again with every file changed,
 and the Deploy state is timed (gathering the bundle, archiving the changed repo, and the stand-in CLI's run) and its
-S3 GETs counted. Twice: with the repo archives (the changed repo read object by object, the others from their
-archives), and object by object (the archives removed and not written: how Deploy gathered before them).
+S3 GETs counted. Three ways: in a warm environment, which kept the last ship's bundle (the changed repo read object
+by object, the others left in place); in a new environment each time, with the repo archives (the others each from
+its archive); and in a new environment without archives (removed and not written: how Deploy gathered before them).
 
 Bursts: N repos push to one deployment at the same moment (every artifact uploaded first, then every execution
 started back to back), with a stand-in CLI whose upload takes a few seconds: the wall time until the last
@@ -35,7 +36,8 @@ from functions.shared.execution_state import RepoArchive
 from functions.shared.paths import ARCHIVES_ROOT, DAGS_ROOT, deployment_prefix, repo_archive_key
 
 WORKSPACE = "bench"
-ARCHIVES, OBJECT_BY_OBJECT = "archives", "object by object"
+KEPT_BUNDLE, ARCHIVES, OBJECT_BY_OBJECT = "kept bundle", "archives", "object by object"
+GATHER_MODES = (KEPT_BUNDLE, ARCHIVES, OBJECT_BY_OBJECT)
 BURST_FILES_PER_REPO = 3
 BURST_POLL_SECONDS = 0.2
 
@@ -59,7 +61,7 @@ QUICK = ShipPlan(gather_shapes=((1, 20), (3, 20)), gather_runs=1, burst_sizes=(1
 class GatherRun:
     repos: int
     files_per_repo: int
-    mode: str  # ARCHIVES or OBJECT_BY_OBJECT
+    mode: str  # one of GATHER_MODES
     deploy_seconds: list[float]  # the Deploy state's time, per run
     deploy_gets: int  # S3 GETs of DAG files and archives made while Deploy ran (the most of any run)
     # The stand-in CLI's run within each Deploy (from its invocation log): the upload of the bytes, the floor.
@@ -189,17 +191,19 @@ def measure_gathering(world: LocalWorld, folder: Path, plan: ShipPlan, progress:
         for number, files in enumerate(repo_files):
             _run(world, _repo_input(world, folder, deployment, f"repo_{number:02}", files))
         pushes = 0
-        for mode in (ARCHIVES, OBJECT_BY_OBJECT):
+        for mode in GATHER_MODES:
             progress(f"Gathering {repos} x {files_per_repo} files, {mode}: {plan.gather_runs} pushes of one repo")
             measured = []
             for _ in range(plan.gather_runs):
                 pushes += 1
                 pushed = _repo_input(world, folder, deployment, "repo_00", _changed(repo_files[0], pushes))
-                if mode == ARCHIVES:
-                    measured.append(_timed_deploy(world, gets, pushed))
-                else:
+                if mode != KEPT_BUNDLE:
+                    world.new_deploy_environment()
+                if mode == OBJECT_BY_OBJECT:
                     with archives_withheld(world, deployment):
                         measured.append(_timed_deploy(world, gets, pushed))
+                else:
+                    measured.append(_timed_deploy(world, gets, pushed))
             runs.append(GatherRun(repos=repos, files_per_repo=files_per_repo, mode=mode,
                                   deploy_seconds=[run.seconds for run in measured],
                                   deploy_gets=max(run.gets for run in measured),

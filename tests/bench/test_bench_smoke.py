@@ -9,7 +9,7 @@ import pytest
 from local_mode.bench import __main__ as bench_cli
 from local_mode.bench.cold_start import zip_function_folders
 from local_mode.bench.s3_steps import CLEAR_PREFIX, UPLOAD
-from local_mode.bench.ships import ARCHIVES, OBJECT_BY_OBJECT
+from local_mode.bench.ships import GATHER_MODES, KEPT_BUNDLE, OBJECT_BY_OBJECT
 from local_mode.bench.suite import BenchResults, run_benchmark
 
 SIZE = 10
@@ -51,7 +51,8 @@ def test_the_last_line_is_the_json_summary(bench_run):
     assert all(milliseconds > 0 for milliseconds in summary["import_ms"].values())
     assert set(summary["import_vs_boto3"]) == set(summary["import_ms"])
     assert all(ratio > 0 for ratio in summary["import_vs_boto3"].values())
-    assert set(summary["gather_ratio"]) == set(summary["gather_ratio_without_cli"]) == {"archives", "object by object"}
+    assert set(summary["gather_ratio"]) == set(summary["gather_ratio_without_cli"]) == {
+        "kept bundle", "archives", "object by object"}
     assert summary["bursts"].keys() == {"1", "2"}
     assert all(burst["failed"] == 0 and burst["wall_seconds"] > 0 for burst in summary["bursts"].values())
 
@@ -93,15 +94,17 @@ def test_executions_succeed_with_a_state_transition_count(bench_run):
     assert run.seconds > 0
 
 
-def test_gathering_reads_the_pushed_repo_once_and_the_others_from_their_archives(bench_run):
+def test_gathering_reads_the_pushed_repo_once_and_the_others_from_the_kept_bundle_or_their_archives(bench_run):
     _, _, results = bench_run
     gathering = {(run.repos, run.mode): run for run in results.ships.gathering}
-    assert gathering.keys() == {(1, ARCHIVES), (1, OBJECT_BY_OBJECT), (3, ARCHIVES), (3, OBJECT_BY_OBJECT)}
+    assert gathering.keys() == {(repos, mode) for repos in (1, 3) for mode in GATHER_MODES}
     for (repos, mode), run in gathering.items():
-        # Deploy tries each repo's archive first (one GET each); the pushed repo's is stale (or, object by object,
-        # missing), so its files are read one by one; object by object, every repo's are.
-        read_one_by_one = 1 if mode == ARCHIVES else repos
-        assert run.deploy_gets == repos + read_one_by_one * run.files_per_repo
+        # Deploy tries the archive of each repo not left in place (one GET each); the pushed repo's is stale (or,
+        # object by object, missing), so its files are read one by one; object by object, every repo's are. With
+        # the kept bundle, only the pushed repo is not in place.
+        archives_tried = 1 if mode == KEPT_BUNDLE else repos
+        read_one_by_one = repos if mode == OBJECT_BY_OBJECT else 1
+        assert run.deploy_gets == archives_tried + read_one_by_one * run.files_per_repo
         assert len(run.deploy_seconds) == 1 and run.median_seconds > 0
         # The stand-in CLI ran once within the Deploy state, for part of it.
         assert len(run.cli_seconds) == 1 and 0 < run.cli_seconds[0] < run.deploy_seconds[0]

@@ -1,6 +1,7 @@
-"""Repo archives end to end: the real state machine on moto ships each repo from its archive, reads a repo that
-changed (a push, a hand edit, a rollback) object by object and archives it for the next ship; what ships is always
-exactly the prefix."""
+"""Repo archives and the kept bundle end to end. In a new execution environment, the real state machine on moto
+ships each repo from its archive, reads a repo that changed (a push, a hand edit, a rollback) object by object and
+archives it for the next ship. In a warm one, the bundle the last ship kept serves every file still in the prefix,
+and only what changed is read. Either way what ships is exactly the prefix."""
 
 import traceback
 from pathlib import Path
@@ -31,7 +32,10 @@ def repo_files(root: Path, repo: str, version: str) -> dict[str, bytes]:
             for path in folder.rglob("*") if path.is_file()}
 
 
-def deploy(world: LocalWorld, repo: str, folder: Path, expect: str = "SUCCEEDED") -> Outcome:
+def deploy(world: LocalWorld, repo: str, folder: Path, expect: str = "SUCCEEDED", warm: bool = False) -> Outcome:
+    """One push; its Deploy in a new execution environment unless `warm` (it then finds the last ship's bundle)."""
+    if not warm:
+        world.new_deploy_environment()
     [outcome] = run_scenario(world, Scenario.from_document({"requests": [{
         "astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo, "dags_dir": str(folder),
         "expect": expect}]}, Path("/")))
@@ -158,3 +162,42 @@ def test_after_a_rollback_the_next_ship_holds_exactly_the_restored_prefix(world,
 
     assert shipped(world) == repo_files(tmp_path, "sales", "v1") | repo_files(tmp_path, "finance", "v3")
     assert object_gets(gets, "sales") == []
+
+
+def test_in_a_warm_environment_a_push_reads_only_its_own_repo(world, gets, tmp_path):
+    deploy(world, "sales", write_repo(tmp_path, "sales", "v1"))
+    deploy(world, "finance", write_repo(tmp_path, "finance", "v1", dags=20), warm=True)
+    gets.clear()
+
+    deploy(world, "sales", write_repo(tmp_path, "sales", "v2"), warm=True)
+
+    assert shipped(world) == repo_files(tmp_path, "sales", "v2") | repo_files(tmp_path, "finance", "v1")
+    # finance is left in place: neither its archive nor its objects are read. sales's archive is tried (stale).
+    assert [key for key in gets if "finance" in key] == []
+    assert object_gets(gets, "sales") == object_keys(tmp_path, "sales", "v2")
+    gets.clear()
+
+    deploy(world, "finance", write_repo(tmp_path, "finance", "v2", dags=20), warm=True)
+
+    assert [key for key in gets if "sales" in key] == []
+    assert shipped(world) == repo_files(tmp_path, "sales", "v2") | repo_files(tmp_path, "finance", "v2")
+
+
+def test_in_a_warm_environment_a_rollback_after_a_failed_cli_run_ships_exactly_the_restored_prefix(world, gets,
+                                                                                                  tmp_path):
+    deploy(world, "sales", write_repo(tmp_path, "sales", "v1"))
+    deploy(world, "finance", write_repo(tmp_path, "finance", "v1"), warm=True)
+    deploy(world, "ops", write_repo(tmp_path, "ops", "v1"), warm=True)
+    # Deploy gathers sales v2 (and keeps that bundle), then the CLI fails: the prefix is rolled back to v1.
+    world.fail_next_deploys(1)
+    failed = deploy(world, "sales", write_repo(tmp_path, "sales", "v2"), expect="FAILED", warm=True)
+    assert failed.result.failed_state == "Deploy" and "Rollback" in failed.result.states
+    gets.clear()
+
+    deploy(world, "finance", write_repo(tmp_path, "finance", "v2"), warm=True)
+
+    # The kept files of sales are v2's: the listing names v1's objects, so they are read again. ops is left in place.
+    assert shipped(world) == (repo_files(tmp_path, "sales", "v1") | repo_files(tmp_path, "finance", "v2")
+                              | repo_files(tmp_path, "ops", "v1"))
+    assert object_gets(gets, "sales") == object_keys(tmp_path, "sales", "v1")
+    assert [key for key in gets if "ops" in key] == []

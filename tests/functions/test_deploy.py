@@ -185,7 +185,7 @@ def test_bundle_holds_every_repo_of_the_deployment_and_nothing_else(deploy_env, 
     }
     archives = result.pop("archives")
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 3, "bytes": 42,
-                      "repos": ["repo-a", "repo-b"], "carried": [], "carried_by": None}
+                      "repos": ["repo-a", "repo-b"], "files_kept": 0, "carried": [], "carried_by": None}
     # No repo had an archive: each was read object by object, then archived for the next ship.
     assert [(archive["key"], archive["written"], archive["files"]) for archive in archives] == [
         ("archives/ws/dep/repo-a.zip", True, 2), ("archives/ws/dep/repo-b.zip", True, 1)]
@@ -285,7 +285,7 @@ def test_an_empty_deployment_is_deployed_when_the_request_says_so(deploy_env, fa
     result = app.handler(state_after_upload(allow_empty=True), lambda_context)
 
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 0, "bytes": 0,
-                      "repos": [], "archives": [], "carried": [], "carried_by": None}
+                      "repos": [], "files_kept": 0, "archives": [], "carried": [], "carried_by": None}
     call = fake_cli.calls[0]
     assert call["files"] == {}
     # The CLI's own "No DAGs found" prompt would cancel the deploy the request asked for.
@@ -330,8 +330,8 @@ def test_no_workspace_id_flag_without_a_configured_workspace_and_no_commit(deplo
     assert argv[1] == "dep-id-3" and argv[-2:] == ["--description", "repo-a exec-1"]
 
 
-def test_every_invocation_works_in_a_fresh_folder_removed_afterwards(deploy_env, fake_cli, lambda_context,
-                                                                     work_root):
+def test_every_invocation_works_in_a_fresh_folder_removed_afterwards_but_for_its_bundle(
+        deploy_env, fake_cli, lambda_context, work_root):
     seed_deployment(deploy_env)
     fake_cli.install("Path(os.environ['HOME'], 'leftover').write_text('x')\n" + SUCCESS)
 
@@ -341,7 +341,11 @@ def test_every_invocation_works_in_a_fresh_folder_removed_afterwards(deploy_env,
     first, second = (call["cwd"] for call in fake_cli.calls)
     assert first != second
     assert Path(first).parent == Path(second).parent == work_root
-    assert list(work_root.iterdir()) == []
+    assert list(work_root.iterdir()) == [work_root / "kept-bundle"]
+    kept = work_root / "kept-bundle"
+    assert sorted(str(path.relative_to(kept)) for path in kept.rglob("*") if path.is_file()) == [
+        "bundle.json", "dags/repo-a/etl.py", "dags/repo-a/sql/q.sql", "dags/repo-b/pkg/helper.py"]
+    assert all(TOKEN not in path.read_text() for path in kept.rglob("*") if path.is_file())
 
 
 def test_unknown_deployment_fails_before_the_cli_runs(deploy_env, fake_cli, lambda_context, work_root):

@@ -2,61 +2,13 @@
 then that repo's archive written from the files downloaded; either way the bundle holds exactly what the prefix's
 listing says."""
 
-import io
-import tempfile
-import zipfile
-from pathlib import Path
-
 import pytest
 from botocore.exceptions import ClientError
+from bundle_kit import REPOS, archive_keys, archive_members, bundle_of, folder_files, seed
 from testkit import DAG_BUCKET
 
 from functions.deploy.bundling import gather_bundle
-from functions.shared.aws import client
 from functions.shared.errors import BundleFailed
-
-REPOS = {
-    "repo-a": {"etl.py": b"from airflow import DAG\n", "sql/q.sql": b"select 1"},
-    "repo-b": {"pkg/helper.py": b"VALUE = 1\n", "report.py": b"from airflow import DAG  # b\n"},
-    "repo-c": {"c.py": b"from airflow import DAG  # c\n"},
-}
-
-
-@pytest.fixture
-def gets(buckets) -> list[str]:
-    """The key of every GetObject the steps make from here on."""
-    keys: list[str] = []
-    client("s3").meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: keys.append(params["Key"]))
-    return keys
-
-
-def seed(s3, repos: dict[str, dict[str, bytes]] = REPOS, archived: bool = True) -> None:
-    for repo, files in repos.items():
-        for path, body in files.items():
-            s3.put_object(Bucket=DAG_BUCKET, Key=f"dags/ws/dep/{repo}/{path}", Body=body)
-        if archived:
-            # As a ship of the repo leaves it: read object by object, then archived.
-            with tempfile.TemporaryDirectory() as folder:
-                gather_bundle(DAG_BUCKET, "ws", "dep", Path(folder), repo=repo)
-
-
-def archive_members(s3, repo: str) -> dict[str, tuple[bytes, str]]:
-    body = s3.get_object(Bucket=DAG_BUCKET, Key=f"archives/ws/dep/{repo}.zip")["Body"].read()
-    with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        return {member.filename: (archive.read(member), member.comment.decode()) for member in archive.infolist()}
-
-
-def folder_files(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
-
-
-def bundle_of(repos: dict[str, dict[str, bytes]]) -> dict[str, bytes]:
-    return {f"{repo}/{path}": body for repo, files in repos.items() for path, body in files.items()}
-
-
-def archive_keys(*repos: str) -> list[str]:
-    return sorted(f"archives/ws/dep/{repo}.zip" for repo in repos)
-
 
 def test_every_repo_comes_from_its_archive_with_one_get_each(buckets, gets, tmp_path):
     seed(buckets)
