@@ -2,7 +2,8 @@
 `main` bundle, or, for a deployment configured per repo, the repo alone into its own bundle.
 
 Each invocation works in a fresh folder under /tmp (warm Lambda containers keep /tmp), removed afterwards but for
-its bundle, kept for the next ship (functions/deploy/warm_bundle.py):
+its bundle, kept for the next ship (functions/deploy/warm_bundle.py), or by the next invocation if this one was
+stopped first (functions/deploy/work_folders.py):
     <work>/.astro/config.yaml       empty: CLIs up to v1.44 refuse a working directory without it
     <work>/home/.astro/config.yaml  the CLI's own config (HOME and ASTRO_HOME); it also writes the token there
     <work>/dags/<repo>/<path>       the main bundle (the folder's name prefixes the entries of the CLI's tarball)
@@ -11,9 +12,8 @@ its bundle, kept for the next ship (functions/deploy/warm_bundle.py):
 
 import contextlib
 import os
-import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from functions.deploy.astro_cli import CliRun, deployed_version, listed_bundles,
 from functions.deploy.bundling import Bundle, gather_bundle
 from functions.deploy.ship_record import begin_ship, record_ship
 from functions.deploy.warm_bundle import claim_kept_bundle, keep_bundle
+from functions.deploy.work_folders import remove_abandoned, work_folder
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.deferred_ships import Deferred, coalesces, note_failed_ship, read_deferred, tell_carried
@@ -145,19 +146,26 @@ def description(request: DeployInput) -> str:
     return " ".join(part for part in (request.repo, request.commit, request.execution) if part)
 
 
-def _work_folder(storage: Path) -> Path:
+@contextlib.contextmanager
+def _cli_work_folder(storage: Path) -> Iterator[Path]:
+    """This invocation's work folder, ready for the CLI, in the function's storage (after removing the folders of
+    invocations stopped before they could)."""
+    remove_abandoned(storage)
+    held = contextlib.ExitStack()
     try:
-        work = Path(tempfile.mkdtemp(prefix="astro-deploy-", dir=storage))
+        work = held.enter_context(work_folder(storage))
         (work / ".astro").mkdir()
         (work / ".astro" / "config.yaml").touch()
         (work / "home" / ".astro").mkdir(parents=True)
         (work / "home" / ".astro" / "config.yaml").write_text(CLI_CONFIG)
     except OSError as error:
+        held.close()
         raise AstroDeployFailed(
             f"the astro CLI's work folder cannot be made in {storage}: {error.strerror or error}; "
             "the deploy function needs a writable /tmp (its ephemeral storage)"
         ) from None
-    return work
+    with held:
+        yield work
 
 
 def _cli_timeout(remaining_ms: int) -> float:
@@ -218,12 +226,6 @@ def deploy_deployment(
     if carried_meanwhile:
         return carried_meanwhile
     token = read_token(settings.token_secret_arn)
-    work = _work_folder(settings.storage)
-
-    def run_astro(argv: list[str]) -> CliRun:
-        return run_cli(argv, cli_environment(settings, work / "home", token), cwd=work,
-                       timeout_seconds=_cli_timeout(remaining_ms()), secrets=[token])
-
     per_repo = request.repo if bundle_name != MAIN_BUNDLE else None
     listed_prefix = repo_prefix(request.workspace, request.deployment, request.repo) if per_repo else (
         deployment_prefix(request.workspace, request.deployment))
@@ -231,32 +233,38 @@ def deploy_deployment(
     carried = read_deferred(settings.lock_table, request.lock_key) if (
         settings.lock_table and request.lock_key and coalesces(request)) else []
     carried_changes = [entry.execution for entry in carried if entry.execution != request.execution]
-    kept = claim_kept_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix)
-    bundle: Bundle | None = None
-    try:
-        bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags", per_repo, kept)
-        refuse_empty(bundle, request, astro_target, bundle_name)
-        if per_repo:
-            ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
-        pending = begin_ship(settings.bucket, request, astro_target.deployment_id, bundle.stored, carried_changes)
-        run = run_astro(
-            cli_arguments(settings.astro_cli, astro_target, work / "dags", description(request), bundle_name)
-        )
-        version = deployed_version(
-            run, deployment_id=astro_target.deployment_id,
-            astro_deployments_key=f"{request.workspace}/{request.deployment}", secret=settings.token_secret_arn,
-        )
-    except Exception:
-        if carried:
-            # Best effort: the ship's own error is what the execution fails with.
-            with contextlib.suppress(BotoCoreError, ClientError):
-                note_failed_ship(settings.lock_table, request.lock_key, carried, request.execution)
-        raise
-    finally:
-        if bundle is not None:
-            keep_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix, bundle.written)
-        # Also removes the CLI's config, which holds the token.
-        shutil.rmtree(work, ignore_errors=True)
+    # Its removal also removes the CLI's config, which holds the token.
+    with _cli_work_folder(settings.storage) as work:
+
+        def run_astro(argv: list[str]) -> CliRun:
+            return run_cli(argv, cli_environment(settings, work / "home", token), cwd=work,
+                           timeout_seconds=_cli_timeout(remaining_ms()), secrets=[token])
+
+        kept = claim_kept_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix)
+        bundle: Bundle | None = None
+        try:
+            bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags", per_repo,
+                                   kept)
+            refuse_empty(bundle, request, astro_target, bundle_name)
+            if per_repo:
+                ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
+            pending = begin_ship(settings.bucket, request, astro_target.deployment_id, bundle.stored, carried_changes)
+            run = run_astro(
+                cli_arguments(settings.astro_cli, astro_target, work / "dags", description(request), bundle_name)
+            )
+            version = deployed_version(
+                run, deployment_id=astro_target.deployment_id,
+                astro_deployments_key=f"{request.workspace}/{request.deployment}", secret=settings.token_secret_arn,
+            )
+        except Exception:
+            if carried:
+                # Best effort: the ship's own error is what the execution fails with.
+                with contextlib.suppress(BotoCoreError, ClientError):
+                    note_failed_ship(settings.lock_table, request.lock_key, carried, request.execution)
+            raise
+        finally:
+            if bundle is not None:
+                keep_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix, bundle.written)
     result = DeployResult(
         deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
         repos=bundle.repos, files_kept=bundle.kept_files, archives=bundle.archives, carried=carried_changes,

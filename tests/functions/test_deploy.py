@@ -32,6 +32,7 @@ from local_mode.astro_standin import (
     write_standin_wrapper,
 )
 from functions.deploy import app
+from functions.deploy.work_folders import IN_USE_FILE, WORK_PREFIX
 from functions.deploy.astro_cli import redact
 from functions.shared.aws import client
 from functions.shared.dag_bundles import lock_key
@@ -346,6 +347,22 @@ def test_every_invocation_works_in_a_fresh_folder_removed_afterwards_but_for_its
     assert sorted(str(path.relative_to(kept)) for path in kept.rglob("*") if path.is_file()) == [
         "bundle.json", "dags/repo-a/etl.py", "dags/repo-a/sql/q.sql", "dags/repo-b/pkg/helper.py"]
     assert all(TOKEN not in path.read_text() for path in kept.rglob("*") if path.is_file())
+
+
+def test_a_work_folder_left_by_a_stopped_invocation_is_removed_by_the_next_token_and_all(
+        deploy_env, fake_cli, lambda_context, work_root):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+    # Lambda ended a timed-out invocation's process in the middle of its ship: no `finally` ran.
+    stopped = work_root / f"{WORK_PREFIX}stopped"
+    (stopped / "home" / ".astro").mkdir(parents=True)
+    (stopped / IN_USE_FILE).touch()
+    (stopped / "home" / ".astro" / "config.yaml").write_text(f"token: {TOKEN}\n")
+
+    app.handler(state_after_upload(), lambda_context)
+
+    assert list(work_root.iterdir()) == [work_root / "kept-bundle"]
+    assert fake_cli.calls[0]["cwd"] != str(stopped)
 
 
 def test_unknown_deployment_fails_before_the_cli_runs(deploy_env, fake_cli, lambda_context, work_root):
