@@ -36,6 +36,11 @@ DEPLOY_HANDLER = "functions.deploy.app.handler"
 DEPLOY_MEMORY_MB = 2048
 # The downloaded dags folder and the bundle.tar / bundle.tar.gz the CLI builds from it, side by side.
 DEPLOY_EPHEMERAL_STORAGE = Size.gibibytes(4)
+# Of that storage, what the bundles kept for the next ships may hold (functions/deploy/warm_bundle.py).
+KEPT_BUNDLES_BYTES = int(DEPLOY_EPHEMERAL_STORAGE.to_bytes()) // 8
+# Parse refuses a bundle that could never ship (functions/parse/planning.py): Deploy gathers it in the storage the
+# kept bundles leave, where the CLI then writes bundle.tar (at least as large) and bundle.tar.gz.
+BUNDLE_LIMIT_BYTES = (int(DEPLOY_EPHEMERAL_STORAGE.to_bytes()) - KEPT_BUNDLES_BYTES) // 2
 # EventBridge invokes Recover asynchronously: Lambda retries a failed recovery, then parks the event for a person.
 RECOVERY_RETRY_ATTEMPTS = 2
 RECOVERY_MAX_EVENT_AGE = Duration.hours(6)
@@ -227,9 +232,7 @@ class PipelineFunctions(Construct):
             {
                 "DAG_BUCKET": bucket.bucket_name,
                 "SOURCE_BUCKETS": ",".join(settings.source_buckets),
-                # Parse refuses a bundle that could never ship (functions/parse/planning.py): Deploy gathers it in
-                # its ephemeral storage, where the CLI then writes bundle.tar (at least as large) and bundle.tar.gz.
-                "BUNDLE_LIMIT_BYTES": str(int(DEPLOY_EPHEMERAL_STORAGE.to_bytes()) // 2),
+                "BUNDLE_LIMIT_BYTES": str(BUNDLE_LIMIT_BYTES),
                 **self.astro_targets.environment,
             },
         )
@@ -281,6 +284,7 @@ class PipelineFunctions(Construct):
                 "ASTRO_CLI": ASTRO_CLI_PATH,
                 # The deployment's ships item: the deferred changes a ship carries (functions/shared/deferred_ships.py).
                 "LOCK_TABLE": lock_table.table_name,
+                "KEPT_BUNDLES_BYTES": str(KEPT_BUNDLES_BYTES),
             }
         )
 

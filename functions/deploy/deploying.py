@@ -2,8 +2,8 @@
 `main` bundle, or, for a deployment configured per repo, the repo alone into its own bundle.
 
 Each invocation works in a fresh folder under /tmp (warm Lambda containers keep /tmp), removed afterwards but for
-its bundle, kept for the next ship (functions/deploy/warm_bundle.py), or by the next invocation if this one was
-stopped first (functions/deploy/work_folders.py):
+its bundle, kept for the next ship of that bundle (functions/deploy/warm_bundle.py), or removed by the next
+invocation if this one was stopped first (functions/deploy/work_folders.py):
     <work>/.astro/config.yaml       empty: CLIs up to v1.44 refuse a working directory without it
     <work>/home/.astro/config.yaml  the CLI's own config (HOME and ASTRO_HOME); it also writes the token there
     <work>/dags/<repo>/<path>       the main bundle (the folder's name prefixes the entries of the CLI's tarball)
@@ -62,8 +62,10 @@ class DeploySettings(FrozenRecord):
     astro_cli: str
     path: str
     lock_table: str | None = None  # where deferred changes are recorded (functions/shared/deferred_ships.py)
-    # The function's ephemeral storage (/tmp): its work folders, and the bundle kept for the next ship.
+    # The function's ephemeral storage (/tmp): its work folders, and the bundles kept for the next ships, which
+    # together hold at most kept_bundles_bytes (none unless configured).
     storage: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+    kept_bundles_bytes: int = 0
     inherited: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -75,6 +77,7 @@ class DeploySettings(FrozenRecord):
             path=environ.get("PATH") or os.defpath,
             lock_table=environ.get("LOCK_TABLE"),
             storage=Path(environ.get("EPHEMERAL_STORAGE") or tempfile.gettempdir()),
+            kept_bundles_bytes=int(environ.get("KEPT_BUNDLES_BYTES") or 0),
             inherited={name: environ[name] for name in INHERITED_VARIABLES if environ.get(name)},
         )
 
@@ -264,7 +267,8 @@ def deploy_deployment(
             raise
         finally:
             if bundle is not None:
-                keep_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix, bundle.written)
+                keep_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix, bundle.written,
+                            settings.kept_bundles_bytes)
     result = DeployResult(
         deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
         repos=bundle.repos, files_kept=bundle.kept_files, archives=bundle.archives, carried=carried_changes,

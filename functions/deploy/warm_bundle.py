@@ -1,4 +1,4 @@
-"""Deploy: the bundle folder of the last ship, kept in the function's ephemeral storage for the next one.
+"""Deploy: the bundle folders of the last ships, kept in the function's ephemeral storage for the next ones.
 
 Lambda keeps /tmp between the invocations of one execution environment, and the ships of a deployment follow each
 other (its lock), mostly in the same warm environment. So the folder a ship gathered is left there with a record
@@ -7,22 +7,29 @@ written with. The next ship of the same prefix takes it over and keeps a file on
 that key with that ETag and size, and the file on disk is untouched; every other file is removed and gathered
 again. A push of one repo then reads only what changed, whatever the number of repos beside it.
 
-The kept bundle is one folder, moved by rename: taken whole by one invocation, or not at all (another invocation
-of the same process holds it in the local mode, or none was kept). Anything unexpected (a record that cannot be
-read, a bundle of another prefix) means gathering from S3 as a new environment does: never a wrong file.
+One bundle is kept per prefix (a deployment's `main` bundle, a per-repo bundle), so that an environment serving
+several deployments or Dag bundles stays warm for each; those kept together hold at most a budget of bytes, the
+least recently kept removed first (the budget is taken out of the room Parse allows a bundle, cdk/functions.py).
+Each kept bundle is one folder, moved by rename: taken whole by one invocation, or not at all (another invocation of
+the same process holds it in the local mode, or none was kept). Anything unexpected (a record that cannot be read,
+a folder of another prefix) means gathering from S3 as a new environment does: never a wrong file.
 """
 
+import hashlib
 import json
 import os
 import shutil
 import stat
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from functions.shared.records import FrozenRecord
 
-KEPT_FOLDER = "kept-bundle"
+KEPT_FOLDER = "kept-bundles"
 RECORD_FILE = "bundle.json"
+USAGE_FILE = "usage.json"  # small: what eviction reads
 BUNDLE_FOLDER = "dags"
 
 
@@ -45,12 +52,16 @@ def written_file(path: Path, key: str, etag: str) -> WrittenFile:
     return WrittenFile(key=key, etag=etag, size=on_disk.st_size, mtime_ns=on_disk.st_mtime_ns)
 
 
+def kept_path(storage: Path, bucket: str, prefix: str) -> Path:
+    """Where the bundle of s3://bucket/prefix is kept (a digest: a prefix may be longer than a file name)."""
+    return storage / KEPT_FOLDER / hashlib.sha256(f"{bucket}/{prefix}".encode()).hexdigest()[:32]
+
+
 def claim_kept_bundle(storage: Path, folder: Path, bucket: str, prefix: str) -> dict[str, WrittenFile]:
-    """Move the bundle kept in `storage` to `folder` (which must not exist) if it was gathered from
-    s3://bucket/prefix; return its files by path. Any other kept bundle is removed: the function's storage holds one."""
+    """Move the bundle kept for s3://bucket/prefix to `folder` (which must not exist); return its files by path."""
     claimed = folder.with_name(folder.name + ".kept")
     try:
-        os.rename(storage / KEPT_FOLDER, claimed)
+        os.rename(kept_path(storage, bucket, prefix), claimed)
     except OSError:
         return {}
     try:
@@ -66,20 +77,58 @@ def claim_kept_bundle(storage: Path, folder: Path, bucket: str, prefix: str) -> 
         shutil.rmtree(claimed, ignore_errors=True)
 
 
-def keep_bundle(storage: Path, folder: Path, bucket: str, prefix: str, files: Mapping[str, WrittenFile]) -> bool:
-    """Leave `folder`, which holds exactly `files`, in `storage` for the next ship; False when it cannot (another
-    bundle was kept meanwhile, or the storage is full): the caller's removal of its work folder takes it then."""
+def keep_bundle(storage: Path, folder: Path, bucket: str, prefix: str, files: Mapping[str, WrittenFile],
+                budget_bytes: int) -> bool:
+    """Leave `folder`, which holds exactly `files`, in `storage` for the next ship of the prefix, then remove the
+    least recently kept bundles beyond `budget_bytes` (this one too, if it alone is larger). False when it is not
+    kept: the caller's removal of its work folder takes it then."""
+    size = sum(entry.size for entry in files.values())
+    if size > budget_bytes:
+        return False
     staging = folder.with_name(folder.name + ".keep")
     record = {"bucket": bucket, "prefix": prefix,
               "files": {path: [entry.key, entry.etag, entry.size, entry.mtime_ns] for path, entry in files.items()}}
     try:
         staging.mkdir()
         (staging / RECORD_FILE).write_text(json.dumps(record))
+        (staging / USAGE_FILE).write_text(json.dumps({"bytes": size, "kept_at": time.time()}))
         os.rename(folder, staging / BUNDLE_FOLDER)
-        os.rename(staging, storage / KEPT_FOLDER)
+        (storage / KEPT_FOLDER).mkdir(exist_ok=True)
+        os.rename(staging, kept_path(storage, bucket, prefix))
     except OSError:
         return False
+    evict(storage, budget_bytes)
     return True
+
+
+def _usage(kept: Path) -> tuple[float, int]:
+    try:
+        usage = json.loads((kept / USAGE_FILE).read_text())
+        return float(usage["kept_at"]), int(usage["bytes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0, 0  # being claimed, or damaged: first to go
+
+
+def evict(storage: Path, budget_bytes: int) -> list[Path]:
+    """Remove the least recently kept bundles until those left hold at most `budget_bytes`; return the removed."""
+    try:
+        kept = sorted(((*_usage(path), path) for path in (storage / KEPT_FOLDER).iterdir()), reverse=True)
+    except OSError:
+        return []
+    removed = []
+    held = 0
+    for _, size, path in kept:
+        held += size
+        if held > budget_bytes or size == 0:
+            # Renamed first: an invocation claiming it meanwhile gets it whole or not at all.
+            doomed = path.with_name(f".evicted-{uuid.uuid4().hex}")
+            try:
+                os.rename(path, doomed)
+            except OSError:
+                continue
+            shutil.rmtree(doomed, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def remove_all_but(folder: Path, kept: Iterable[str]) -> None:

@@ -227,11 +227,11 @@ def _bundle_problems(request: DeployRequest, target: AstroTarget, live_repos: It
 def size_problems(files: list[PlannedFile], bundle_limit_bytes: int | None, other_repos_bytes: int = 0
                   ) -> list[str]:
     """What could never ship: a file larger than one CopyObject copies (Upload) or than the room a bundle has
-    (`bundle_limit_bytes`: half the Deploy function's ephemeral storage, where the bundle is gathered and the CLI
-    writes its bundle.tar, at least as large, beside it), and the bundle larger than that room: the repo's files with
-    what the other repos of its bundle hold (`other_repos_bytes`)."""
-    room = (f"the {bundle_limit_bytes} bytes a bundle has in the Deploy function's ephemeral storage (half of it: "
-            "the CLI writes bundle.tar beside the gathered files)")
+    (`bundle_limit_bytes`: half of what the kept bundles leave of the Deploy function's ephemeral storage, where the
+    bundle is gathered and the CLI writes its bundle.tar, at least as large, beside it), and the bundle larger than
+    that room: the repo's files with what the other repos of its bundle hold (`other_repos_bytes`)."""
+    room = (f"the {bundle_limit_bytes} bytes a bundle has in the Deploy function's ephemeral storage (half of what "
+            "the bundles kept for the next ships leave: the CLI writes bundle.tar beside the gathered files)")
     if bundle_limit_bytes is not None and bundle_limit_bytes < MAX_COPY_BYTES:
         file_limit, where = bundle_limit_bytes, room
     else:

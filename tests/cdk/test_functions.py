@@ -129,7 +129,8 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
         "functions.parse.app.handler": {
             "DAG_BUCKET": refs["bucket"],
             "SOURCE_BUCKETS": "ci-artifacts-a,ci-artifacts-b",
-            "BUNDLE_LIMIT_BYTES": str(2 * 1024**3),  # half the Deploy function's ephemeral storage
+            # Half of what the kept bundles leave of the Deploy function's ephemeral storage: (4 - 0.5) / 2 GiB.
+            "BUNDLE_LIMIT_BYTES": str(7 * 1024**3 // 4),
             "ASTRO_TARGETS_PATH": targets,
         },
         "functions.acquire_lock.app.handler": {
@@ -166,6 +167,8 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
             "ASTRO_CLI": "/usr/local/bin/astro",
             # The deployment's ships item: the deferred changes a ship carries.
             "LOCK_TABLE": refs["table"],
+            # An eighth of its ephemeral storage for the bundles kept for the next ships.
+            "KEPT_BUNDLES_BYTES": str(512 * 1024**2),
         },
     }
     for handler, variables in expected.items():

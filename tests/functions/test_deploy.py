@@ -32,6 +32,7 @@ from local_mode.astro_standin import (
     write_standin_wrapper,
 )
 from functions.deploy import app
+from functions.deploy.warm_bundle import KEPT_FOLDER, kept_path
 from functions.deploy.work_folders import IN_USE_FILE, WORK_PREFIX
 from functions.deploy.astro_cli import redact
 from functions.shared.aws import client
@@ -127,6 +128,7 @@ def deploy_env(buckets, monkeypatch, work_root):
         "DAG_BUCKET": DAG_BUCKET,
         "ASTRO_TOKEN_SECRET_ARN": secret_arn,
         "POWERTOOLS_TRACE_DISABLED": "1",
+        "KEPT_BUNDLES_BYTES": str(1024**3),
     }.items():
         monkeypatch.setenv(name, value)
     store_astro_targets(monkeypatch, TARGETS)
@@ -342,10 +344,10 @@ def test_every_invocation_works_in_a_fresh_folder_removed_afterwards_but_for_its
     first, second = (call["cwd"] for call in fake_cli.calls)
     assert first != second
     assert Path(first).parent == Path(second).parent == work_root
-    assert list(work_root.iterdir()) == [work_root / "kept-bundle"]
-    kept = work_root / "kept-bundle"
+    assert list(work_root.iterdir()) == [work_root / KEPT_FOLDER]
+    kept = kept_path(work_root, DAG_BUCKET, "dags/ws/dep/")
     assert sorted(str(path.relative_to(kept)) for path in kept.rglob("*") if path.is_file()) == [
-        "bundle.json", "dags/repo-a/etl.py", "dags/repo-a/sql/q.sql", "dags/repo-b/pkg/helper.py"]
+        "bundle.json", "dags/repo-a/etl.py", "dags/repo-a/sql/q.sql", "dags/repo-b/pkg/helper.py", "usage.json"]
     assert all(TOKEN not in path.read_text() for path in kept.rglob("*") if path.is_file())
 
 
@@ -361,7 +363,7 @@ def test_a_work_folder_left_by_a_stopped_invocation_is_removed_by_the_next_token
 
     app.handler(state_after_upload(), lambda_context)
 
-    assert list(work_root.iterdir()) == [work_root / "kept-bundle"]
+    assert list(work_root.iterdir()) == [work_root / KEPT_FOLDER]
     assert fake_cli.calls[0]["cwd"] != str(stopped)
 
 

@@ -203,8 +203,8 @@ def test_source_problems_are_all_reported_before_anything_is_written(buckets):
 
 
 def room(limit: int) -> str:
-    return (f"the {limit} bytes a bundle has in the Deploy function's ephemeral storage (half of it: the CLI writes "
-            "bundle.tar beside the gathered files)")
+    return (f"the {limit} bytes a bundle has in the Deploy function's ephemeral storage (half of what the bundles "
+            "kept for the next ships leave: the CLI writes bundle.tar beside the gathered files)")
 
 
 def test_files_that_could_never_ship_are_refused_with_the_other_problems(buckets):

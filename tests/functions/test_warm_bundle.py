@@ -1,5 +1,6 @@
-"""The bundle kept in the deploy function's storage between ships: a file stays only while the listing names the
-bytes it holds and nobody touched it; everything else is gathered again, and the folder holds exactly the listing."""
+"""The bundles kept in the deploy function's storage between ships, one per prefix within a budget of bytes: a file
+stays only while the listing names the bytes it holds and nobody touched it; everything else is gathered again, and
+the folder holds exactly the listing."""
 
 import os
 from pathlib import Path
@@ -9,15 +10,17 @@ from bundle_kit import REPOS, archive_keys, archive_members, bundle_of, folder_f
 from testkit import DAG_BUCKET
 
 from functions.deploy.bundling import Bundle, gather_bundle
-from functions.deploy.warm_bundle import KEPT_FOLDER, RECORD_FILE, claim_kept_bundle, keep_bundle
+from functions.deploy.warm_bundle import KEPT_FOLDER, RECORD_FILE, claim_kept_bundle, keep_bundle, kept_path
 
 MAIN_PREFIX = "dags/ws/dep/"
+BUDGET = 1024**3
 
 
 class Ships:
     """Ships as the deploy function makes them, each in its own work folder, all with one storage."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, budget: int = BUDGET):
+        self.budget = budget
         self.storage = root / "storage"
         self.storage.mkdir(parents=True)
         self.root = root
@@ -31,12 +34,14 @@ class Ships:
         kept = claim_kept_bundle(self.storage, folder, DAG_BUCKET, prefix)
         bundle = gather_bundle(DAG_BUCKET, "ws", "dep", folder, repo, kept)
         files = folder_files(folder)
-        assert keep_bundle(self.storage, folder, DAG_BUCKET, prefix, bundle.written)
+        keep_bundle(self.storage, folder, DAG_BUCKET, prefix, bundle.written, self.budget)
         return bundle, files
 
-    @property
-    def kept_files(self) -> dict[str, bytes]:
-        return folder_files(self.storage / KEPT_FOLDER / "dags")
+    def kept(self, prefix: str = MAIN_PREFIX) -> Path:
+        return kept_path(self.storage, DAG_BUCKET, prefix)
+
+    def kept_files(self, prefix: str = MAIN_PREFIX) -> dict[str, bytes]:
+        return folder_files(self.kept(prefix) / "dags")
 
 
 @pytest.fixture
@@ -112,7 +117,7 @@ def test_files_gone_from_the_listing_leave_the_folder_and_their_empty_folders(bu
 def test_a_kept_file_changed_on_disk_is_gathered_again(buckets, gets, ships):
     seed(buckets)
     ships.ship()
-    tampered = ships.storage / KEPT_FOLDER / "dags" / "repo-a" / "etl.py"
+    tampered = ships.kept() / "dags" / "repo-a" / "etl.py"
     tampered.write_bytes(b"import os; os.system('oops')\n")
     gets.clear()
 
@@ -134,18 +139,52 @@ def test_an_object_rewritten_with_bytes_of_the_same_size_is_caught_by_its_etag(b
     assert files["repo-c/c.py"] == b"from airflow import DAG  # C\n"
 
 
-def test_the_bundle_of_another_prefix_is_removed_not_used(buckets, gets, ships):
+def test_each_prefix_has_its_own_kept_bundle(buckets, gets, ships):
     seed(buckets)
     ships.ship()
     gets.clear()
 
     bundle, files = ships.ship(repo="repo-b")
 
+    # The main bundle's files are not the per-repo bundle's (they lie under <repo>/): nothing is taken from it.
     assert gets == archive_keys("repo-b")
     assert files == REPOS["repo-b"] and bundle.kept_files == 0
-    assert ships.kept_files == REPOS["repo-b"]
-    assert sorted(path.name for path in ships.root.iterdir()) == ["storage", "work-1", "work-2"]
+    assert ships.kept_files(f"{MAIN_PREFIX}repo-b/") == REPOS["repo-b"]
+    assert ships.kept_files() == bundle_of(REPOS)
+    gets.clear()
+
+    again, files = ships.ship()
+
+    assert gets == [] and again.kept_files == 5 and files == bundle_of(REPOS)
+    assert sorted(path.name for path in ships.root.iterdir()) == ["storage", "work-1", "work-2", "work-3"]
     assert not (ships.root / "work-2" / "dags.kept").exists()
+
+
+def test_kept_bundles_beyond_the_budget_go_least_recently_kept_first(buckets, gets, tmp_path):
+    seed(buckets)
+    sizes = {repo: sum(len(body) for body in files.values()) for repo, files in REPOS.items()}
+    ships = Ships(tmp_path, budget=sizes["repo-a"] + sizes["repo-b"])
+    for repo in ("repo-a", "repo-b"):
+        ships.ship(repo=repo)
+    ships.ship(repo="repo-a")  # kept again: now the most recent
+
+    ships.ship(repo="repo-c")
+
+    kept = sorted(path.name for path in (ships.storage / KEPT_FOLDER).iterdir())
+    assert kept == sorted(ships.kept(f"{MAIN_PREFIX}{repo}/").name for repo in ("repo-a", "repo-c"))
+    gets.clear()
+    bundle, _ = ships.ship(repo="repo-b")
+    assert bundle.kept_files == 0 and gets == archive_keys("repo-b")
+
+
+def test_a_bundle_larger_than_the_budget_is_not_kept(buckets, tmp_path):
+    seed(buckets)
+    ships = Ships(tmp_path, budget=sum(len(body) for body in REPOS["repo-a"].values()) - 1)
+
+    ships.ship(repo="repo-a")
+
+    assert not (ships.storage / KEPT_FOLDER).exists() or list((ships.storage / KEPT_FOLDER).iterdir()) == []
+    assert list((tmp_path / "work-1").iterdir()) == [tmp_path / "work-1" / "dags"]
 
 
 def test_a_kept_bundle_is_claimed_by_one_invocation_only(buckets, ships, tmp_path):
@@ -165,7 +204,7 @@ def test_a_kept_bundle_is_claimed_by_one_invocation_only(buckets, ships, tmp_pat
 def test_an_unreadable_record_means_gathering_from_s3(buckets, gets, ships):
     seed(buckets)
     ships.ship()
-    (ships.storage / KEPT_FOLDER / RECORD_FILE).write_text("{not json")
+    (ships.kept() / RECORD_FILE).write_text("{not json")
     gets.clear()
 
     bundle, files = ships.ship()
@@ -177,12 +216,13 @@ def test_an_unreadable_record_means_gathering_from_s3(buckets, gets, ships):
 def test_a_bundle_is_not_kept_over_one_kept_meanwhile(buckets, ships, tmp_path):
     seed(buckets)
     ships.ship()
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-c/c.py", Body=b"# c2\n")
     folder = tmp_path / "late" / "dags"
     folder.parent.mkdir()
-    bundle = gather_bundle(DAG_BUCKET, "ws", "dep", folder, repo="repo-c")
+    bundle = gather_bundle(DAG_BUCKET, "ws", "dep", folder)
 
-    assert not keep_bundle(ships.storage, folder, DAG_BUCKET, f"{MAIN_PREFIX}repo-c/", bundle.written)
-    assert ships.kept_files == bundle_of(REPOS)
+    assert not keep_bundle(ships.storage, folder, DAG_BUCKET, MAIN_PREFIX, bundle.written, BUDGET)
+    assert ships.kept_files() == bundle_of(REPOS)
 
 
 def test_a_folder_left_where_a_file_now_goes_is_cleared(buckets, ships):
@@ -194,4 +234,4 @@ def test_a_folder_left_where_a_file_now_goes_is_cleared(buckets, ships):
     _, files = ships.ship()
 
     assert files == {"repo-a/x": b"# x is a file now\n"}
-    assert os.path.isfile(ships.storage / KEPT_FOLDER / "dags" / "repo-a" / "x")
+    assert os.path.isfile(ships.kept() / "dags" / "repo-a" / "x")

@@ -47,7 +47,7 @@ def test_a_folder_in_use_is_never_removed(tmp_path):
 def test_folders_being_made_and_other_folders_are_left_alone(tmp_path):
     being_made = tmp_path / f"{WORK_PREFIX}new"
     being_made.mkdir()
-    other = tmp_path / "kept-bundle"
+    other = tmp_path / "kept-bundles"
     other.mkdir()
     (other / IN_USE_FILE).touch()
 
