@@ -1,7 +1,8 @@
 """Deploy: each invocation's work folder in the function's ephemeral storage, and the folders left behind.
 
-An invocation works in a folder of its own, removed when it ends. But Lambda stops a timed-out invocation by ending
-its process: no `finally` runs, and its folder stays in /tmp, which the environment keeps for the next invocation.
+An invocation works in a folder of its own, removed when it ends. But Lambda stops a timed-out (or crashed)
+invocation by resetting its environment's runtime: no `finally` runs, and "the Lambda reset does not clear the /tmp
+directory content prior to the next init phase" (Lambda's execution environment documentation).
 Such a folder holds a bundle's files (room the next gathering needs) and the CLI's config, where the CLI writes the
 token. So a folder is held while in use, by a lock on its IN_USE_FILE, and each invocation first removes the work
 folders nobody holds. In Lambda one invocation runs at a time in an environment; in the local mode several run in
