@@ -13,6 +13,8 @@ deployment's deferred ships left to tell (functions/wake_waiters/waking.py).
 """
 
 import json
+import math
+import random
 import time
 from collections.abc import Mapping
 
@@ -69,7 +71,10 @@ def acquire(
             f"deployment {key} has been locked by execution {holder or 'unknown'} for more than "
             f"{max_wait_seconds} s of waiting; nothing was changed. Re-run when it has finished."
         )
-    wait_seconds = min(MAX_WAIT_SECONDS, int(FIRST_WAIT_SECONDS * 1.5 ** (attempt - 1)))
+    backoff = min(MAX_WAIT_SECONDS, int(FIRST_WAIT_SECONDS * 1.5 ** (attempt - 1)))
+    # Jittered within its second half: waiters that came in one burst would otherwise all wake at the same moments
+    # and rewrite the lock's item together (a hot item, and one large with their tokens).
+    wait_seconds = random.randint(math.ceil(backoff / 2), backoff)
     return LockState(
         key=key, acquired=False, holder=holder, attempt=attempt, waiting_since=waiting_since,
         wait_seconds=wait_seconds,

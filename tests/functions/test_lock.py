@@ -1,5 +1,7 @@
 """AcquireLock: one execution per deployment; a vanished holder blocks only until its lease ends."""
 
+import math
+
 import pytest
 from moto.core.config import default_user_config
 from testkit import emitted_metrics
@@ -25,11 +27,13 @@ def test_first_comer_gets_the_lock_and_others_wait(table):
     second = acquire(table, "ws/dep", "exec-b", lease_seconds=600, max_wait_seconds=900)
 
     assert first.acquired and first.holder == "exec-a"
-    assert not second.acquired and second.holder == "exec-a" and second.wait_seconds == 5
+    assert not second.acquired and second.holder == "exec-a" and 3 <= second.wait_seconds <= 5
     assert acquire(table, "ws/other", "exec-b", 600, 900).acquired
 
 
 def test_waits_grow_and_are_bounded(table, monkeypatch):
+    # The longest each jittered wait may be: the backoff.
+    monkeypatch.setattr(locking.random, "randint", lambda low, high: high)
     acquire(table, "ws/dep", "exec-a", 600, 10_000)
     state = None
     waits = []
@@ -37,6 +41,18 @@ def test_waits_grow_and_are_bounded(table, monkeypatch):
         state = acquire(table, "ws/dep", "exec-b", 600, 10_000, previous=state)
         waits.append(state.wait_seconds)
     assert waits[:4] == [5, 7, 11, 16] and max(waits) == 60 and state.attempt == 12
+
+
+def test_waiters_of_one_burst_wake_at_different_moments_within_the_second_half_of_their_backoff(table):
+    acquire(table, "ws/dep", "holder", 600, 10_000)
+    states = {f"exec-{number}": None for number in range(40)}
+    for attempt in range(1, 5):
+        for execution, state in states.items():
+            states[execution] = acquire(table, "ws/dep", execution, 600, 10_000, previous=state)
+        backoff = [5, 7, 11, 16][attempt - 1]
+        waits = [state.wait_seconds for state in states.values()]
+        assert all(math.ceil(backoff / 2) <= wait <= backoff for wait in waits)
+        assert len(set(waits)) > 1
 
 
 def test_gives_up_after_the_longest_wait(table, monkeypatch):
