@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 POLL_SECONDS = 0.1
-NEW_EXECUTIONS_PAGE = 10
 TERMINAL_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 # EventBridge events are at most 256 KB: Step Functions leaves the execution's input and output out of its
 # status-change event when they would not fit (about 248 KB together), says so in inputDetails/outputDetails,
@@ -143,43 +142,18 @@ class ExecutionEventBus:
                 logger.exception("local EventBridge: watching executions failed")
 
     def _deliver_changes(self) -> None:
-        """One poll: the executions not seen before, then those that left RUNNING since the last poll. Listing every
-        execution at every poll would cost in proportion to all the world has run (a bench world runs hundreds)."""
-        new = self._new_executions()
-        running = {
-            execution["executionArn"]
-            for page in self.sfn.get_paginator("list_executions").paginate(
-                stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
-            )
-            for execution in page["executions"]
-        }
-        watched = [arn for arn, status in self._known.items() if status not in TERMINAL_STATUSES]
-        for arn in watched + new:
-            if arn in running:
-                status = "RUNNING"
-            else:
-                description = self.sfn.describe_execution(executionArn=arn)
-                status = description["status"]
-                if status in TERMINAL_STATUSES and self._known.get(arn) != status:
-                    self._deliver(status_change_event(description, self.account, self.region))
-            with self._idle:
-                self._known[arn] = status
-                self._idle.notify_all()
-
-    def _new_executions(self) -> list[str]:
-        """The executions not seen before. ListExecutions answers newest first, so they come first: pages are read
-        until one holds an execution already seen."""
-        new = []
-        pages = self.sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.state_machine_arn, PaginationConfig={"PageSize": NEW_EXECUTIONS_PAGE}
-        )
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
         for page in pages:
-            unseen = [execution["executionArn"] for execution in page["executions"]
-                      if execution["executionArn"] not in self._known]
-            new += unseen
-            if len(unseen) < len(page["executions"]):
-                break
-        return new
+            for execution in page["executions"]:
+                arn, status = execution["executionArn"], execution["status"]
+                if self._known.get(arn) == status:
+                    continue
+                if status in TERMINAL_STATUSES:
+                    self._deliver(status_change_event(self.sfn.describe_execution(executionArn=arn), self.account,
+                                                      self.region))
+                with self._idle:
+                    self._known[arn] = status
+                    self._idle.notify_all()
 
     def _deliver(self, event: dict) -> None:
         if self.losing:
