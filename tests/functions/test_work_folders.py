@@ -2,6 +2,7 @@
 (a timed-out invocation's process ends with no `finally` run): never while one is in use."""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from functions.deploy.work_folders import IN_USE_FILE, WORK_PREFIX, remove_abandoned, work_folder
@@ -61,3 +62,17 @@ def test_nothing_to_do_in_a_storage_that_is_not_a_folder(tmp_path):
 
     assert remove_abandoned(not_a_folder) == []
     assert os.path.isfile(not_a_folder)
+
+
+def test_invocations_running_together_never_remove_each_others_folders(tmp_path):
+    def invocation(_: int) -> bool:
+        with work_folder(tmp_path) as work:
+            # Another invocation's cleanup may run at any moment of this one's, its making included.
+            remove_abandoned(tmp_path)
+            (work / "file").write_text("x")
+            remove_abandoned(tmp_path)
+            return (work / "file").exists()
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(invocation, range(400)))
+    assert list(tmp_path.iterdir()) == []
