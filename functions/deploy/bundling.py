@@ -65,7 +65,7 @@ class Bundle(FrozenRecord):
     # What the gathering listed: repo -> path below its prefix -> ETag (the bundle's ship record, without a second
     # listing of the deployment).
     stored: dict[str, dict[str, str]] = field(default_factory=dict)
-    kept_files: int = 0  # left in place from the bundle of the last ship
+    files_kept: int = 0  # left in place from the bundle of the last ship
     written: dict[str, WrittenFile] = field(default_factory=dict)  # what the folder now holds, by path
 
 
@@ -75,11 +75,16 @@ def _problem_summary(problems: list[str]) -> str:
     return shown + more
 
 
+def bundle_prefix(workspace: str, deployment: str, repo: str | None = None) -> str:
+    """What a bundle holds: the deployment's prefix (its main bundle), or its one repo's (a per-repo bundle). It ends
+    with "/": deployment "dep" never holds "dep2"'s objects, repo "a" never "a2"'s."""
+    return repo_prefix(workspace, deployment, repo) if repo else deployment_prefix(workspace, deployment)
+
+
 def list_bundle(bucket: str, workspace: str, deployment: str, repo: str | None = None) -> list[BundleFile]:
     """Every object of the deployment (or of its one repo) with the path it takes in the bundle; raises
     BundleFailed on unsafe keys."""
-    # The prefix ends with "/": deployment "dep" never reads "dep2"'s objects, repo "a" never "a2"'s.
-    prefix = repo_prefix(workspace, deployment, repo) if repo else deployment_prefix(workspace, deployment)
+    prefix = bundle_prefix(workspace, deployment, repo)
     files: list[BundleFile] = []
     problems: list[str] = []
     for item in listed_objects(bucket, prefix):
@@ -245,6 +250,6 @@ def gather_bundle(bucket: str, workspace: str, deployment: str, folder: Path, re
         archived_repos=archived,
         archives=archives,
         stored=stored,
-        kept_files=len(in_place),
+        files_kept=len(in_place),
         written=written,
     )

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.deploy.astro_cli import CliRun, deployed_version, listed_bundles, run_cli
-from functions.deploy.bundling import Bundle, gather_bundle
+from functions.deploy.bundling import Bundle, bundle_prefix, gather_bundle
 from functions.deploy.ship_record import begin_ship, record_ship
 from functions.deploy.warm_bundle import claim_kept_bundle, keep_bundle
 from functions.deploy.work_folders import remove_abandoned, work_folder
@@ -31,7 +31,6 @@ from functions.shared.deferred_ships import Deferred, coalesces, note_failed_shi
 from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
 from functions.shared.manifest import record_of_execution
 from functions.shared.execution_state import DeployResult, RunScope, ShipDecision, ShipOutcome
-from functions.shared.paths import deployment_prefix, repo_prefix
 from functions.shared.records import FrozenRecord
 
 TOKEN_MAX_AGE_SECONDS = 300  # a rotated token is picked up within this time
@@ -61,11 +60,11 @@ class DeploySettings(FrozenRecord):
     token_secret_arn: str
     astro_cli: str
     path: str
-    lock_table: str | None = None  # where deferred changes are recorded (functions/shared/deferred_ships.py)
     # The function's ephemeral storage (/tmp): its work folders, and the bundles kept for the next ships, which
     # together hold at most kept_bundles_bytes (none unless configured).
-    storage: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
-    kept_bundles_bytes: int = 0
+    storage: Path
+    kept_bundles_bytes: int
+    lock_table: str | None = None  # where deferred changes are recorded (functions/shared/deferred_ships.py)
     inherited: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -104,12 +103,12 @@ def refuse_empty(bundle: Bundle, request: DeployInput, astro_target: AstroTarget
     """An empty bundle, or one without any .py file, would delete every DAG of the Dag bundle."""
     if request.allow_empty_deployment or bundle.python_files:
         return
-    if bundle_name == MAIN_BUNDLE:
-        prefix = deployment_prefix(request.workspace, request.deployment)
-        removed = f"every DAG of Astro deployment {astro_target.deployment_id}"
-    else:
-        prefix = repo_prefix(request.workspace, request.deployment, request.repo)
+    per_repo = bundle_name != MAIN_BUNDLE
+    prefix = bundle_prefix(request.workspace, request.deployment, request.repo if per_repo else None)
+    if per_repo:
         removed = f"every DAG of Dag bundle {bundle_name} of Astro deployment {astro_target.deployment_id}"
+    else:
+        removed = f"every DAG of Astro deployment {astro_target.deployment_id}"
     counted = "1 file" if bundle.files == 1 else f"{bundle.files} files"
     held = f"{counted} but no .py file" if bundle.files else "no files"
     raise EmptyBundleRefused(
@@ -230,31 +229,28 @@ def deploy_deployment(
         return carried_meanwhile
     token = read_token(settings.token_secret_arn)
     per_repo = request.repo if bundle_name != MAIN_BUNDLE else None
-    listed_prefix = repo_prefix(request.workspace, request.deployment, request.repo) if per_repo else (
-        deployment_prefix(request.workspace, request.deployment))
+    listed_prefix = bundle_prefix(request.workspace, request.deployment, per_repo)
     # Read under the lock, before the gathering: no change is deferred while it is held.
     carried = read_deferred(settings.lock_table, request.lock_key) if (
         settings.lock_table and request.lock_key and coalesces(request)) else []
     carried_changes = [entry.execution for entry in carried if entry.execution != request.execution]
     # Its removal also removes the CLI's config, which holds the token.
     with _cli_work_folder(settings.storage) as work:
+        dags = work / "dags"
 
         def run_astro(argv: list[str]) -> CliRun:
             return run_cli(argv, cli_environment(settings, work / "home", token), cwd=work,
                            timeout_seconds=_cli_timeout(remaining_ms()), secrets=[token])
 
-        kept = claim_kept_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix)
+        kept = claim_kept_bundle(settings.storage, dags, settings.bucket, listed_prefix)
         bundle: Bundle | None = None
         try:
-            bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, work / "dags", per_repo,
-                                   kept)
+            bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, dags, per_repo, kept)
             refuse_empty(bundle, request, astro_target, bundle_name)
             if per_repo:
                 ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
             pending = begin_ship(settings.bucket, request, astro_target.deployment_id, bundle.stored, carried_changes)
-            run = run_astro(
-                cli_arguments(settings.astro_cli, astro_target, work / "dags", description(request), bundle_name)
-            )
+            run = run_astro(cli_arguments(settings.astro_cli, astro_target, dags, description(request), bundle_name))
             version = deployed_version(
                 run, deployment_id=astro_target.deployment_id,
                 astro_deployments_key=f"{request.workspace}/{request.deployment}", secret=settings.token_secret_arn,
@@ -267,11 +263,10 @@ def deploy_deployment(
             raise
         finally:
             if bundle is not None:
-                keep_bundle(settings.storage, work / "dags", settings.bucket, listed_prefix, bundle.written,
-                            settings.kept_bundles_bytes)
+                keep_bundle(settings.storage, dags, settings.bucket, listed_prefix, bundle.written, settings.kept_bundles_bytes)
     result = DeployResult(
         deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
-        repos=bundle.repos, files_kept=bundle.kept_files, archives=bundle.archives, carried=carried_changes,
+        repos=bundle.repos, files_kept=bundle.files_kept, archives=bundle.archives, carried=carried_changes,
     )
     # After the ship, which Astro holds whatever happens to the record.
     problems = [record_ship(settings.bucket, pending, version) if request.record_live else None,

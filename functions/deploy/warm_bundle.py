@@ -31,6 +31,7 @@ KEPT_FOLDER = "kept-bundles"
 RECORD_FILE = "bundle.json"
 USAGE_FILE = "usage.json"  # small: what eviction reads
 BUNDLE_FOLDER = "dags"
+EVICTED_PREFIX = ".evicted-"
 
 
 class WrittenFile(FrozenRecord):
@@ -80,10 +81,10 @@ def claim_kept_bundle(storage: Path, folder: Path, bucket: str, prefix: str) -> 
 def keep_bundle(storage: Path, folder: Path, bucket: str, prefix: str, files: Mapping[str, WrittenFile],
                 budget_bytes: int) -> bool:
     """Leave `folder`, which holds exactly `files`, in `storage` for the next ship of the prefix, then remove the
-    least recently kept bundles beyond `budget_bytes` (this one too, if it alone is larger). False when it is not
-    kept: the caller's removal of its work folder takes it then."""
+    least recently kept bundles beyond `budget_bytes`. False when it is not kept (empty, larger than the budget alone,
+    or another kept for the prefix meanwhile): the caller's removal of its work folder takes it then."""
     size = sum(entry.size for entry in files.values())
-    if size > budget_bytes:
+    if not files or size > budget_bytes:
         return False
     staging = folder.with_name(folder.name + ".keep")
     record = {"bucket": bucket, "prefix": prefix,
@@ -101,27 +102,30 @@ def keep_bundle(storage: Path, folder: Path, bucket: str, prefix: str, files: Ma
     return True
 
 
-def _usage(kept: Path) -> tuple[float, int]:
+def _usage(kept: Path) -> tuple[float, int] | None:
+    """When the bundle was kept and its bytes; None if its usage cannot be read (a damaged folder)."""
     try:
         usage = json.loads((kept / USAGE_FILE).read_text())
         return float(usage["kept_at"]), int(usage["bytes"])
     except (OSError, ValueError, KeyError, TypeError):
-        return 0.0, 0  # being claimed, or damaged: first to go
+        return None
 
 
 def evict(storage: Path, budget_bytes: int) -> list[Path]:
-    """Remove the least recently kept bundles until those left hold at most `budget_bytes`; return the removed."""
+    """Remove the least recently kept bundles until those left hold at most `budget_bytes` (and any damaged one);
+    return the removed."""
     try:
-        kept = sorted(((*_usage(path), path) for path in (storage / KEPT_FOLDER).iterdir()), reverse=True)
+        folders = [path for path in (storage / KEPT_FOLDER).iterdir() if not path.name.startswith(EVICTED_PREFIX)]
     except OSError:
         return []
+    usages = {path: _usage(path) for path in folders}
     removed = []
     held = 0
-    for _, size, path in kept:
-        held += size
-        if held > budget_bytes or size == 0:
+    for path, usage in sorted(usages.items(), key=lambda item: item[1] or (0.0, 0), reverse=True):
+        held += usage[1] if usage else 0
+        if usage is None or held > budget_bytes:
             # Renamed first: an invocation claiming it meanwhile gets it whole or not at all.
-            doomed = path.with_name(f".evicted-{uuid.uuid4().hex}")
+            doomed = path.with_name(f"{EVICTED_PREFIX}{uuid.uuid4().hex}")
             try:
                 os.rename(path, doomed)
             except OSError:

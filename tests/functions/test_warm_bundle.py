@@ -10,7 +10,7 @@ from bundle_kit import REPOS, archive_keys, archive_members, bundle_of, folder_f
 from testkit import DAG_BUCKET
 
 from functions.deploy.bundling import Bundle, gather_bundle
-from functions.deploy.warm_bundle import KEPT_FOLDER, RECORD_FILE, claim_kept_bundle, keep_bundle, kept_path
+from functions.deploy.warm_bundle import KEPT_FOLDER, RECORD_FILE, USAGE_FILE, claim_kept_bundle, keep_bundle, kept_path
 
 MAIN_PREFIX = "dags/ws/dep/"
 BUDGET = 1024**3
@@ -58,7 +58,7 @@ def test_an_unchanged_deployment_ships_again_without_reading_s3(buckets, gets, s
 
     assert gets == []
     assert files == bundle_of(REPOS)
-    assert (bundle.files, bundle.kept_files, bundle.archived_repos, bundle.archives) == (5, 5, [], [])
+    assert (bundle.files, bundle.files_kept, bundle.archived_repos, bundle.archives) == (5, 5, [], [])
     assert bundle.bytes == sum(len(body) for body in bundle_of(REPOS).values())
 
 
@@ -73,7 +73,7 @@ def test_a_push_reads_only_the_files_it_changed_and_archives_their_repo_whole(bu
     # The repo's archive is tried (a new environment would need it), then the one changed object is read.
     assert sorted(gets) == archive_keys("repo-b") + ["dags/ws/dep/repo-b/report.py"]
     assert files == bundle_of(REPOS) | {"repo-b/report.py": b"# b2\n"}
-    assert bundle.kept_files == 4
+    assert bundle.files_kept == 4
     assert [archive.key for archive in bundle.archives] == ["archives/ws/dep/repo-b.zip"]
     helper_etag = buckets.head_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-b/pkg/helper.py")["ETag"]
     assert archive_members(buckets, "repo-b") == {"pkg/helper.py": (b"VALUE = 1\n", helper_etag),
@@ -92,7 +92,7 @@ def test_a_repo_changed_as_a_whole_comes_from_its_archive_when_it_matches(bucket
 
     assert gets == archive_keys("repo-c")
     assert files["repo-c/c.py"] == b"# c2\n"
-    assert (bundle.kept_files, bundle.archived_repos) == (4, ["repo-c"])
+    assert (bundle.files_kept, bundle.archived_repos) == (4, ["repo-c"])
 
 
 def test_files_gone_from_the_listing_leave_the_folder_and_their_empty_folders(buckets, gets, ships):
@@ -111,7 +111,7 @@ def test_files_gone_from_the_listing_leave_the_folder_and_their_empty_folders(bu
     assert files == expected
     folder = ships.root / "work-2" / "dags"
     assert not (folder / "repo-b" / "pkg").exists() and not (folder / "repo-c").exists()
-    assert bundle.repos == ["repo-a", "repo-b"] and bundle.kept_files == 3
+    assert bundle.repos == ["repo-a", "repo-b"] and bundle.files_kept == 3
 
 
 def test_a_kept_file_changed_on_disk_is_gathered_again(buckets, gets, ships):
@@ -124,7 +124,7 @@ def test_a_kept_file_changed_on_disk_is_gathered_again(buckets, gets, ships):
     bundle, files = ships.ship()
 
     assert files == bundle_of(REPOS)
-    assert "archives/ws/dep/repo-a.zip" in gets and bundle.kept_files == 4
+    assert "archives/ws/dep/repo-a.zip" in gets and bundle.files_kept == 4
 
 
 def test_an_object_rewritten_with_bytes_of_the_same_size_is_caught_by_its_etag(buckets, gets, ships):
@@ -148,14 +148,14 @@ def test_each_prefix_has_its_own_kept_bundle(buckets, gets, ships):
 
     # The main bundle's files are not the per-repo bundle's (they lie under <repo>/): nothing is taken from it.
     assert gets == archive_keys("repo-b")
-    assert files == REPOS["repo-b"] and bundle.kept_files == 0
+    assert files == REPOS["repo-b"] and bundle.files_kept == 0
     assert ships.kept_files(f"{MAIN_PREFIX}repo-b/") == REPOS["repo-b"]
     assert ships.kept_files() == bundle_of(REPOS)
     gets.clear()
 
     again, files = ships.ship()
 
-    assert gets == [] and again.kept_files == 5 and files == bundle_of(REPOS)
+    assert gets == [] and again.files_kept == 5 and files == bundle_of(REPOS)
     assert sorted(path.name for path in ships.root.iterdir()) == ["storage", "work-1", "work-2", "work-3"]
     assert not (ships.root / "work-2" / "dags.kept").exists()
 
@@ -174,7 +174,7 @@ def test_kept_bundles_beyond_the_budget_go_least_recently_kept_first(buckets, ge
     assert kept == sorted(ships.kept(f"{MAIN_PREFIX}{repo}/").name for repo in ("repo-a", "repo-c"))
     gets.clear()
     bundle, _ = ships.ship(repo="repo-b")
-    assert bundle.kept_files == 0 and gets == archive_keys("repo-b")
+    assert bundle.files_kept == 0 and gets == archive_keys("repo-b")
 
 
 def test_a_bundle_larger_than_the_budget_is_not_kept(buckets, tmp_path):
@@ -210,7 +210,7 @@ def test_an_unreadable_record_means_gathering_from_s3(buckets, gets, ships):
     bundle, files = ships.ship()
 
     assert sorted(gets) == archive_keys(*REPOS)
-    assert files == bundle_of(REPOS) and bundle.kept_files == 0
+    assert files == bundle_of(REPOS) and bundle.files_kept == 0
 
 
 def test_a_bundle_is_not_kept_over_one_kept_meanwhile(buckets, ships, tmp_path):
@@ -235,3 +235,17 @@ def test_a_folder_left_where_a_file_now_goes_is_cleared(buckets, ships):
 
     assert files == {"repo-a/x": b"# x is a file now\n"}
     assert os.path.isfile(ships.kept() / "dags" / "repo-a" / "x")
+
+
+def test_an_empty_bundle_is_not_kept_and_a_damaged_one_goes_at_the_next_keep(buckets, ships, tmp_path):
+    seed(buckets)
+    empty = tmp_path / "empty" / "dags"
+    empty.mkdir(parents=True)
+    assert not keep_bundle(ships.storage, empty, DAG_BUCKET, "dags/ws/other/", {}, BUDGET)
+    ships.ship(repo="repo-a")
+    (ships.kept(f"{MAIN_PREFIX}repo-a/") / USAGE_FILE).write_text("{damaged")
+
+    ships.ship(repo="repo-b")
+
+    assert sorted(path.name for path in (ships.storage / KEPT_FOLDER).iterdir()) == [
+        ships.kept(f"{MAIN_PREFIX}repo-b/").name]
