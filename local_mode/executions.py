@@ -58,12 +58,15 @@ class ExecutionResult:
 
     @property
     def failed_state(self) -> str | None:
-        """The state where things went wrong: the first whose task failed for good, else the one left unfinished."""
+        """The state where things went wrong: the first whose task failed with the execution's error, else the
+        first whose task failed (a failure the definition resumes from, like a lock found free while starting to
+        wait for it, is not the execution's), else the one left unfinished."""
         if self.status == "SUCCEEDED":
             return None
-        for visit in self.visits:
-            if visit.failed:
-                return visit.name
+        failed = [visit for visit in self.visits if visit.failed]
+        culprit = next((visit for visit in failed if visit.error == self.error), failed[0] if failed else None)
+        if culprit:
+            return culprit.name
         candidates = [visit for visit in self.visits if visit.exited is None] or self.visits
         return candidates[-1].name if candidates else None
 

@@ -9,6 +9,10 @@ Invocations are not serialized: concurrent executions really call handlers at th
 The functions' environment is not applied here but once for the whole world (see world.py), as handlers read it
 at call time and run in one process.
 
+Within `invocation_delays`, each invocation also waits a random while before its handler runs and after it
+returns, as Lambda's invocations take unequal times (cold starts, scheduling, the network): concurrent executions'
+steps then interleave in orders that even timing would not give.
+
 Each function's timeout is enforced as Lambda enforces it: an invocation still running at its deadline fails with
 Lambda's timeout error (`Sandbox.Timedout`, see `timed_out_payload`) and is stopped. Lambda stops the whole
 sandbox; in one process the handler's thread is stopped by an exception raised into it at its next Python
@@ -20,6 +24,7 @@ import ctypes
 import importlib
 import inspect
 import json
+import random
 import threading
 import time
 import traceback
@@ -109,6 +114,35 @@ def timed_out_payload(request_id: str, timeout_seconds: float) -> dict:
             "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_seconds:.2f} seconds"}
 
 
+class InvocationDelays:
+    """Random waits of up to `max_seconds`; `seed` varies them from one run to another (the threads' own timing still
+    decides which invocation draws which)."""
+
+    def __init__(self, max_seconds: float, seed: int):
+        self.max_seconds = max_seconds
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            seconds = self._random.uniform(0, self.max_seconds)
+        time.sleep(seconds)
+
+
+_delays: InvocationDelays | None = None
+
+
+@contextmanager
+def invocation_delays(max_seconds: float, seed: int) -> Iterator[None]:
+    """Delay every invocation, before and after its handler, by up to `max_seconds` each, for the block."""
+    global _delays
+    _delays = InvocationDelays(max_seconds, seed)
+    try:
+        yield
+    finally:
+        _delays = None
+
+
 @dataclass
 class _Invocation:
     """One handler call on its own thread, so that its caller can give up on it at the deadline."""
@@ -120,18 +154,24 @@ class _Invocation:
     answer: tuple[str, bool, str] = ("null", False, "")
 
     def run(self) -> None:
+        delays = _delays
         try:
-            result = load_handler(self.handler)(self.event, self.context)
-            self.answer = (json.dumps(result), False, "")
+            if delays:
+                delays.wait()
+            try:
+                result = load_handler(self.handler)(self.event, self.context)
+                self.answer = (json.dumps(result), False, "")
+            except Exception as error:  # noqa: BLE001 -- Lambda reports any exception as the invocation's error
+                payload = {
+                    "errorType": type(error).__name__,
+                    "errorMessage": str(error),
+                    "stackTrace": traceback.format_tb(error.__traceback__.tb_next),
+                }
+                self.answer = (json.dumps(payload), True, "".join(traceback.format_exception(error)))
+            if delays:
+                delays.wait()
         except SandboxStopped:
             return
-        except Exception as error:  # noqa: BLE001 -- Lambda reports any exception as the invocation's error
-            payload = {
-                "errorType": type(error).__name__,
-                "errorMessage": str(error),
-                "stackTrace": traceback.format_tb(error.__traceback__.tb_next),
-            }
-            self.answer = (json.dumps(payload), True, "".join(traceback.format_exception(error)))
         finally:
             self.done.set()
 

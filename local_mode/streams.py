@@ -82,6 +82,9 @@ class StreamPollers:
     # mapping disabled, a poller that lags.
     losing: bool = False
     lost: list[dict] = field(default_factory=list)
+    # While set, each batch is delivered twice: Lambda delivers a stream's records at least once (a batch whose
+    # invocation timed out after doing its work comes again).
+    duplicating: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -119,7 +122,9 @@ class StreamPollers:
                 self.lost.extend(passed)
                 continue
             for start in range(0, len(passed), mapping.batch_size):
-                self._invoke(mapping, {"Records": passed[start:start + mapping.batch_size]})
+                batch = {"Records": passed[start:start + mapping.batch_size]}
+                for _ in range(2 if self.duplicating else 1):
+                    self._invoke(mapping, batch)
 
     def _invoke(self, mapping: StreamMapping, event: dict) -> None:
         attempts = 1 + (mapping.retry_attempts if mapping.retry_attempts >= 0 else 2)

@@ -38,7 +38,7 @@ from local_mode.astro_standin import (
 from local_mode.dynamodb_writes import atomic_item_writes
 from local_mode.events import Delivery, ExecutionEventBus, Rule, lambda_invoker
 from local_mode.execution_end import executions_end_at_once, time_out_execution
-from local_mode.lambda_seam import in_process_lambdas
+from local_mode.lambda_seam import in_process_lambdas, invocation_delays
 from local_mode.payload_limits import payload_limits
 from local_mode.streams import StreamMapping, StreamPollers, streams_client
 from local_mode.template import ARTIFACTS_BUCKET, TokenResolver, UnresolvedReference, stack_template
@@ -360,6 +360,28 @@ class LocalWorld:
             yield self._streams.lost
         finally:
             self._streams.losing = False
+
+    def stream_batches_dropped(self) -> list[dict]:
+        """The batches of stream records whose function failed on every attempt (Lambda drops them)."""
+        assert self._streams is not None
+        return list(self._streams.dropped)
+
+    @contextmanager
+    def duplicate_stream_records(self) -> Iterator[None]:
+        """Deliver each batch of stream records made in the block twice, as Lambda's at-least-once delivery may."""
+        assert self._streams is not None
+        self._streams.duplicating = True
+        try:
+            yield
+        finally:
+            self._streams.duplicating = False
+
+    @contextmanager
+    def uneven_invocations(self, max_seconds: float, seed: int) -> Iterator[None]:
+        """Make every Lambda invocation in the block wait up to `max_seconds` (at random, varied by `seed`) before
+        its handler runs and again after it returns: concurrent executions interleave in unusual orders."""
+        with invocation_delays(max_seconds, seed):
+            yield
 
     def run_schedules(self) -> list[Any]:
         """Run every scheduled rule's targets once, as EventBridge does on schedule; return their answers."""

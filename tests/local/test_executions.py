@@ -100,6 +100,26 @@ def test_an_aborted_execution_fails_in_the_state_it_was_in():
     assert reader.visits[-1].error == "ABORTED"
 
 
+def test_a_failure_the_execution_resumed_from_is_not_where_it_failed():
+    reader = HistoryReader("run-4", None)
+    reader.read(history(
+        ("TaskStateEntered", {"name": "WaitForLock"}),
+        ("TaskScheduled", {}),
+        # The lock was released before the wait began: caught, and the execution takes it.
+        ("TaskFailed", {"error": "LockFree"}),
+        ("TaskStateExited", {"name": "WaitForLock"}),
+        ("TaskStateEntered", {"name": "Deploy"}),
+        ("TaskScheduled", {}),
+        ("TaskFailed", {"error": "AstroDeployFailed", "cause": "refused"}),
+        ("TaskStateExited", {"name": "Deploy"}),
+        ("FailStateEntered", {"name": "Failed"}),
+        ("ExecutionFailed", {"error": "AstroDeployFailed", "cause": "refused"}),
+    ))
+    result = ExecutionResult(name="run-4", arn="arn", status="FAILED", error="AstroDeployFailed", cause="refused",
+                             visits=reader.visits, started=START, stopped=None)
+    assert result.failed_state == "Deploy"
+
+
 def test_a_notification_belongs_to_the_execution_it_names_exactly():
     message = "Execution: repo-20250101T000000-1\nConsole: https://console/executions/details/arn:sm:repo-20250101T000000-1"
     assert mentions(message, "repo-20250101T000000-1")

@@ -1,6 +1,7 @@
 """Guard: the local mode replaces one private method of moto's Lambda. If moto moves it, fail here, loudly."""
 
 import json
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 import tomllib
@@ -12,7 +13,14 @@ from moto import mock_aws
 from testkit import install_probe_module, placeholder_zip
 from moto.awslambda.models import LambdaFunction
 
-from local_mode.lambda_seam import SEAM_NAME, TIMED_OUT_ERROR, SeamMoved, check_seam, in_process_lambdas
+from local_mode.lambda_seam import (
+    SEAM_NAME,
+    TIMED_OUT_ERROR,
+    SeamMoved,
+    check_seam,
+    in_process_lambdas,
+    invocation_delays,
+)
 from local_mode.project import PROJECT_ROOT
 
 PROBE_MODULE = '''
@@ -30,6 +38,10 @@ class ProbeFailed(Exception):
 def meeting_handler(event, context):
     both_inside.wait()
     return "met"
+
+
+def timed_handler(event, context):
+    return {"entered": time.monotonic(), "left": time.monotonic()}
 
 
 def handler(event, context):
@@ -87,7 +99,7 @@ def probe_lambda(tmp_path, monkeypatch):
         role = iam.create_role(RoleName="probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         lambda_ = boto3.client("lambda")
         handlers = {"probe": "handler", "failing-probe": "failing_handler", "meeting-probe": "meeting_handler",
-                    "slow-probe": "slow_handler"}
+                    "slow-probe": "slow_handler", "timed-probe": "timed_handler"}
         for name, handler in handlers.items():
             lambda_.create_function(
                 FunctionName=name, Role=role, Runtime="python3.12", Handler=f"seam_probe.{handler}",
@@ -120,6 +132,18 @@ def test_invocations_run_at_the_same_time_not_one_after_the_other(probe_lambda):
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         assert list(pool.map(invoke, range(2))) == [(None, "met"), (None, "met")]
+
+
+def test_uneven_invocations_wait_as_drawn_before_the_handler_and_after_it(probe_lambda):
+    draws = random.Random(7)
+    before, after = draws.uniform(0, 0.5), draws.uniform(0, 0.5)
+    with invocation_delays(0.5, seed=7):
+        started = time.monotonic()
+        response = probe_lambda.invoke(FunctionName="timed-probe", Payload="{}")
+        answered = time.monotonic()
+    times = json.loads(response["Payload"].read())
+    assert times["entered"] - started >= before
+    assert answered - times["left"] >= after
 
 
 def test_the_seam_is_removed_afterwards():

@@ -89,3 +89,18 @@ def test_a_failing_batch_is_retried_as_the_mapping_says_then_dropped(table):
         pollers.stop()
     assert len(calls) == 2  # the first attempt and its one retry
     assert pollers.dropped == [calls[0]]
+
+
+def test_while_duplicating_each_batch_comes_twice(table):
+    # AWS: Lambda reads a stream at least once: a batch whose invocation timed out after its work comes again.
+    dynamodb, stream_arn = table
+    events = []
+    pollers = poll(stream_arn, lambda function, event: events.append(event))
+    pollers.duplicating = True
+    try:
+        dynamodb.put_item(TableName="locks", Item={"lock_key": {"S": "a"}})
+        dynamodb.delete_item(TableName="locks", Key={"lock_key": {"S": "a"}})
+        until(lambda: len(events) == 2)
+    finally:
+        pollers.stop()
+    assert events[0] == events[1] and len(events[0]["Records"]) == 1
