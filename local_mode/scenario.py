@@ -142,7 +142,8 @@ class Outcome:
         return self.result.status == self.request.expect
 
 
-def _prepare(world: LocalWorld, request: ScenarioRequest) -> tuple[str, Any]:
+def prepare(world: LocalWorld, request: ScenarioRequest) -> tuple[str, Any]:
+    """The request's execution name and input, its DAG files uploaded to the artifacts bucket."""
     run_id = world.next_run_id()
     if request.dags_dir is None:
         execution_input = request.event
@@ -156,12 +157,12 @@ def run_scenario(world: LocalWorld, scenario: Scenario, listener: ProgressListen
     if not scenario.concurrent:
         outcomes = []
         for request in scenario.requests:
-            name, execution_input = _prepare(world, request)
+            name, execution_input = prepare(world, request)
             arn = world.start_execution(execution_input, name)
             outcomes.append(Outcome(request, watch_execution(world, arn, listener)))
         return outcomes
     # Every upload first, then every start back to back: the executions overlap as much as they can.
-    prepared = [_prepare(world, request) for request in scenario.requests]
+    prepared = [prepare(world, request) for request in scenario.requests]
     arns = [world.start_execution(execution_input, name) for name, execution_input in prepared]
     with ThreadPoolExecutor(max_workers=len(arns)) as pool:
         results = list(pool.map(lambda arn: watch_execution(world, arn, listener), arns))

@@ -5,13 +5,16 @@ ordered, each execution names a version that carries its commit (or fails, notif
 what Astro last received is what the bucket holds and the lock table holds nothing."""
 
 import hashlib
+import random
+import time
 
 import pytest
 from burst_kit import carrying_version, scenario, ships, write_repo
 
-from local_mode.scenario import run_scenario
+from local_mode.executions import execution_history, watch_execution
+from local_mode.scenario import prepare, run_scenario
 from local_mode.world import LocalWorld
-from testkit import execution_output, lock_items_once_told
+from testkit import execution_output, lock_items_once_told, recovery_arn, wait_until_ended
 
 PREFIX = "dags/analytics/production/"
 PUSHES = 6
@@ -87,5 +90,65 @@ def test_an_uneven_burst_with_a_failed_shared_ship_loses_nothing(tmp_path, seed)
                    - earlier]
         assert sorted(told_of_failure) == [failed[0].name] * len(carried), carried
         assert landed[-1]["received"] == bucket_digests(world)
+        assert lock_items_once_told(world) == []
+        assert world.stream_batches_dropped() == []
+
+
+# Short function timeouts keep the recovery's wait for the stopped execution's invocation in flight short.
+SHORT_TIMEOUTS = {"stepTimeoutsSeconds": {"Parse": 12, "Snapshot": 12, "ClearPrefix": 12, "Upload": 12},
+                  "deployTimeoutSeconds": 40}
+
+
+# Where an execution can be stopped with its change under way: each step that changes, gathers or ships, and the
+# waits between them.
+STOP_STATES = ("WaitForLock", "Snapshot", "ClearPrefix", "Upload", "ShipOrDefer", "DeferShip", "Deploy")
+
+
+def stop_the_first_in(world: LocalWorld, arns: list[str], state: str, skip: int) -> int | None:
+    """Stop the execution that enters `state` after `skip` others did, as soon as it does; return its index (None
+    if too few ever entered it)."""
+    entered: list[int] = []
+    while True:
+        histories = [execution_history(world, arn) for arn in arns]
+        for index, events in enumerate(histories):
+            if index not in entered and any(
+                    event.get("stateEnteredEventDetails", {}).get("name") == state for event in events):
+                entered.append(index)
+        if len(entered) > skip:
+            world.client("stepfunctions").stop_execution(executionArn=arns[entered[skip]], cause="test: withdrawn")
+            return entered[skip]
+        if all(any(event["type"].startswith("Execution") and event["type"] != "ExecutionStarted"
+                   for event in events) for events in histories):
+            return None
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("seed", [6, 9])
+def test_an_uneven_burst_with_an_execution_stopped_in_a_random_state_loses_nothing(tmp_path, seed):
+    pushes = [(f"team_{index}", f"d{seed}{index}c") for index in range(PUSHES)]
+    chosen = random.Random(seed)
+    state, skip = chosen.choice(STOP_STATES), chosen.randrange(2)
+    with LocalWorld(tmp_path / "out", context_overrides=SHORT_TIMEOUTS) as world:
+        with world.uneven_invocations(MOST_DELAY_SECONDS, seed), world.duplicate_stream_records():
+            prepared = [prepare(world, request) for request in scenario(tmp_path / "dags", pushes).requests]
+            arns = [world.start_execution(execution_input, name) for name, execution_input in prepared]
+            stopped = stop_the_first_in(world, arns, state, skip)
+            results = [watch_execution(world, arn) for arn in arns]
+            if stopped is not None:
+                assert wait_until_ended(world, recovery_arn(world, results[stopped].name))["status"] == "SUCCEEDED"
+
+        assert [result.status for index, result in enumerate(results) if index != stopped] == [
+            "SUCCEEDED"] * (PUSHES - (stopped is not None)), state
+        landed = [ship for ship in ships(world) if ship["outcome"] == "deployed"]
+        assert all(earlier["end"] <= later["start"] for earlier, later in zip(landed, landed[1:]))
+        by_version = {ship["version"]: ship["received"] for ship in landed}
+        for index, (result, (repo, commit)) in enumerate(zip(results, pushes)):
+            if index != stopped:
+                version, _ = carrying_version(world, result)
+                path, digest = write_repo(tmp_path / "expected", repo, commit)
+                assert by_version[version][path] == digest, (result.name, version)
+        # The stopped execution's repo is whole, its new commit or nothing, and Astro last received the bucket.
+        assert landed[-1]["received"] == bucket_digests(world)
+        assert len(world.notifications()) == (stopped is not None)
         assert lock_items_once_told(world) == []
         assert world.stream_batches_dropped() == []
