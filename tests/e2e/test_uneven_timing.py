@@ -1,4 +1,4 @@
-"""Bursts on the shared main bundle under AWS's uneven timing, end to end: every Lambda invocation waits a random
+"""Bursts under AWS's uneven timing, end to end (on the shared main bundle, and on per-repo Dag bundles): every Lambda invocation waits a random
 while before and after its handler (cold starts, scheduling) and every wake-up of the lock's stream comes twice
 (Lambda's at-least-once delivery). Whatever order the executions' steps then take, nothing is lost: ships stay
 ordered, each execution names a version that carries its commit (or fails, notified), and once all has settled
@@ -150,5 +150,32 @@ def test_an_uneven_burst_with_an_execution_stopped_in_a_random_state_loses_nothi
         # The stopped execution's repo is whole, its new commit or nothing, and Astro last received the bucket.
         assert landed[-1]["received"] == bucket_digests(world)
         assert len(world.notifications()) == (stopped is not None)
+        assert lock_items_once_told(world) == []
+        assert world.stream_batches_dropped() == []
+
+
+PER_REPO = {"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}
+
+
+@pytest.mark.parametrize("seed", [10])
+def test_uneven_pushes_to_per_repo_bundles_leave_each_bundle_equal_to_its_prefix(tmp_path, seed):
+    # Per-repo Dag bundles ship apart: each repo's ships in order, the last one what its prefix holds.
+    pushes = [(f"team_{index % 3}", f"e{seed}{index}d") for index in range(PUSHES)]
+    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO) as world:
+        results = run_uneven_burst(world, tmp_path / "dags", pushes, seed)
+
+        assert [result.status for result in results] == ["SUCCEEDED"] * PUSHES, [
+            (result.name, result.failed_state, result.error, result.cause) for result in results]
+        in_bucket = bucket_digests(world)
+        for repo in sorted({repo for repo, _ in pushes}):
+            landed = [ship for ship in ships(world) if ship["outcome"] == "deployed" and ship["bundle"] == repo]
+            assert all(earlier["end"] <= later["start"] for earlier, later in zip(landed, landed[1:]))
+            assert landed[-1]["received"] == {path.removeprefix(f"{repo}/"): digest
+                                              for path, digest in in_bucket.items() if path.startswith(f"{repo}/")}
+        for result, (repo, commit) in zip(results, pushes):
+            version, _ = carrying_version(world, result)
+            [ship] = [ship for ship in ships(world) if ship.get("version") == version and ship["bundle"] == repo]
+            path, digest = write_repo(tmp_path / "expected", repo, commit)
+            assert ship["received"][path.removeprefix(f"{repo}/")] == digest, (result.name, version)
         assert lock_items_once_told(world) == []
         assert world.stream_batches_dropped() == []
