@@ -1,8 +1,8 @@
-"""Bursts under AWS's uneven timing, end to end (on the shared main bundle, and on per-repo Dag bundles): every Lambda invocation waits a random
-while before and after its handler (cold starts, scheduling) and every wake-up of the lock's stream comes twice
-(Lambda's at-least-once delivery). Whatever order the executions' steps then take, nothing is lost: ships stay
-ordered, each execution names a version that carries its commit (or fails, notified), and once all has settled
-what Astro last received is what the bucket holds and the lock table holds nothing."""
+"""Bursts under AWS's uneven timing, end to end, on the shared main bundle and on per-repo Dag bundles: every
+Lambda invocation waits a random while before and after its handler (cold starts, scheduling) and every wake-up of
+the lock's stream comes twice (Lambda's at-least-once delivery). Whatever order the executions' steps then take,
+nothing is lost: ships stay ordered, each execution names a version that carries its commit (or fails, notified),
+and once all has settled what Astro last received is what the bucket holds and the lock table holds nothing."""
 
 import hashlib
 import random
