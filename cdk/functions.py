@@ -339,7 +339,8 @@ class PipelineFunctions(Construct):
         self._allow_listing(self.snapshot, bucket)
         self._allow_objects(self.snapshot, ["s3:GetObject"], [plans, dags, manifests])
         self._allow_listing(self.clear_prefix, bucket)
-        self._allow_objects(self.clear_prefix, ["s3:DeleteObject"], [dags])
+        # The repo's archive too: it no longer holds the prefix once the prefix changes.
+        self._allow_objects(self.clear_prefix, ["s3:DeleteObject"], [dags, archives])
         self._allow_objects(self.upload, ["s3:GetObject"], [plans])
         self._allow_objects(self.notify, ["s3:GetObject"], [plans])
         # CopyObject reads the source with the caller's permissions.

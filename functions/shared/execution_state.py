@@ -182,6 +182,8 @@ class RestorePointSummary(Document):
 class ClearResult(Document):
     prefix: str
     deleted: int
+    archive: str  # the repo's archive, removed before the prefix changed (functions/shared/repo_archive.py)
+    archive_left: str | None = None  # why it could not be removed: harmless, the next ship finds it stale
 
 
 class RepoArchive(Document):

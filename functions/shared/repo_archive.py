@@ -5,7 +5,9 @@ but folder markers: each member is named by its key below the prefix, and its co
 version its bytes were read from. Deploy writes it where the bytes already are: for each repo it had to read object
 by object (its archive missing or stale), it zips the files it just downloaded into the bundle, each with the ETag
 of its GetObject response. Nothing else writes archives: a repo changed by Upload or a restore is read once, object
-by object, by the next ship, which leaves its archive for the ships after it.
+by object, by the next ship, which leaves its archive for the ships after it. ClearPrefix removes the repo's
+archive before a push changes the prefix, so that the next ship misses it rather than downloading it to find it
+stale.
 
 A reader uses an archive only when its members, their ETags and sizes are exactly the prefix's current listing: S3
 gives an object new content only with a new ETag, so a match means the same bytes (and each member's CRC is checked

@@ -72,10 +72,11 @@ class StepComparison:
 
 
 def minimum_requests(step: str, size: int) -> int:
-    """The fewest S3 requests that can do the step: a copy per file; a listed page and a batch delete per 1,000."""
+    """The fewest S3 requests that can do the step: a copy per file; a listed page per 1,000 keys, and a batch delete
+    per 1,000 of the keys and the repo's archive."""
     if step == UPLOAD:
         return size
-    return 2 * math.ceil(size / LIST_PAGE)
+    return max(1, math.ceil(size / LIST_PAGE)) + math.ceil((size + 1) / LIST_PAGE)
 
 
 def aws_cli() -> Path:

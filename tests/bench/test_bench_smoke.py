@@ -75,6 +75,7 @@ def test_the_server_counts_exactly_the_requests_our_steps_make(bench_run):
     # archive is Deploy's to write, from the bytes it downloads anyway.
     assert upload.ours[0].requests == {"CopyObject": SIZE, "GetObject": 1}
     assert upload.minimum_requests == SIZE
+    # The repo's archive goes in the one delete batch.
     assert clear.ours[0].requests == {"ListObjectsV2": 1, "DeleteObjects": 1}
     assert clear.ours[0].request_count == clear.minimum_requests == 2
 

@@ -212,10 +212,10 @@ def test_the_recovery_machine_invokes_recover_deploy_and_notify_and_deletes_only
     ]
 
 
-def test_clear_prefix_lists_and_deletes_only_under_dags(synthesized, ids):
+def test_clear_prefix_lists_and_deletes_only_under_dags_and_archives(synthesized, ids):
     assert function_statements(synthesized, "functions.clear_prefix.app.handler") == [
         allow("s3:ListBucket", f"<{ids['bucket']}.Arn>", Condition=DAGS_PREFIX_ONLY),
-        allow("s3:DeleteObject", f"<{ids['bucket']}.Arn>/dags/*"),
+        allow("s3:DeleteObject", [f"<{ids['bucket']}.Arn>/dags/*", f"<{ids['bucket']}.Arn>/archives/*"]),
     ]
 
 

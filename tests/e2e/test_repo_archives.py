@@ -172,7 +172,8 @@ def test_in_a_warm_environment_a_push_reads_only_its_own_repo(world, gets, tmp_p
     deploy(world, "sales", write_repo(tmp_path, "sales", "v2"), warm=True)
 
     assert shipped(world) == repo_files(tmp_path, "sales", "v2") | repo_files(tmp_path, "finance", "v1")
-    # finance is left in place: neither its archive nor its objects are read. sales's archive is tried (stale).
+    # finance is left in place: neither its archive nor its objects are read. sales's archive is tried: its
+    # ClearPrefix removed it.
     assert [key for key in gets if "finance" in key] == []
     assert object_gets(gets, "sales") == object_keys(tmp_path, "sales", "v2")
     gets.clear()

@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 from testkit import DAG_BUCKET, emitted_metrics
 
 from functions.clear_prefix import app
-from functions.clear_prefix.clearing import clear_repo_prefix
+from functions.clear_prefix.clearing import DELETE_BATCH, clear_repo_prefix
 from functions.shared.errors import ClearPrefixFailed
 from functions.shared.execution_state import RunScope
 
@@ -52,6 +52,50 @@ def test_clears_more_than_one_delete_batch(buckets):
     assert keys(buckets) == ["dags/ws/dep/repo-b/keep.py"]
 
 
+def test_the_repo_s_archive_goes_first_and_no_other(buckets):
+    # It no longer holds the prefix: the next ship would download it only to find it stale.
+    archives = ["archives/ws/dep/repo-a.zip", "archives/ws/dep/repo-ab.zip", "archives/ws/dep/repo-b.zip",
+                "archives/ws/dep2/repo-a.zip"]
+    for key in archives:
+        buckets.put_object(Bucket=DAG_BUCKET, Key=key, Body=b"PK")
+
+    result = clear_repo_prefix(DAG_BUCKET, SCOPE)
+
+    assert (result.archive, result.archive_left) == ("archives/ws/dep/repo-a.zip", None)
+    assert keys(buckets) == archives[1:]
+
+
+def test_the_archive_rides_in_a_batch_with_room_else_goes_alone(buckets):
+    calls = []
+    buckets.meta.events.register("provide-client-params.s3.DeleteObjects",
+                                 lambda params, **_: calls.append(len(params["Delete"]["Objects"])))
+    for number in range(DELETE_BATCH):
+        buckets.put_object(Bucket=DAG_BUCKET, Key=f"dags/ws/dep/repo-a/f{number:05}.py", Body=b"")
+    buckets.put_object(Bucket=DAG_BUCKET, Key="archives/ws/dep/repo-a.zip", Body=b"PK")
+
+    clear_repo_prefix(DAG_BUCKET, SCOPE)  # a full batch: the archive alone after it
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"")
+    clear_repo_prefix(DAG_BUCKET, SCOPE)  # one key: the archive in its batch
+
+    assert calls == [DELETE_BATCH, 1, 2]
+    assert keys(buckets) == []
+
+
+def test_an_archive_that_cannot_be_removed_is_left_and_the_prefix_cleared_all_the_same(buckets, monkeypatch):
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"")
+    original = buckets.delete_objects
+
+    def archive_refused(**kwargs):
+        original(**kwargs)
+        return {"Errors": [{"Key": "archives/ws/dep/repo-a.zip", "Code": "AccessDenied", "Message": "denied"}]}
+
+    monkeypatch.setattr(buckets, "delete_objects", archive_refused)
+    result = clear_repo_prefix(DAG_BUCKET, SCOPE)
+
+    assert result.deleted == 1 and result.archive_left == "AccessDenied denied: the next ship finds it stale"
+    assert keys(buckets) == []
+
+
 def test_an_empty_prefix_is_fine(buckets):
     assert clear_repo_prefix(DAG_BUCKET, SCOPE).deleted == 0
 
@@ -93,6 +137,7 @@ def test_handler(buckets, monkeypatch, lambda_context, capsys):
     buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"")
     state = {**SCOPE.to_json(), "prefix": "ignored/", "files": 3, "plan": "s3://x/y"}
 
-    assert app.handler(state, lambda_context) == {"prefix": "dags/ws/dep/repo-a/", "deleted": 1}
+    assert app.handler(state, lambda_context) == {"prefix": "dags/ws/dep/repo-a/", "deleted": 1,
+                                                  "archive": "archives/ws/dep/repo-a.zip", "archive_left": None}
     metrics = emitted_metrics(capsys.readouterr().out, repo="repo-a", deployment="dep")
     assert metrics["clear_prefix.success"] == 1 and metrics["clear_prefix.deleted"] == 1
