@@ -81,15 +81,20 @@ def test_the_archive_rides_in_a_batch_with_room_else_goes_alone(buckets):
     assert keys(buckets) == []
 
 
-def test_an_archive_that_cannot_be_removed_is_left_and_the_prefix_cleared_all_the_same(buckets, monkeypatch):
-    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"")
+def refuse_to_delete(buckets, monkeypatch, key: str) -> None:
+    """DeleteObjects deletes what it is asked, then says it refused `key` (as a policy denying it would)."""
     original = buckets.delete_objects
 
-    def archive_refused(**kwargs):
+    def delete_with_a_refusal(**kwargs):
         original(**kwargs)
-        return {"Errors": [{"Key": "archives/ws/dep/repo-a.zip", "Code": "AccessDenied", "Message": "denied"}]}
+        return {"Errors": [{"Key": key, "Code": "AccessDenied", "Message": "denied"}]}
 
-    monkeypatch.setattr(buckets, "delete_objects", archive_refused)
+    monkeypatch.setattr(buckets, "delete_objects", delete_with_a_refusal)
+
+
+def test_an_archive_that_cannot_be_removed_is_left_and_the_prefix_cleared_all_the_same(buckets, monkeypatch):
+    buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"")
+    refuse_to_delete(buckets, monkeypatch, "archives/ws/dep/repo-a.zip")
     result = clear_repo_prefix(DAG_BUCKET, SCOPE)
 
     assert result.deleted == 1 and result.archive_left == "AccessDenied denied: the next ship finds it stale"
@@ -109,13 +114,7 @@ def test_old_versions_stay_recoverable(buckets):
 
 def test_per_key_errors_fail_loudly(buckets, monkeypatch):
     buckets.put_object(Bucket=DAG_BUCKET, Key="dags/ws/dep/repo-a/etl.py", Body=b"")
-    original = buckets.delete_objects
-
-    def delete_with_a_refusal(**kwargs):
-        original(**kwargs)
-        return {"Errors": [{"Key": "dags/ws/dep/repo-a/etl.py", "Code": "AccessDenied", "Message": "denied"}]}
-
-    monkeypatch.setattr(buckets, "delete_objects", delete_with_a_refusal)
+    refuse_to_delete(buckets, monkeypatch, "dags/ws/dep/repo-a/etl.py")
     with pytest.raises(ClearPrefixFailed, match="1 objects under dags/ws/dep/repo-a/ could not be deleted: "
                                                  "dags/ws/dep/repo-a/etl.py: AccessDenied denied"):
         clear_repo_prefix(DAG_BUCKET, SCOPE)
