@@ -22,6 +22,12 @@ from local_mode.world import LocalWorld
 REGION = "eu-west-1"
 DAG_BUCKET = "test-dag-bucket"
 SOURCE_BUCKET = "test-ci-artifacts"
+# Context for a local world whose deployments ship to one Dag bundle per repo.
+PER_REPO_BUNDLES = {"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}
+# Short function timeouts keep a recovery's wait (a function's timeout plus Lambda's Init phase) short; the Deploy
+# function leaves the CLI its timeout minus 30 s.
+SHORT_FUNCTION_TIMEOUTS = {"stepTimeoutsSeconds": {"Parse": 12, "Snapshot": 12, "ClearPrefix": 12, "Upload": 12},
+                           "deployTimeoutSeconds": 40}
 
 _TARGET_PATHS = (f"/test-{number}/astro-deployments/" for number in itertools.count(1))
 

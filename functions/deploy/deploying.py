@@ -99,16 +99,16 @@ def read_token(secret_arn: str) -> str:
     return token.strip()
 
 
-def refuse_empty(bundle: Bundle, request: DeployInput, astro_target: AstroTarget, bundle_name: str) -> None:
-    """An empty bundle, or one without any .py file, would delete every DAG of the Dag bundle."""
+def refuse_empty(bundle: Bundle, request: DeployInput, astro_target: AstroTarget, bundle_name: str, prefix: str
+                 ) -> None:
+    """An empty bundle (gathered from `prefix`), or one without any .py file, would delete every DAG of the Dag
+    bundle."""
     if request.allow_empty_deployment or bundle.python_files:
         return
-    per_repo = bundle_name != MAIN_BUNDLE
-    prefix = bundle_prefix(request.workspace, request.deployment, request.repo if per_repo else None)
-    if per_repo:
-        removed = f"every DAG of Dag bundle {bundle_name} of Astro deployment {astro_target.deployment_id}"
-    else:
+    if bundle_name == MAIN_BUNDLE:
         removed = f"every DAG of Astro deployment {astro_target.deployment_id}"
+    else:
+        removed = f"every DAG of Dag bundle {bundle_name} of Astro deployment {astro_target.deployment_id}"
     counted = "1 file" if bundle.files == 1 else f"{bundle.files} files"
     held = f"{counted} but no .py file" if bundle.files else "no files"
     raise EmptyBundleRefused(
@@ -246,7 +246,7 @@ def deploy_deployment(
         bundle: Bundle | None = None
         try:
             bundle = gather_bundle(settings.bucket, request.workspace, request.deployment, dags, per_repo, kept)
-            refuse_empty(bundle, request, astro_target, bundle_name)
+            refuse_empty(bundle, request, astro_target, bundle_name, listed_prefix)
             if per_repo:
                 ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
             pending = begin_ship(settings.bucket, request, astro_target.deployment_id, bundle.stored, carried_changes)

@@ -8,10 +8,9 @@ from functions.status.describing import describe_deployment
 from local_mode.astro_standin import bundle_versions, last_bundle, read_invocations
 from local_mode.scenario import Outcome, Scenario, run_scenario
 from local_mode.world import LocalWorld
-from testkit import lock_items
+from testkit import PER_REPO_BUNDLES, lock_items
 
 DEPLOYMENT_ID = "local-ml"
-PER_REPO = {"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}
 
 
 def write_repo(root: Path, repo: str, version: str = "v1", dags: int = 1) -> Path:
@@ -37,7 +36,7 @@ def deploy(world: LocalWorld, folders: dict[str, Path], concurrent: bool = False
 
 
 def test_each_repo_ships_alone_to_its_own_bundle_and_leaves_the_others(tmp_path):
-    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO) as world:
+    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO_BUNDLES) as world:
         state = world.astro_state_dir
         [churn] = deploy(world, {"churn": write_repo(tmp_path, "churn")})
         [pricing] = deploy(world, {"pricing": write_repo(tmp_path, "pricing", dags=2)})
@@ -63,7 +62,7 @@ def test_each_repo_ships_alone_to_its_own_bundle_and_leaves_the_others(tmp_path)
 
 def test_eight_repos_of_one_deployment_ship_at_the_same_time(tmp_path):
     repos = {f"team_{number}": write_repo(tmp_path, f"team_{number}") for number in range(8)}
-    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO) as world, ThreadPoolExecutor(1) as pool:
+    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO_BUNDLES) as world, ThreadPoolExecutor(1) as pool:
         # Deploys land only once all eight have started: executions that waited for each other would never get there.
         with world.hold_deploys():
             running = pool.submit(deploy, world, repos, concurrent=True)
@@ -82,7 +81,7 @@ def test_eight_repos_of_one_deployment_ship_at_the_same_time(tmp_path):
 
 
 def test_a_failed_ship_is_rolled_back_for_its_bundle_alone(tmp_path):
-    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO) as world:
+    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO_BUNDLES) as world:
         deploy(world, {"churn": write_repo(tmp_path, "churn"), "pricing": write_repo(tmp_path, "pricing")})
         state = world.astro_state_dir
         shipped = {bundle: last_bundle(state, DEPLOYMENT_ID, bundle) for bundle in ("churn", "pricing")}
@@ -120,7 +119,7 @@ def test_a_missing_bundle_the_configuration_forbids_creating_fails_with_the_fix(
 
 def test_a_repo_name_that_maps_to_no_bundle_is_refused_at_parse(tmp_path):
     repo = "a_repository_name_longer_than_32_characters"
-    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO) as world:
+    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO_BUNDLES) as world:
         [outcome] = deploy(world, {repo: write_repo(tmp_path, repo)}, expect="FAILED")
 
         assert outcome.result.error == "InvalidRequest" and outcome.result.failed_state == "Parse"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from local_mode.executions import watch_execution
 from local_mode.world import LocalWorld
-from testkit import recovery_arn, wait_until_ended
+from testkit import SHORT_FUNCTION_TIMEOUTS, recovery_arn, wait_until_ended
 
 from cdk.recovery import WAIT_STATE
 from functions.shared.paths import restore_point_key
@@ -30,10 +30,6 @@ OLD = {"campaign_performance.py": b"from airflow import DAG\nDAG('campaign_perfo
        "include/helpers.py": b"VERSION = 'old'\n", "sql/old_report.sql": b"select 'old'"}
 NEW = {"campaign_performance.py": b"from airflow import DAG\nDAG('campaign_performance')\n# new\n",
        "include/helpers.py": b"VERSION = 'new'\n", **{f"sql/report_{n}.sql": b"select 'new'" for n in range(6)}}
-# Short function timeouts keep the recoveries' waits (a function's timeout plus Lambda's Init phase) short; the
-# Deploy function leaves the CLI its timeout minus 30 s.
-CONTEXT = {"stepTimeoutsSeconds": {"Parse": 12, "Snapshot": 12, "ClearPrefix": 12, "Upload": 12},
-           "deployTimeoutSeconds": 40}
 STEPS = ("Snapshot", "ClearPrefix", "Upload", "Deploy")
 ENDS = ("stop", "timeout")
 
@@ -201,7 +197,7 @@ def invariant_problems(world: LocalWorld, case: Case) -> list[str]:
 
 def test_stopped_and_timed_out_executions_end_with_the_invariant_whatever_the_step_in_flight(tmp_path):
     cases = [Case(step, end) for step in STEPS for end in ENDS]
-    with LocalWorld(tmp_path / "out", context_overrides=CONTEXT) as world:
+    with LocalWorld(tmp_path / "out", context_overrides=SHORT_FUNCTION_TIMEOUTS) as world:
         deploy_old_commit(world, cases)
         place_gates(world, cases)
         with ExitStack() as deploys_held:
@@ -235,7 +231,7 @@ def test_stopped_and_timed_out_executions_end_with_the_invariant_whatever_the_st
 
 def test_a_lost_status_event_is_recovered_by_the_sweep_which_also_frees_stale_leases(tmp_path):
     case = Case("Upload", "stop")
-    with LocalWorld(tmp_path / "out", context_overrides=CONTEXT) as world:
+    with LocalWorld(tmp_path / "out", context_overrides=SHORT_FUNCTION_TIMEOUTS) as world:
         deploy_old_commit(world, [case])
         place_gates(world, [case])
         with world.lose_status_events() as lost:
@@ -266,7 +262,7 @@ def test_a_lost_status_event_is_recovered_by_the_sweep_which_also_frees_stale_le
 
 def test_executions_ended_before_parse_finished_are_reported_without_restoring(tmp_path):
     cases = [Case("Parse", end) for end in ENDS]
-    with LocalWorld(tmp_path / "out", context_overrides=CONTEXT) as world:
+    with LocalWorld(tmp_path / "out", context_overrides=SHORT_FUNCTION_TIMEOUTS) as world:
         parse_reached, release = threading.Barrier(len(cases) + 1, timeout=60), threading.Event()
 
         def hold_parse(params, **_):

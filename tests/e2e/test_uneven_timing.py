@@ -11,10 +11,18 @@ import time
 import pytest
 from burst_kit import carrying_version, scenario, ships, write_repo
 
+from functions.shared.dag_bundles import MAIN_BUNDLE
 from local_mode.executions import execution_history, watch_execution
 from local_mode.scenario import prepare, run_scenario
 from local_mode.world import LocalWorld
-from testkit import execution_output, lock_items_once_told, recovery_arn, wait_until_ended
+from testkit import (
+    PER_REPO_BUNDLES,
+    SHORT_FUNCTION_TIMEOUTS,
+    execution_output,
+    lock_items_once_told,
+    recovery_arn,
+    wait_until_ended,
+)
 
 PREFIX = "dags/analytics/production/"
 PUSHES = 6
@@ -23,7 +31,7 @@ MOST_DELAY_SECONDS = 0.3
 
 
 def bucket_digests(world: LocalWorld) -> dict[str, str]:
-    """What the deployment's prefix holds, as the stand-in records what it received: bundle path -> SHA-256."""
+    """What the deployment's prefix holds, as the stand-in records what it received: `<repo>/<path>` -> SHA-256."""
     s3 = world.client("s3")
     return {key.removeprefix(PREFIX): hashlib.sha256(
         s3.get_object(Bucket=world.dag_bucket, Key=key)["Body"].read()).hexdigest()
@@ -35,6 +43,37 @@ def run_uneven_burst(world: LocalWorld, folder, pushes: list[tuple[str, str]], s
         return [outcome.result for outcome in run_scenario(world, scenario(folder, pushes, concurrent=True))]
 
 
+def landed_in_order(world: LocalWorld, bundle: str | None = None) -> list[dict]:
+    """The ships of one Dag bundle (the main one by default) that Astro accepted, each with what it received as
+    `<repo>/<path>`, once checked that every ship of the bundle, failed ones too, began after the one before ended."""
+    every = [ship for ship in ships(world) if ship["bundle"] == (bundle or MAIN_BUNDLE)]
+    assert all(earlier["end"] <= later["start"] for earlier, later in zip(every, every[1:]))
+    inside = f"{bundle}/" if bundle else ""
+    return [{**ship, "received": {inside + path: digest for path, digest in ship["received"].items()}}
+            for ship in every if ship["outcome"] == "deployed"]
+
+
+def assert_each_names_its_commit(world: LocalWorld, folder, landed: list[dict], results: list,
+                                 pushes: list[tuple[str, str]]) -> None:
+    """Every execution that succeeded names a version (one ship's) that holds exactly its commit."""
+    by_version = {ship["version"]: ship["received"] for ship in landed}
+    assert len(by_version) == len(landed)
+    for result, (repo, commit) in zip(results, pushes):
+        if result.status == "SUCCEEDED":
+            version, _ = carrying_version(world, result)
+            path, digest = write_repo(folder, repo, commit)
+            # Exactly its commit: a push that finds its repo's change waiting for a ship ships that change first.
+            assert by_version[version][path] == digest, (result.name, version)
+
+
+def assert_settled(world: LocalWorld, last_received: dict[str, str]) -> None:
+    """What Astro last received is what the bucket holds, each repo whole at one commit; nothing is left in the
+    lock table, and no wake-up was dropped."""
+    assert last_received == bucket_digests(world)
+    assert lock_items_once_told(world) == []
+    assert world.stream_batches_dropped() == []
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_an_uneven_burst_lands_every_commit_in_ordered_ships(tmp_path, seed):
     # Two pushes per repo: a repo's second change must never overtake its first.
@@ -44,18 +83,9 @@ def test_an_uneven_burst_lands_every_commit_in_ordered_ships(tmp_path, seed):
 
         assert [result.status for result in results] == ["SUCCEEDED"] * PUSHES, [
             (result.name, result.failed_state, result.error, result.cause) for result in results]
-        landed = [ship for ship in ships(world) if ship["outcome"] == "deployed"]
-        assert all(earlier["end"] <= later["start"] for earlier, later in zip(landed, landed[1:]))
-        by_version = {ship["version"]: ship["received"] for ship in landed}
-        for result, (repo, commit) in zip(results, pushes):
-            version, _ = carrying_version(world, result)
-            path, digest = write_repo(tmp_path / "expected", repo, commit)
-            # Exactly its commit: a push that finds its repo's change waiting for a ship ships that change first.
-            assert by_version[version][path] == digest, (result.name, version)
-        # Each repo ends at one of its commits, whole, and Astro last received exactly the bucket.
-        assert landed[-1]["received"] == bucket_digests(world)
-        assert lock_items_once_told(world) == []
-        assert world.stream_batches_dropped() == []
+        landed = landed_in_order(world)
+        assert_each_names_its_commit(world, tmp_path / "expected", landed, results, pushes)
+        assert_settled(world, landed[-1]["received"])
 
 
 @pytest.mark.parametrize("seed", [4])
@@ -68,35 +98,22 @@ def test_an_uneven_burst_with_a_failed_shared_ship_loses_nothing(tmp_path, seed)
         failed = [result for result in results if result.status != "SUCCEEDED"]
         assert [(result.status, result.failed_state) for result in failed] == [("FAILED", "Deploy")]
         assert "Rollback" in failed[0].states and len(world.notifications()) == 1
-        landed = [ship for ship in ships(world) if ship["outcome"] == "deployed"]
-        assert all(earlier["end"] <= later["start"] for earlier, later in zip(ships(world), ships(world)[1:]))
-        by_version = {ship["version"]: ship["received"] for ship in landed}
-        told_of_failure = []
-        for result, (repo, commit) in zip(results, pushes):
-            path, digest = write_repo(tmp_path / "expected", repo, commit)
-            if result.status == "SUCCEEDED":
-                version, _ = carrying_version(world, result)
-                assert by_version[version][path] == digest, (result.name, version)
-                told_of_failure += execution_output(world, result.arn).get("carried", {}).get("failed_ships", [])
-            else:
-                # Its repo was new: rolled back to nothing, in the bucket and in what Astro last received.
-                assert not any(key.startswith(f"{PREFIX}{repo}/") for key in world.dag_keys(PREFIX))
+        landed = landed_in_order(world)
+        assert_each_names_its_commit(world, tmp_path / "expected", landed, results, pushes)
+        [(repo, _)] = [push for result, push in zip(results, pushes) if result is failed[0]]
+        # Its repo was new: rolled back to nothing, in the bucket and in what Astro last received.
+        assert not any(key.startswith(f"{PREFIX}{repo}/") for key in world.dag_keys(PREFIX))
         # Each execution whose change the failed ship carried (deferred when it gathered: its commit was in no
         # earlier ship) is told so, and of no other ship.
+        told_of_failure = [ship for result in results if result.status == "SUCCEEDED"
+                           for ship in execution_output(world, result.arn).get("carried", {}).get("failed_ships", [])]
         broken = next(index for index, ship in enumerate(ships(world)) if ship["outcome"] == "failed")
         earlier = {item for ship in ships(world)[:broken] for item in ship["received"].items()}
         carried = [result.name for result, (repo, commit) in zip(results, pushes) if result is not failed[0] and
                    write_repo(tmp_path / "expected", repo, commit) in set(ships(world)[broken]["received"].items())
                    - earlier]
         assert sorted(told_of_failure) == [failed[0].name] * len(carried), carried
-        assert landed[-1]["received"] == bucket_digests(world)
-        assert lock_items_once_told(world) == []
-        assert world.stream_batches_dropped() == []
-
-
-# Short function timeouts keep the recovery's wait for the stopped execution's invocation in flight short.
-SHORT_TIMEOUTS = {"stepTimeoutsSeconds": {"Parse": 12, "Snapshot": 12, "ClearPrefix": 12, "Upload": 12},
-                  "deployTimeoutSeconds": 40}
+        assert_settled(world, landed[-1]["received"])
 
 
 # Where an execution can be stopped with its change under way: each step that changes, gathers or ships, and the
@@ -128,7 +145,7 @@ def test_an_uneven_burst_with_an_execution_stopped_in_a_random_state_loses_nothi
     pushes = [(f"team_{index}", f"d{seed}{index}c") for index in range(PUSHES)]
     chosen = random.Random(seed)
     state, skip = chosen.choice(STOP_STATES), chosen.randrange(2)
-    with LocalWorld(tmp_path / "out", context_overrides=SHORT_TIMEOUTS) as world:
+    with LocalWorld(tmp_path / "out", context_overrides=SHORT_FUNCTION_TIMEOUTS) as world:
         with world.uneven_invocations(MOST_DELAY_SECONDS, seed), world.duplicate_stream_records():
             prepared = [prepare(world, request) for request in scenario(tmp_path / "dags", pushes).requests]
             arns = [world.start_execution(execution_input, name) for name, execution_input in prepared]
@@ -139,43 +156,24 @@ def test_an_uneven_burst_with_an_execution_stopped_in_a_random_state_loses_nothi
 
         assert [result.status for index, result in enumerate(results) if index != stopped] == [
             "SUCCEEDED"] * (PUSHES - (stopped is not None)), state
-        landed = [ship for ship in ships(world) if ship["outcome"] == "deployed"]
-        assert all(earlier["end"] <= later["start"] for earlier, later in zip(landed, landed[1:]))
-        by_version = {ship["version"]: ship["received"] for ship in landed}
-        for index, (result, (repo, commit)) in enumerate(zip(results, pushes)):
-            if index != stopped:
-                version, _ = carrying_version(world, result)
-                path, digest = write_repo(tmp_path / "expected", repo, commit)
-                assert by_version[version][path] == digest, (result.name, version)
-        # The stopped execution's repo is whole, its new commit or nothing, and Astro last received the bucket.
-        assert landed[-1]["received"] == bucket_digests(world)
+        landed = landed_in_order(world)
+        assert_each_names_its_commit(world, tmp_path / "expected", landed, results, pushes)
         assert len(world.notifications()) == (stopped is not None)
-        assert lock_items_once_told(world) == []
-        assert world.stream_batches_dropped() == []
-
-
-PER_REPO = {"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}
+        # The stopped execution's repo is whole, its new commit or nothing, and Astro last received the bucket.
+        assert_settled(world, landed[-1]["received"])
 
 
 @pytest.mark.parametrize("seed", [10])
 def test_uneven_pushes_to_per_repo_bundles_leave_each_bundle_equal_to_its_prefix(tmp_path, seed):
     # Per-repo Dag bundles ship apart: each repo's ships in order, the last one what its prefix holds.
     pushes = [(f"team_{index % 3}", f"e{seed}{index}d") for index in range(PUSHES)]
-    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO) as world:
+    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO_BUNDLES) as world:
         results = run_uneven_burst(world, tmp_path / "dags", pushes, seed)
 
         assert [result.status for result in results] == ["SUCCEEDED"] * PUSHES, [
             (result.name, result.failed_state, result.error, result.cause) for result in results]
-        in_bucket = bucket_digests(world)
-        for repo in sorted({repo for repo, _ in pushes}):
-            landed = [ship for ship in ships(world) if ship["outcome"] == "deployed" and ship["bundle"] == repo]
-            assert all(earlier["end"] <= later["start"] for earlier, later in zip(landed, landed[1:]))
-            assert landed[-1]["received"] == {path.removeprefix(f"{repo}/"): digest
-                                              for path, digest in in_bucket.items() if path.startswith(f"{repo}/")}
-        for result, (repo, commit) in zip(results, pushes):
-            version, _ = carrying_version(world, result)
-            [ship] = [ship for ship in ships(world) if ship.get("version") == version and ship["bundle"] == repo]
-            path, digest = write_repo(tmp_path / "expected", repo, commit)
-            assert ship["received"][path.removeprefix(f"{repo}/")] == digest, (result.name, version)
-        assert lock_items_once_told(world) == []
-        assert world.stream_batches_dropped() == []
+        landed = {repo: landed_in_order(world, repo) for repo in sorted({repo for repo, _ in pushes})}
+        assert_each_names_its_commit(world, tmp_path / "expected", [ship for ships_of in landed.values()
+                                                                    for ship in ships_of], results, pushes)
+        assert_settled(world, {path: digest for ships_of in landed.values()
+                               for path, digest in ships_of[-1]["received"].items()})

@@ -13,10 +13,9 @@ from local_mode.executions import ExecutionResult
 from local_mode.project import EXAMPLES_DIR
 from local_mode.scenario import Scenario, run_scenario
 from local_mode.world import LocalWorld
-from testkit import fake_astro, lock_items
+from testkit import PER_REPO_BUNDLES, fake_astro, lock_items
 
 WORKSPACE, DEPLOYMENT = "analytics", "production"
-PER_REPO = {"astroDeployments": {"*/*": {"deploymentId": "local-{deployment}", "dagBundles": "per-repo"}}}
 SHIP_STATES = {"Snapshot", "ClearPrefix", "Upload", "Deploy"}
 
 
@@ -148,7 +147,7 @@ def test_after_a_failed_ship_and_its_rollback_nothing_counts_as_unchanged_until_
 
 def test_per_repo_bundles_record_their_own_ship_and_skip_unchanged_requests(tmp_path):
     folder = copy_example(tmp_path, "customer_churn")
-    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO) as world:
+    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO_BUNDLES) as world:
         run(world, "customer_churn", folder, deployment="ml")
         versions = bundle_versions(world.astro_state_dir, "local-ml")
 
