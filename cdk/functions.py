@@ -247,7 +247,9 @@ class PipelineFunctions(Construct):
         self.snapshot = self._zip_function(SNAPSHOT, {"DAG_BUCKET": bucket.bucket_name})
         self.clear_prefix = self._zip_function(CLEAR_PREFIX, {"DAG_BUCKET": bucket.bucket_name})
         self.upload = self._zip_function(UPLOAD, {"DAG_BUCKET": bucket.bucket_name})
-        self.rollback = self._zip_function(ROLLBACK, {"DAG_BUCKET": bucket.bucket_name})
+        # The lock table: Rollback ends the execution's ship slot once the repo is back.
+        self.rollback = self._zip_function(ROLLBACK, {"DAG_BUCKET": bucket.bucket_name,
+                                                      "LOCK_TABLE": lock_table.table_name})
         # The bucket: the report of a request Parse refused names who it was for.
         self.notify = self._zip_function(NOTIFY, {"TOPIC_ARN": topic.topic_arn, "DAG_BUCKET": bucket.bucket_name,
                                                   "NOTIFIED_TABLE": notified_table.table_name})
@@ -282,8 +284,10 @@ class PipelineFunctions(Construct):
                 **self.astro_targets.environment,
                 "ASTRO_TOKEN_SECRET_ARN": self.token_secret.secret_arn,
                 "ASTRO_CLI": ASTRO_CLI_PATH,
-                # The deployment's ships item: the deferred changes a ship carries (functions/shared/deferred_ships.py).
+                # The deployment's ships item: the deferred changes a ship carries (functions/shared/deferred_ships.py);
+                # and its lock, handed over to the ship slot for the CLI's upload, with the lock's lease.
                 "LOCK_TABLE": lock_table.table_name,
+                "LOCK_LEASE_SECONDS": str(settings.lock_lease_seconds),
                 "KEPT_BUNDLES_BYTES": str(KEPT_BUNDLES_BYTES),
             }
         )
@@ -362,14 +366,20 @@ class PipelineFunctions(Construct):
             # The repo prefixes' ETags; and, without a prefix condition, a manifest not recorded yet (a repo never
             # deployed) reads as 404, not 403 (a GET has no prefix).
             self._allow(comparer, ["s3:ListBucket"], [bucket.bucket_arn])
-        # The deferred changes a ship carries: read, then told or marked with the failed ship.
-        self._allow(self.deploy, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [lock_table.table_arn])
+        # The deferred changes a ship carries: read, then told or marked with the failed ship; the lock handed over
+        # to the ship slot (a transaction: the lock's item deleted, the slot's updated), and the slot ended.
+        self._allow(self.deploy, ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                    [lock_table.table_arn])
         self.token_secret.grant_read(self.deploy)
         if settings.astro_token_secret_kms_key_arn:
             self._allow_decrypting(self.deploy, [settings.astro_token_secret_kms_key_arn], "secretsmanager")
         for restorer in (self.rollback, self.recover):
             self._allow_restoring(restorer, bucket, dags, restore_points)
-        self._allow(self.recover, ["dynamodb:UpdateItem", "dynamodb:GetItem"], [lock_table.table_arn])
+        # Once the repo is back: its deferred change withdrawn, its ship slot ended (functions/shared/ship_slot.py).
+        self._allow(self.rollback, ["dynamodb:UpdateItem", "dynamodb:DeleteItem"], [lock_table.table_arn])
+        # The lease renewed (the lock's, or the ship slot's); the lock taken back, and the slot ended, for a re-ship.
+        self._allow(self.recover, ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
+                    [lock_table.table_arn])
         # Whether the stopped execution had deferred its ship: a later ship carried it if its repo's live record
         # names it.
         self._allow_objects(self.recover, ["s3:GetObject"], [manifests])

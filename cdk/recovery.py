@@ -40,7 +40,7 @@ from cdk.functions import (
 )
 from cdk.nag import attribute_finding, resource_finding, suppress
 from cdk.state_machine import (
-    ASTRO_UNAVAILABLE, DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, caught_rollback_failure,
+    DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, caught_rollback_failure,
     lambda_task_timeout_seconds,
 )
 from cdk.storage import LOCK_KEY_ATTRIBUTE
@@ -183,7 +183,6 @@ class ExecutionRecovery(Construct):
             ),
             result_path=StateKey.DEPLOY.path,
         )
-        ASTRO_UNAVAILABLE.apply(reship, jitter=False)
         reship.add_catch(release, errors=[sfn.Errors.ALL], result_path=StateKey.RESHIP_ERROR.path)
         reship.next(release)
         reship_needed = (

@@ -1,16 +1,20 @@
 """The deploy pipeline, one deployment at a time:
 
 Parse -> AcquireLock -> Lock acquired? -> CompareWithLive -> Unchanged? -> Snapshot -> ClearPrefix -> Upload ->
-ShipOrDefer -> Deploy -> ReleaseLock -> Deployed, waiting (WaitForLock, until the lock's release wakes it:
-cdk/lock_wakeups.py) and trying again while another execution holds the deployment's lock.
+ShipOrDefer -> Deploy -> Deployed, waiting (WaitForLock, until the lock's release wakes it: cdk/lock_wakeups.py)
+and trying again while another execution holds the deployment's lock.
+
+A ship of the main Dag bundle holds the lock only while it gathers: Deploy then hands it over to the deployment's
+ship slot (functions/shared/ship_slot.py) for the CLI's upload, and ends the slot itself; other executions change
+their repos meanwhile. A ship of a per-repo bundle keeps the lock to the end (ReleaseLock).
 
 In a burst the ships coalesce (functions/shared/deferred_ships.py): a holder that finds executions of other repos
-waiting releases the lock without shipping (DeferShip) and waits until a later ship carries its change: it ends
-"Deployed by another ship", or, told to ship itself, takes the lock again and goes to Deploy. A push to a repo
-whose deferred change is not shipped yet ships it first (ShipDeferredChanges).
+waiting, or a ship in flight, releases the lock without shipping (DeferShip) and waits until a later ship carries
+its change: it ends "Deployed by another ship", or, told to ship itself, takes the lock again and goes to Deploy.
+A push to a repo whose deferred change is not shipped yet ships it first (ShipDeferredChanges).
 
-A failure before the repo prefix can change is notified; a later one is rolled back to the snapshot and the lock
-released first. A request identical to what is live releases the lock and ends Unchanged; a dry run goes from Parse
+A failure before the repo prefix can change is notified; a later one is rolled back to the snapshot (which also
+ends the execution's ship slot) and the lock released first. A request identical to what is live releases the lock and ends Unchanged; a dry run goes from Parse
 to its DryRun report and ends there, having changed nothing.
 
 The state that flows between the states is one contract (functions/shared/execution_state.py): every result path
@@ -33,7 +37,7 @@ from cdk.functions import METRICS_NAMESPACE, PipelineFunctions
 from cdk.nag import attribute_finding, suppress
 from cdk.storage import LOCK_KEY_ATTRIBUTE
 from functions.shared.deferred_ships import DEFER, SHIP_OR_DEFER
-from functions.shared.errors import LockFree
+from functions.shared.errors import LockFree, ShipInFlight
 from functions.shared.execution_state import LOCK_NOT_HELD, ROLLBACK_FAILED, StateKey, plan_field_path
 
 
@@ -80,8 +84,6 @@ LAMBDA_SERVICE_ERRORS = RetryPolicy(
 )
 LAMBDA_RETRIES = (LAMBDA_THROTTLED, LAMBDA_SERVICE_ERRORS)
 LAMBDA_TRANSIENT_ERRORS = tuple(error for policy in LAMBDA_RETRIES for error in policy.errors)
-# A transient Astro or network failure (functions/shared/errors.py); a retried DAG-only deploy is harmless.
-ASTRO_UNAVAILABLE = RetryPolicy(("AstroUnavailable",), 30, 3, 2)
 # DynamoDB throttling or a fault on its side: the release is idempotent, try again.
 DYNAMODB_TRANSIENT = RetryPolicy(
     (
@@ -207,8 +209,6 @@ class DeployStateMachine(Construct):
         snapshot = self._step("Snapshot", functions.snapshot, rollback, result_path=StateKey.RESTORE_POINT.path)
         clear_prefix = self._step("ClearPrefix", functions.clear_prefix, rollback, result_path=StateKey.CLEAR.path)
         upload = self._step("Upload", functions.upload, rollback, result_path=StateKey.UPLOAD.path)
-        deploy = self._step("Deploy", functions.deploy, rollback, result_path=StateKey.DEPLOY.path)
-        ASTRO_UNAVAILABLE.apply(deploy, jitter=False)
         deployed = sfn.Succeed(self, "Deployed")
         release_lock = self._release_lock("ReleaseLock")
         # The lease expired and another execution took the lock: this one has deployed all the same.
@@ -267,6 +267,9 @@ class DeployStateMachine(Construct):
             # No word in time, or the lock's release unsure: take the lock (again) and ship.
             resumes=(acquire_lock, [sfn.Errors.TIMEOUT, *LAMBDA_TRANSIENT_ERRORS]),
         )
+        # Another execution's ship is uploading: nothing is gathered before it has ended, the next ship carries it.
+        deploy = self._step("Deploy", functions.deploy, rollback, result_path=StateKey.DEPLOY.path,
+                            resumes=(defer_ship, [ShipInFlight.__name__]))
         carried = sfn.Succeed(self, "DeployedByAnotherShip", state_name="Deployed by another ship")
         defer_ship.next(
             sfn.Choice(self, "CarriedChoice", state_name="Carried?")
@@ -278,13 +281,28 @@ class DeployStateMachine(Construct):
             .when(sfn.Condition.boolean_equals(StateKey.SHIP_OR_DEFER.field_path("defer"), True), defer_ship)
             .otherwise(deploy)
         )
-        deploy.next(release_lock).next(deployed)
-        # Another execution's change to this repo waits for a ship: shipped before this one changes the repo, so
-        # that every restore point is what Astro last received. Nothing of this execution has changed yet.
-        ship_deferred_first = self._step(
-            "ShipDeferredChanges", functions.deploy, release_after_failure, result_path=StateKey.FLUSH.path
+        deploy.next(
+            sfn.Choice(self, "LockHandedOverChoice", state_name="Lock handed over?")
+            .when(sfn.Condition.boolean_equals(StateKey.DEPLOY.field_path("lock_handed_over"), True), deployed)
+            .otherwise(release_lock.next(deployed))
         )
-        ASTRO_UNAVAILABLE.apply(ship_deferred_first, jitter=False)
+        # Another execution's change to this repo waits for a ship: shipped before this one changes the repo, so
+        # that every restore point is what Astro last received. Nothing of this execution has changed yet, and it
+        # goes on under the lock.
+        ship_deferred_first = self._step(
+            "ShipDeferredChanges",
+            functions.deploy,
+            release_after_failure,
+            payload=sfn.TaskInput.from_object(
+                {
+                    **{name: sfn.JsonPath.string_at(plan_field_path(name))
+                       for name in ("workspace", "deployment", "repo", "commit", "execution", "bundle", "lock_key")},
+                    "allow_empty_deployment": sfn.JsonPath.string_at(plan_field_path("allow_empty_deployment")),
+                    "keeps_lock": True,
+                }
+            ),
+            result_path=StateKey.FLUSH.path,
+        )
         ship_deferred_first.next(compare)
         compare.next(
             sfn.Choice(self, "UnchangedChoice", state_name="Unchanged?")

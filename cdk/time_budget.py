@@ -4,7 +4,8 @@ An execution that outlives `executionTimeoutMinutes` ends TIMED_OUT and is recov
 (cdk/recovery.py), outside its own. So that a slow run ends in the machine's own failure path instead, the worst case must fit: every step
 running each of its attempts to its task timeout, every retry taken with its longest interval, the longest wait
 for the lock, a ship of another execution's deferred change first, its own ship deferred and never told, the
-longest wait for the lock again, then a failure at the end of Deploy's last attempt, rolled back, the lock
+longest wait for the lock again, its Deploy meeting another ship in flight and deferring once more, untold, the
+longest wait for the lock a third time, then a failure at the end of Deploy's last attempt, rolled back, the lock
 released and notified.
 The figures are the ones the constructs are built from (cdk/functions.py, cdk/state_machine.py).
 """
@@ -16,7 +17,7 @@ from aws_cdk import Duration
 from cdk.config import SettingsError, StackSettings
 from cdk.functions import CLEAR_PREFIX, COMPARE, LOCK, NOTIFY, PARSE, RECOVER, ROLLBACK, SNAPSHOT, UPLOAD, ZipStep
 from cdk.state_machine import (
-    ASTRO_UNAVAILABLE, DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, RetryPolicy,
+    DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, RetryPolicy,
     defer_window_seconds, lambda_task_timeout_seconds,
 )
 from functions.shared.locking import MAX_WAIT_SECONDS
@@ -61,6 +62,10 @@ def worst_case(settings: StackSettings) -> list[Phase]:
         # Deferred, then never told: the wait runs out, and the lock is waited for again (a wait of its own).
         Phase("DeferShip", defer_window_seconds(settings.deploy_timeout_seconds)),
         Phase("AcquireLock / WaitForLock again", lock_wait),
+        # Its Deploy meets another execution's ship in flight (at once: nothing is gathered) and defers again, and
+        # is not told again: a third wait for the lock.
+        Phase("DeferShip again (a ship in flight)", defer_window_seconds(settings.deploy_timeout_seconds)),
+        Phase("AcquireLock / WaitForLock a third time", lock_wait),
         _deploy(settings),
         lambda_step("Rollback", _timeout(ROLLBACK, settings)),
         _release_lock(),
@@ -69,7 +74,8 @@ def worst_case(settings: StackSettings) -> list[Phase]:
 
 
 def _deploy(settings: StackSettings, name: str = "Deploy") -> Phase:
-    return lambda_step(name, Duration.seconds(settings.deploy_timeout_seconds), (ASTRO_UNAVAILABLE,))
+    # Deploy tries a deploy that failed on a transient Astro error again itself, within its timeout.
+    return lambda_step(name, Duration.seconds(settings.deploy_timeout_seconds))
 
 
 def _release_lock(name: str = "Release lock after failure") -> Phase:

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,11 +200,18 @@ def wait_until_asleep(world: LocalWorld, arn: str, state: str = "WaitForLock", t
     raise AssertionError(f"{arn} never slept in {state}")
 
 
-def start_behind_a_held_deploy(world: LocalWorld, scenario: Scenario) -> list[str]:
+def start_behind_a_held_deploy(world: LocalWorld, scenario: Scenario,
+                               asleep_in: str | Sequence[str | None] = "WaitForLock") -> list[str]:
     """Inside `world.hold_deploys()`: start the scenario's requests in order, the first one's deploy held, each
-    later one waiting for the lock before the next starts; return their ARNs. They overlap whatever the machine's
-    load, and wait in the order they came."""
+    later one asleep before the next starts (`asleep_in`: the callback state each sleeps in, one for all or one per
+    later request; None: it ends instead); return their ARNs. They overlap whatever the machine's load, and wait
+    in the order they came.
+
+    Behind a ship of the main bundle (the lock handed over to it), an execution of another repo changes its repo
+    and defers its ship ("DeferShip"); one whose repo the ship carries waits for its end ("WaitForLock"). Behind a
+    ship of a per-repo bundle, which keeps the lock, every one waits for the lock."""
     s3 = world.client("s3")
+    later = [asleep_in] * (len(scenario.requests) - 1) if isinstance(asleep_in, str) else list(asleep_in)
     arns = []
     for request in scenario.requests:
         run_id = world.next_run_id()
@@ -211,8 +219,10 @@ def start_behind_a_held_deploy(world: LocalWorld, scenario: Scenario) -> list[st
         arns.append(world.start_execution(execution_input, execution_name(request.repo, None, run_id)))
         if len(arns) == 1:
             world.wait_for_held_deploys(1)
+        elif later[len(arns) - 2] is None:
+            wait_until_ended(world, arns[-1])
         else:
-            wait_until_asleep(world, arns[-1])
+            wait_until_asleep(world, arns[-1], later[len(arns) - 2])
     return arns
 
 

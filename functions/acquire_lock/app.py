@@ -1,7 +1,8 @@
-"""The deployment's lock, from the state machine: AcquireLock takes it, or says how long to wait for it;
-WaitForLock waits for its release; ShipOrDefer decides whether the holder ships or lets a waiter's ship carry its
-change; DeferShip releases it and waits for that ship (functions/shared/deferred_ships.py). The waits are callback
-tasks: the function is given their task token."""
+"""The deployment's lock, from the state machine: AcquireLock takes it, or says how long to wait for it (or for
+the ship in flight that carries a change of the repo: functions/shared/ship_slot.py); WaitForLock waits for that
+release; ShipOrDefer decides whether the holder ships or lets a later ship carry its change; DeferShip releases
+the lock and waits for that ship (functions/shared/deferred_ships.py). The waits are callback tasks: the function
+is given their task token."""
 
 import os
 from dataclasses import replace
@@ -9,11 +10,12 @@ from dataclasses import replace
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.deferred_ships import DEFER, SHIP_OR_DEFER, decide, defer, has_deferred_change
+from functions.shared.deferred_ships import DEFER, SHIP_OR_DEFER, coalesces, decide, defer, has_deferred_change
 from functions.shared.documents import Document
 from functions.shared.execution_state import LockState, RunScope
-from functions.shared.locking import acquire, current_waiters, wait_for_release
+from functions.shared.locking import acquire, current_waiters, release, wait_for_release
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
+from functions.shared.ship_slot import ship_in_flight, slot_key, wait_for_ship
 
 logger = step_logger("lock")
 
@@ -44,35 +46,48 @@ def handler(event: dict, context: LambdaContext) -> dict | None:
         wait(LockWait.from_json(event))
         return None
     request = LockRequest.from_json(event)
-    table = os.environ["LOCK_TABLE"]
     with step_metrics("lock", dimensions(request.workspace, request.deployment, request.repo)) as metrics:
-        state = acquire(
-            table=table,
-            key=request.lock_key,
-            execution=request.execution,
-            lease_seconds=int(os.environ["LOCK_LEASE_SECONDS"]),
-            max_wait_seconds=int(os.environ["LOCK_MAX_WAIT_SECONDS"]),
-            previous=request.lock,
-        )
+        state = take_lock(request, os.environ["LOCK_TABLE"], int(os.environ["LOCK_LEASE_SECONDS"]),
+                          int(os.environ["LOCK_MAX_WAIT_SECONDS"]))
         if state.acquired:
             metrics.add_metric(name="lock.wait", unit=MetricUnit.Seconds, value=state.waited_seconds)
-            state = replace(state, flush_first=has_deferred_change(table, request.lock_key, request))
     logger.info("lock acquired" if state.acquired else "lock busy", extra=state.to_json())
     return state.to_json()
+
+
+def take_lock(request: LockRequest, table: str, lease_seconds: int, max_wait_seconds: int) -> LockState:
+    """Take the lock, and keep it unless the ship in flight carries a change of the repo, or one of its changes
+    waits for the next ship: then the repo must not change before that ship has ended."""
+    state = acquire(table=table, key=request.lock_key, execution=request.execution, lease_seconds=lease_seconds,
+                    max_wait_seconds=max_wait_seconds, previous=request.lock)
+    if not state.acquired:
+        return state
+    flush_first = has_deferred_change(table, request.lock_key, request)
+    slot = ship_in_flight(table, request.lock_key) if coalesces(request) else None
+    if slot is None or slot.holder == request.execution or not (request.repo in slot.repos or flush_first):
+        return replace(state, flush_first=flush_first)
+    release(table, request.lock_key, request.execution)
+    return wait_for_ship(state, slot, max_wait_seconds)
 
 
 def wait(request: LockWait) -> None:
     """Register as a waiter (raises LockFree when there is nothing to wait for); the task's result comes later,
     from the waker, or its timeout ends the wait."""
     state = request.state
-    announced = wait_for_release(os.environ["LOCK_TABLE"], state.lock_key, state.execution, state.repo,
-                                 request.task_token)
-    logger.info("waiting for the lock's release" if announced else "lock item full: waiting out the backoff",
-                extra={"lock_key": state.lock_key})
+    ship = state.lock.ship_in_flight if state.lock else None
+    # A ship in flight is waited for in its slot's item, whose removal wakes its waiters as the lock's does.
+    key = slot_key(state.lock_key) if ship else state.lock_key
+    announced = wait_for_release(os.environ["LOCK_TABLE"], key, state.execution, state.repo, request.task_token)
+    waited_for = f"the end of the ship of {ship}" if ship else "the lock's release"
+    logger.info(f"waiting for {waited_for}" if announced else "lock item full: waiting out the backoff",
+                extra={"lock_key": key})
 
 
 def ship_or_defer(state: LockRequest) -> dict:
-    decision = decide(state, state.lock_key, current_waiters(os.environ["LOCK_TABLE"], state.lock_key))
+    table = os.environ["LOCK_TABLE"]
+    slot = ship_in_flight(table, state.lock_key) if coalesces(state) else None
+    decision = decide(state, state.lock_key, current_waiters(table, state.lock_key),
+                      slot.holder if slot else None)
     logger.info("deferring the ship" if decision.defer else "shipping", extra=decision.to_json())
     return decision.to_json()
 

@@ -138,7 +138,7 @@ def deployed_version(run: CliRun, *, deployment_id: str, astro_deployments_key: 
     ended = f"exited {run.exit_code}" if run.exit_code > 0 else f"was killed by signal {-run.exit_code}"
     if _TRANSIENT.search(run.output):
         raise AstroUnavailable(_with_tail(f"astro deploy {ended} on a network or server error talking to Astro "
-                                          f"(the state machine retries this)", run))
+                                          f"(Deploy tries again, a few times)", run))
     raise AstroDeployFailed(_with_tail(f"astro deploy {ended} without deploying to {deployment_id}", run))
 
 

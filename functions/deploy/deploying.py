@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
+from time import sleep
 
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,10 +29,14 @@ from functions.deploy.work_folders import remove_abandoned, work_folder
 from functions.shared.astro_targets import AstroTarget, resolve_astro_target
 from functions.shared.dag_bundles import MAIN_BUNDLE
 from functions.shared.deferred_ships import Deferred, coalesces, note_failed_ship, read_deferred, tell_carried
-from functions.shared.errors import AstroConfigError, AstroDeployFailed, BundleMissing, EmptyBundleRefused
+from functions.shared.errors import (
+    AstroConfigError, AstroDeployFailed, AstroUnavailable, BundleMissing, EmptyBundleRefused, LockLost, ShipInFlight,
+)
+from functions.shared.locking import current_holder
 from functions.shared.manifest import record_of_execution
 from functions.shared.execution_state import DeployResult, RunScope, ShipDecision, ShipOutcome
 from functions.shared.records import FrozenRecord
+from functions.shared.ship_slot import end_ship, hand_over, ship_in_flight
 
 TOKEN_MAX_AGE_SECONDS = 300  # a rotated token is picked up within this time
 # Left between the CLI's timeout and the Lambda's deadline: to kill it, clean up and report the failure.
@@ -42,6 +47,10 @@ MIN_CLI_SECONDS = 1
 INHERITED_VARIABLES = ("ASTRO_DOMAIN", "SSL_CERT_FILE")
 # The emptiness check is ours (refuse_empty); the CLI's own prompt would read EOF from stdin and cancel.
 CLI_CONFIG = "upgrade_message: false\nshow_warnings: false\n"
+# The waits before each new attempt of a deploy that failed on a transient Astro error (AstroUnavailable). Deploy
+# tries again itself, with the bundle it gathered: once the lock is handed over, gathering again could take in a
+# repo another execution is changing.
+ASTRO_RETRY_WAITS_SECONDS = (30, 60, 120)
 
 
 class DeployInput(RunScope):
@@ -53,6 +62,8 @@ class DeployInput(RunScope):
     record_live: bool = True
     lock_key: str | None = None  # the deployment's lock, whose ships item names the deferred changes a ship carries
     ship_or_defer: ShipDecision | None = None  # present when this execution deferred its ship, then came back
+    # The execution goes on under the lock after this ship (ShipDeferredChanges): the lock is not handed over.
+    keeps_lock: bool = False
 
 
 class DeploySettings(FrozenRecord):
@@ -65,6 +76,7 @@ class DeploySettings(FrozenRecord):
     storage: Path
     kept_bundles_bytes: int
     lock_table: str | None = None  # where deferred changes are recorded (functions/shared/deferred_ships.py)
+    lease_seconds: int = 0  # the ship slot's lease (functions/shared/ship_slot.py): as long as the lock's
     inherited: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -75,6 +87,7 @@ class DeploySettings(FrozenRecord):
             astro_cli=environ.get("ASTRO_CLI") or "astro",
             path=environ.get("PATH") or os.defpath,
             lock_table=environ.get("LOCK_TABLE"),
+            lease_seconds=int(environ["LOCK_LEASE_SECONDS"]) if environ.get("LOCK_TABLE") else 0,
             storage=Path(environ.get("EPHEMERAL_STORAGE") or tempfile.gettempdir()),
             kept_bundles_bytes=int(environ.get("KEPT_BUNDLES_BYTES") or 0),
             inherited={name: environ[name] for name in INHERITED_VARIABLES if environ.get(name)},
@@ -203,11 +216,9 @@ def ensure_bundle(astro_target: AstroTarget, bundle_name: str, run: Callable[[li
     return True
 
 
-def _carried_meanwhile(bucket: str, request: DeployInput) -> DeployOutcome | None:
-    """A deferred execution back for the lock (its wait for a ship ran out, or its wake-up was lost) whose change a
-    ship carried meanwhile: the repo's live record names it. That ship's version is the result; nothing ships."""
-    if not (request.ship_or_defer and request.ship_or_defer.defer):
-        return None
+def _shipped(bucket: str, request: DeployInput) -> DeployOutcome | None:
+    """The ship Astro accepted that carries this execution's change, as the repo's live record names it: that ship's
+    version is the result; nothing ships."""
     live = record_of_execution(bucket, request.workspace, request.deployment, request.repo, request.execution)
     if live is None:
         return None
@@ -216,23 +227,65 @@ def _carried_meanwhile(bucket: str, request: DeployInput) -> DeployOutcome | Non
     return DeployOutcome(result=result, cli_output=f"(not run: carried by the ship of execution {live.shipped_by})")
 
 
+def _may_gather(settings: DeploySettings, request: DeployInput) -> DeployOutcome | None:
+    """Check that the execution may gather the deployment: it holds the lock and no other ship is in flight
+    (ShipInFlight: the next ship carries its change). Without the lock, an earlier attempt of this Deploy handed it
+    over to its ship (Lambda retries an invocation that failed on the service's side, perhaps after it ran): that
+    ship's outcome, if Astro accepted it; else LockLost."""
+    if current_holder(settings.lock_table, request.lock_key) != request.execution:
+        shipped = _shipped(settings.bucket, request)
+        if shipped:
+            return shipped
+        raise LockLost(
+            f"execution {request.execution} no longer holds the lock {request.lock_key}: an earlier attempt of this "
+            "Deploy handed it over to its ship and ended without Astro's answer, or its lease ran out. Nothing was "
+            "gathered; check the deployment's deploy history"
+        )
+    slot = ship_in_flight(settings.lock_table, request.lock_key)
+    if slot and slot.holder != request.execution:
+        raise ShipInFlight(
+            f"the ship of execution {slot.holder} to {request.lock_key} is still uploading: this execution's change "
+            "waits for the next ship"
+        )
+    # A deferred execution back for the lock (its wait for a ship ran out, or its wake-up was lost) whose change a
+    # ship carried meanwhile.
+    return _shipped(settings.bucket, request) if request.ship_or_defer and request.ship_or_defer.defer else None
+
+
+def _deploy_with_retries(run_astro: Callable[[], CliRun], version_of: Callable[[CliRun], str],
+                         remaining_ms: Callable[[], int]) -> tuple[CliRun, str]:
+    """Run the deploy, and again after each of ASTRO_RETRY_WAITS_SECONDS while Astro is unavailable and the
+    Lambda's deadline leaves time for the wait and another run."""
+    waits = list(ASTRO_RETRY_WAITS_SECONDS)
+    while True:
+        run = run_astro()
+        try:
+            return run, version_of(run)
+        except AstroUnavailable:
+            if not waits or remaining_ms() / 1000 - waits[0] - DEADLINE_MARGIN_SECONDS < MIN_CLI_SECONDS:
+                raise
+            sleep(waits.pop(0))
+
+
 def deploy_deployment(
     request: DeployInput, settings: DeploySettings, remaining_ms: Callable[[], int]
 ) -> DeployOutcome:
-    """Resolve the Astro target and Dag bundle, read the token, gather the bundle's files and run `astro deploy`."""
+    """Resolve the Astro target and Dag bundle, read the token, gather the bundle's files and run `astro deploy`;
+    a ship of the main bundle hands the lock over to the ship slot once it has gathered."""
     # Configuration first: nothing is downloaded or run for a deployment that has no Astro ID.
     astro_target = resolve_astro_target(request.workspace, request.deployment)
     # Parse's choice, which the lock covers: never worked out again here.
     bundle_name = request.bundle
-    carried_meanwhile = _carried_meanwhile(settings.bucket, request)
-    if carried_meanwhile:
-        return carried_meanwhile
+    coalescing = bool(settings.lock_table and request.lock_key and coalesces(request))
+    shipped = _may_gather(settings, request) if coalescing else None
+    if shipped:
+        return shipped
+    hands_over = coalescing and not request.keeps_lock
     token = read_token(settings.token_secret_arn)
     per_repo = request.repo if bundle_name != MAIN_BUNDLE else None
     listed_prefix = bundle_prefix(request.workspace, request.deployment, per_repo)
     # Read under the lock, before the gathering: no change is deferred while it is held.
-    carried = read_deferred(settings.lock_table, request.lock_key) if (
-        settings.lock_table and request.lock_key and coalesces(request)) else []
+    carried = read_deferred(settings.lock_table, request.lock_key) if coalescing else []
     carried_changes = [entry.execution for entry in carried if entry.execution != request.execution]
     # Its removal also removes the CLI's config, which holds the token.
     with _cli_work_folder(settings.storage) as work:
@@ -242,6 +295,12 @@ def deploy_deployment(
             return run_cli(argv, cli_environment(settings, work / "home", token), cwd=work,
                            timeout_seconds=_cli_timeout(remaining_ms()), secrets=[token])
 
+        def version_of(run: CliRun) -> str:
+            return deployed_version(
+                run, deployment_id=astro_target.deployment_id,
+                astro_deployments_key=f"{request.workspace}/{request.deployment}", secret=settings.token_secret_arn,
+            )
+
         kept = claim_kept_bundle(settings.storage, dags, settings.bucket, listed_prefix)
         bundle: Bundle | None = None
         try:
@@ -250,11 +309,12 @@ def deploy_deployment(
             if per_repo:
                 ensure_bundle(astro_target, bundle_name, run_astro, settings.astro_cli)
             pending = begin_ship(settings.bucket, request, astro_target.deployment_id, bundle.stored, carried_changes)
-            run = run_astro(cli_arguments(settings.astro_cli, astro_target, dags, description(request), bundle_name))
-            version = deployed_version(
-                run, deployment_id=astro_target.deployment_id,
-                astro_deployments_key=f"{request.workspace}/{request.deployment}", secret=settings.token_secret_arn,
-            )
+            if hands_over:
+                # The changed repos: they stay as gathered until the ship has ended (or been rolled back).
+                hand_over(settings.lock_table, request.lock_key, request.execution,
+                          [request.repo, *(entry.repo for entry in carried)], settings.lease_seconds)
+            argv = cli_arguments(settings.astro_cli, astro_target, dags, description(request), bundle_name)
+            run, version = _deploy_with_retries(lambda: run_astro(argv), version_of, remaining_ms)
         except Exception:
             if carried:
                 # Best effort: the ship's own error is what the execution fails with.
@@ -267,11 +327,22 @@ def deploy_deployment(
     result = DeployResult(
         deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
         repos=bundle.repos, files_kept=bundle.files_kept, archives=bundle.archives, carried=carried_changes,
+        lock_handed_over=hands_over,
     )
-    # After the ship, which Astro holds whatever happens to the record.
+    # After the ship, which Astro holds whatever happens to the record; the slot last, once all is recorded.
     problems = [record_ship(settings.bucket, pending, version) if request.record_live else None,
-                _tell_carried(settings, request, carried, result)]
+                _tell_carried(settings, request, carried, result),
+                _end_ship(settings, request) if hands_over else None]
     return DeployOutcome(result=result, cli_output=run.tail, manifest_problem="; ".join(filter(None, problems)) or None)
+
+
+def _end_ship(settings: DeploySettings, request: DeployInput) -> str | None:
+    try:
+        end_ship(settings.lock_table, request.lock_key, request.execution)
+    except (BotoCoreError, ClientError) as error:
+        # The ship stands; the slot is freed by the Sweeper once this execution has ended.
+        return f"the ship slot could not be released: {error}"
+    return None
 
 
 def _tell_carried(settings: DeploySettings, request: DeployInput, carried: list[Deferred], result: DeployResult

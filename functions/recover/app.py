@@ -1,5 +1,5 @@
 """Recover step of the recovery state machine: put a stopped or timed-out execution's repo prefix back, fenced by
-its lock (functions/recover/recovery.py)."""
+its lock or its ship slot (functions/recover/recovery.py)."""
 
 import os
 
@@ -17,6 +17,7 @@ logger = step_logger("recover")
 def handler(event: dict, context: LambdaContext) -> dict:
     plan = PlanSummary.from_json(event)
     result = recover_prefix(os.environ["DAG_BUCKET"], os.environ["LOCK_TABLE"], plan,
-                            int(os.environ["LOCK_LEASE_SECONDS"]))
+                            int(os.environ["LOCK_LEASE_SECONDS"]),
+                            lambda: context.get_remaining_time_in_millis() / 1000)
     logger.warning("execution ended without its failure path: recovered", extra=result.to_json())
     return result.to_json()

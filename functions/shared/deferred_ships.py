@@ -2,21 +2,23 @@
 
 A DAG-only deploy of the main bundle ships every repo prefix of the deployment, so an execution that has changed
 its repo need not ship while other executions wait to change theirs: the ship of whoever changes the deployment
-last carries them all. So a holder that has uploaded and finds an execution of another repo waiting for the lock
-defers: in one transaction it releases the lock and records itself in the deployment's ships item
-(`deferred:<execution>`, with the token of the callback task it then sleeps in).
+last carries them all. So a holder that has uploaded and finds an execution of another repo waiting for the lock,
+or a ship in flight (functions/shared/ship_slot.py), defers: in one transaction it releases the lock and records
+itself in the deployment's ships item (`deferred:<execution>`, with the token of the callback task it then sleeps
+in).
 
-Whoever ships (Deploy, under the lock) carries every execution deferred when it gathered. Once Astro accepted the
-ship it removes them and leaves each its outcome (`told:<execution>`: its token and the version that carries it);
-the waker (functions/wake_waiters), at the lock's release, sends each its outcome. A failed ship keeps them, noting
+Whoever ships (Deploy, gathering under the lock) carries every execution deferred when it gathered. Once Astro
+accepted the ship it removes them and leaves each its outcome (`told:<execution>`: its token and the version that
+carries it); the waker (functions/wake_waiters), at the ship's end or the lock's release, sends each its outcome. A failed ship keeps them, noting
 which ship failed: whichever ships next carries them, and the execution whose change a failed ship carried is told
-so when it is carried, or ships itself. When the lock is released and nobody waits for it, the waker wakes the
-longest-deferred execution to ship itself (carrying the others): a change is never left waiting for a ship nobody
-will make. A deferred execution whose wait runs out takes the lock again and ships itself.
+so when it is carried, or ships itself; a change rolled back is withdrawn. When the lock is free, nobody waits for
+it and no ship is in flight, the waker wakes the longest-deferred execution to ship itself (carrying the others): a
+change is never left waiting for a ship nobody will make. A deferred execution whose wait runs out takes the lock
+again and ships itself.
 
-Ships stay strictly ordered (each gathers and ships under the lock), and a restore point is always what Astro last
-received of its repo: a push to a repo with a deferred change ships that change first (AcquireLock's
-`flush_first`).
+Ships stay strictly ordered (each gathers under the lock while no other ship is in flight), and a restore point is
+always what Astro last received of its repo: a push to a repo with a deferred change ships that change first
+(AcquireLock's `flush_first`), after the ship in flight, if any, has ended.
 """
 
 import json
@@ -92,12 +94,20 @@ def has_deferred_change(table: str, lock_key: str, scope: RunScope) -> bool:
                                     for entry in read_deferred(table, lock_key))
 
 
-def decide(scope: RunScope, lock_key: str, waiting: Mapping[str, str | None]) -> ShipDecision:
-    """Defer the ship when executions of other repos wait for the lock (execution -> repo): theirs will carry this
-    change. A per-repo bundle ships its repo alone, and an execution of the same repo would ship this change first."""
+def decide(scope: RunScope, lock_key: str, waiting: Mapping[str, str | None], ship_in_flight: str | None = None
+           ) -> ShipDecision:
+    """Defer the ship when another execution's ship is in flight (the next ship carries this change), or when
+    executions of other repos wait for the lock (execution -> repo): theirs will carry it. A per-repo bundle ships
+    its repo alone, and an execution of the same repo would ship this change first."""
     others = sorted(execution for execution, repo in waiting.items() if repo != scope.repo)
     if not coalesces(scope):
         return ShipDecision(defer=False, reason=f"Dag bundle {scope.bundle} holds repo {scope.repo} alone")
+    if ship_in_flight and ship_in_flight != scope.execution:
+        return ShipDecision(
+            defer=True, waiting=others[:WAITING_LISTED],
+            reason=f"the ship of execution {ship_in_flight} is uploading: the next ship, once it has ended, carries "
+                   "this change",
+        )
     if not others:
         return ShipDecision(defer=False, reason=f"no execution of another repo waits for the lock {lock_key}")
     listed = others[:WAITING_LISTED]
@@ -131,6 +141,21 @@ def defer(table: str, lock_key: str, scope: RunScope, task_token: str) -> None:
         raise LockLost(
             f"execution {scope.execution} no longer holds the lock {lock_key}: its change was not deferred"
         ) from None
+
+
+def withdraw(table: str, lock_key: str, execution: str) -> None:
+    """The execution's change was rolled back: it waits for no ship any more, and no later ship may record it as
+    live. (A deferred execution woken to ship itself keeps its entry until its ship carries it.)"""
+    try:
+        client("dynamodb").update_item(
+            TableName=table, Key=_key(lock_key), UpdateExpression="REMOVE #deferred",
+            # Without an entry, no item is made.
+            ConditionExpression="attribute_exists(#deferred)",
+            ExpressionAttributeNames={"#deferred": f"{DEFERRED_PREFIX}{execution}"},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
 
 
 def _names(executions: list[str], prefix: str, tag: str = "e") -> dict[str, str]:

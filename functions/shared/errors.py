@@ -99,6 +99,10 @@ class LockLost(PipelineError):
     """The execution no longer holds the deployment's lock (its lease ran out and another took it)."""
 
 
+class ShipInFlight(PipelineError):
+    """Another execution's ship of the deployment is still uploading: this one defers its ship to the next."""
+
+
 class RollbackFailed(PipelineError):
     """The repo prefix could not be restored to what it held before the execution."""
 

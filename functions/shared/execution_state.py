@@ -171,6 +171,9 @@ class LockState(Document):
     # Another execution's change to this repo waits for a ship (functions/shared/deferred_ships.py): it ships
     # first, so that the restore point is what Astro last received.
     flush_first: bool = False
+    # Not acquired: the ship in flight (its execution) carries a change of this repo, or one waits for the next
+    # ship; the execution waits for that ship to end (functions/shared/ship_slot.py), not for the lock.
+    ship_in_flight: str | None = None
 
 
 class RestorePointSummary(Document):
@@ -218,6 +221,9 @@ class DeployResult(Document):
     # A deferred execution back for the lock whose change a ship had carried meanwhile: that ship's execution (and
     # its version above); nothing was shipped again.
     carried_by: str | None = None
+    # Whether Deploy handed the lock over to the ship slot once it had gathered (functions/shared/ship_slot.py): the
+    # execution no longer holds the lock.
+    lock_handed_over: bool = False
 
 
 class ShipDecision(Document):

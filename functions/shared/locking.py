@@ -71,29 +71,33 @@ def acquire(
             f"deployment {key} has been locked by execution {holder or 'unknown'} for more than "
             f"{max_wait_seconds} s of waiting; nothing was changed. Re-run when it has finished."
         )
-    backoff = min(MAX_WAIT_SECONDS, int(FIRST_WAIT_SECONDS * 1.5 ** (attempt - 1)))
-    # Jittered within its second half: waiters that came in one burst would otherwise all wake at the same moments
-    # and rewrite the lock's item together (a hot item, and one large with their tokens).
-    wait_seconds = random.randint(math.ceil(backoff / 2), backoff)
     return LockState(
         key=key, acquired=False, holder=holder, attempt=attempt, waiting_since=waiting_since,
-        wait_seconds=wait_seconds,
+        wait_seconds=backoff_seconds(attempt),
     )
 
 
-def _lock_item(table: str, key: str) -> dict:
+def backoff_seconds(attempt: int) -> int:
+    """How long the `attempt`th wait lasts at most, should no wake-up come."""
+    backoff = min(MAX_WAIT_SECONDS, int(FIRST_WAIT_SECONDS * 1.5 ** (attempt - 1)))
+    # Jittered within its second half: waiters that came in one burst would otherwise all wake at the same moments
+    # and rewrite the lock's item together (a hot item, and one large with their tokens).
+    return random.randint(math.ceil(backoff / 2), backoff)
+
+
+def lock_item(table: str, key: str) -> dict:
     """The lock's item as it is now (DynamoDB JSON; empty if there is none)."""
     return client("dynamodb").get_item(TableName=table, Key={"lock_key": {"S": key}}, ConsistentRead=True).get(
         "Item", {})
 
 
 def current_holder(table: str, key: str) -> str | None:
-    return _lock_item(table, key).get("holder", {}).get("S")
+    return lock_item(table, key).get("holder", {}).get("S")
 
 
 def current_waiters(table: str, key: str) -> dict[str, str | None]:
     """The executions waiting for the lock now, with the repo each changes."""
-    return {waiter.execution: waiter.repo for waiter in waiters_in(_lock_item(table, key))}
+    return {waiter.execution: waiter.repo for waiter in waiters_in(lock_item(table, key))}
 
 
 def keep(table: str, key: str, execution: str, lease_seconds: int) -> bool:

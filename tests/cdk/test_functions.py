@@ -143,7 +143,8 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
         "functions.snapshot.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.clear_prefix.app.handler": {"DAG_BUCKET": refs["bucket"]},
         "functions.upload.app.handler": {"DAG_BUCKET": refs["bucket"]},
-        "functions.rollback.app.handler": {"DAG_BUCKET": refs["bucket"]},
+        # Ends the execution's ship slot once the repo is back.
+        "functions.rollback.app.handler": {"DAG_BUCKET": refs["bucket"], "LOCK_TABLE": refs["table"]},
         "functions.notify.app.handler": {"TOPIC_ARN": refs["topic"], "DAG_BUCKET": refs["bucket"],
                                          "NOTIFIED_TABLE": refs["notified"]},
         # Renews the stopped execution's lease before it restores.
@@ -165,8 +166,10 @@ def test_environments_are_exactly_the_contract(synthesized, refs):
             "ASTRO_TARGETS_PATH": targets,
             "ASTRO_TOKEN_SECRET_ARN": refs["secret"],
             "ASTRO_CLI": "/usr/local/bin/astro",
-            # The deployment's ships item: the deferred changes a ship carries.
+            # The deployment's ships item: the deferred changes a ship carries; the lock handed over to the ship slot
+            # with the lock's lease.
             "LOCK_TABLE": refs["table"],
+            "LOCK_LEASE_SECONDS": str(lease_seconds),
             # An eighth of its ephemeral storage for the bundles kept for the next ships.
             "KEPT_BUNDLES_BYTES": str(512 * 1024**2),
         },

@@ -148,16 +148,21 @@ def restoring_statements(bucket_id: str) -> list[dict]:
     ]
 
 
-def test_rollback_reads_restore_points_and_rewrites_only_under_dags(synthesized, ids):
-    assert function_statements(synthesized, "functions.rollback.app.handler") == restoring_statements(ids["bucket"])
+def test_rollback_reads_restore_points_rewrites_only_under_dags_and_ends_its_ship(synthesized, ids):
+    assert function_statements(synthesized, "functions.rollback.app.handler") == [
+        *restoring_statements(ids["bucket"]),
+        # Once the repo is back: its deferred change withdrawn, its ship slot ended (items of the lock table).
+        allow(["dynamodb:UpdateItem", "dynamodb:DeleteItem"], f"<{ids['table']}.Arn>"),
+    ]
 
 
 def test_recover_restores_and_renews_the_lease_only(synthesized, ids):
     # Releasing the lock and notifying are the recovery state machine's own states.
     assert function_statements(synthesized, RECOVER_HANDLER) == [
         *restoring_statements(ids["bucket"]),
-        # The lease renewed; the deployment's ships item read: whether the stopped execution deferred its ship.
-        allow(["dynamodb:UpdateItem", "dynamodb:GetItem"], f"<{ids['table']}.Arn>"),
+        # The lease renewed (the lock's or the ship slot's); the deployment's ships item read: whether the stopped
+        # execution deferred its ship; the lock taken back and the slot ended, for the re-ship of a failed ship.
+        allow(["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"], f"<{ids['table']}.Arn>"),
         # A later ship that carried it recorded its repo as live.
         allow("s3:GetObject", f"<{ids['bucket']}.Arn>/manifests/*"),
     ]
@@ -246,8 +251,9 @@ def deploy_bucket_statements(bucket_id: str) -> list[dict]:
 def test_deploy_reads_dags_archives_and_its_secret_writes_archives_and_records_what_is_live(synthesized, ids):
     assert function_statements(synthesized, "functions.deploy.app.handler") == [
         *deploy_bucket_statements(ids["bucket"]),
-        # The deferred changes a ship carries: read, then told (or marked with the failed ship).
-        allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], f"<{ids['table']}.Arn>"),
+        # The deferred changes a ship carries: read, then told (or marked with the failed ship); the lock handed
+        # over to the ship slot (a transaction deleting the one, updating the other), and the slot ended.
+        allow(["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], f"<{ids['table']}.Arn>"),
         allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], f"<{ids['secret']}>"),
         READ_ASTRO_TARGETS,
     ]
@@ -284,7 +290,8 @@ def test_a_customer_managed_secret_key_is_decrypted_only_by_deploy_through_secre
     bucket = synthesized.output_ref("DagBucketName")
     assert function_statements(synthesized, "functions.deploy.app.handler") == [
         *deploy_bucket_statements(bucket),
-        allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], f"<{synthesized.output_ref('LockTableName')}.Arn>"),
+        allow(["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+              f"<{synthesized.output_ref('LockTableName')}.Arn>"),
         allow(
             ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             synthesized.context["astroTokenSecretArn"],

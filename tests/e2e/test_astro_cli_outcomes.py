@@ -6,11 +6,10 @@ repo, deployment and error -- without the Astro token, which a careless CLI may 
 """
 
 import pytest
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from testkit import CLI_OUTCOMES, deploy_example, fake_astro
 
 from local_mode.world import LOCAL_ASTRO_TOKEN, LocalWorld
-from cdk.state_machine import ASTRO_UNAVAILABLE
+from functions.deploy import deploying
 from functions.shared.errors import AstroUnavailable
 
 REPO = "marketing_etl"
@@ -20,14 +19,20 @@ BEHAVIOURS = {name: (behaviour, error) for name, (behaviour, error, _message) in
 
 @pytest.mark.parametrize(("behaviour", "error"), BEHAVIOURS.values(), ids=BEHAVIOURS.keys())
 def test_a_cli_outcome_that_is_not_a_deploy_fails_the_execution(tmp_path, monkeypatch, behaviour, error):
-    # AstroUnavailable is retried with waits of 30 s and more: the retries run, their waits do not.
-    monkeypatch.setattr(retrier_decl.time, "sleep", lambda seconds: None)
-    with LocalWorld(tmp_path / "out", astro_cli=fake_astro(tmp_path, behaviour)) as world:
+    # Deploy tries again after AstroUnavailable, with waits of 30 s and more: the attempts run, their waits do not.
+    waits: list[float] = []
+    monkeypatch.setattr(deploying, "sleep", waits.append)
+    runs = tmp_path / "runs"
+    counted = f"open({str(runs)!r}, 'a').write('run\\n')\n{behaviour}"
+    with LocalWorld(tmp_path / "out", astro_cli=fake_astro(tmp_path, counted)) as world:
         result = deploy_example(world)
 
         assert (result.status, result.failed_state, result.error) == ("FAILED", "Deploy", error.__name__)
         [deploy] = [visit for visit in result.visits if visit.name == "Deploy"]
-        assert deploy.attempts == (1 + ASTRO_UNAVAILABLE.max_attempts if error is AstroUnavailable else 1)
+        transient = error is AstroUnavailable
+        assert deploy.attempts == 1
+        assert len(runs.read_text().splitlines()) == (1 + len(deploying.ASTRO_RETRY_WAITS_SECONDS) if transient else 1)
+        assert waits == (list(deploying.ASTRO_RETRY_WAITS_SECONDS) if transient else [])
         assert "Last lines of the astro CLI output (redacted)" in result.cause
         [notification] = result.notifications
         assert f"{REPO} -> analytics/production at Deploy" in notification.subject

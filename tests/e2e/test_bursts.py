@@ -6,7 +6,7 @@ from burst_kit import carrying_version, scenario, ships, write_repo
 from local_mode.executions import watch_execution
 from local_mode.scenario import run_scenario
 from local_mode.world import LocalWorld
-from testkit import execution_output, lock_items_once_told, start_behind_a_held_deploy, wait_until_asleep
+from testkit import execution_output, lock_items_once_told, start_behind_a_held_deploy
 
 
 def test_a_burst_of_eight_pushes_coalesces_into_at_most_three_ordered_ships_and_every_commit_lands(tmp_path):
@@ -36,15 +36,17 @@ def test_a_burst_of_eight_pushes_coalesces_into_at_most_three_ordered_ships_and_
 
 
 def test_a_push_to_a_repo_whose_change_waits_for_a_ship_ships_that_change_first(tmp_path):
-    # marketing_etl's deploy held; then team_a at commit aaa1, team_b, and team_a again at aaa2 wait, in that order.
+    # marketing_etl's ship held; team_a at commit aaa1 and team_b change their repos and defer (a ship is in flight);
+    # team_a again at aaa2 waits for that ship to end: its repo's change waits for the next ship.
     pushes = [("marketing_etl", "abc1"), ("team_a", "aaa1"), ("team_b", "bbb1"), ("team_a", "aaa2")]
     with LocalWorld(tmp_path / "out") as world:
         with world.hold_deploys():
-            arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes))
+            arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes),
+                                              ["DeferShip", "DeferShip", "WaitForLock"])
         results = [watch_execution(world, arn) for arn in arns]
 
         assert [result.status for result in results] == ["SUCCEEDED"] * 4
-        # a1 and b1 deferred (someone of another repo waited); a2, before replacing a1, shipped both.
+        # Woken by the ship's end, a2, before replacing a1, shipped a1 and b1.
         assert "ShipDeferredChanges" in results[3].states
         first, flushed, last = ships(world)
         a1_path, a1 = write_repo(tmp_path / "expected", "team_a", "aaa1")
@@ -62,27 +64,28 @@ def test_a_failed_shared_ship_is_rolled_back_and_the_change_it_carried_ships_aga
     pushes = [("marketing_etl", "abc1"), ("team_a", "aaa1"), ("team_b", "bbb1")]
     with LocalWorld(tmp_path / "out") as world:
         with world.hold_deploys():
-            arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes))
-            # The next ship to start, team_b's carrying team_a's change, fails.
+            arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes), "DeferShip")
+            # The next ship to start, team_a's (the longest deferred) carrying team_b's change, fails.
             world.fail_next_deploys(1)
         results = [watch_execution(world, arn) for arn in arns]
 
-        assert [result.status for result in results] == ["SUCCEEDED", "SUCCEEDED", "FAILED"]
-        failed = results[2]
+        assert [result.status for result in results] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+        failed = results[1]
         assert failed.failed_state == "Deploy" and "Rollback" in failed.states
         assert [notification.subject for notification in failed.notifications] and \
             len(world.notifications()) == 1
-        # team_a was told that team_b's ship carried its change and failed, then shipped it itself.
-        output = execution_output(world, arns[1])
+        # team_b was told that team_a's ship carried its change and failed (once team_a was rolled back), then
+        # shipped it itself.
+        output = execution_output(world, arns[2])
         assert output["carried"]["shipped"] is False and output["carried"]["failed_ships"] == [failed.name]
-        assert results[1].states[-2:] == ["ReleaseLock", "Deployed"]
+        assert results[2].states[-3:] == ["Deploy", "Lock handed over?", "Deployed"]
         first, broken, again = ships(world)
-        a1_path, a1 = write_repo(tmp_path / "expected", "team_a", "aaa1")
+        b1_path, b1 = write_repo(tmp_path / "expected", "team_b", "bbb1")
         assert broken["outcome"] == "failed" and again["outcome"] == "deployed"
-        # What Astro last received is what the bucket holds: team_a's commit, team_b rolled back (it was new).
-        assert again["received"][a1_path] == a1 and not any(path.startswith("team_b/") for path in again["received"])
+        # What Astro last received is what the bucket holds: team_b's commit, team_a rolled back (it was new).
+        assert again["received"][b1_path] == b1 and not any(path.startswith("team_a/") for path in again["received"])
         assert sorted(key.split("/")[3] for key in world.dag_keys("dags/analytics/production/")) == [
-            "marketing_etl", "team_a"]
+            "marketing_etl", "team_b"]
         assert lock_items_once_told(world) == []
 
 
@@ -90,10 +93,9 @@ def test_a_carried_execution_stopped_while_deferred_is_still_shipped_by_the_carr
     pushes = [("marketing_etl", "abc1"), ("team_a", "aaa1"), ("team_b", "bbb1")]
     with LocalWorld(tmp_path / "out") as world:
         with world.hold_deploys():
-            arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes))
-        # team_a defers to team_b (waiting) and is stopped while it waits for team_b's ship.
-        wait_until_asleep(world, arns[1], "DeferShip")
-        world.client("stepfunctions").stop_execution(executionArn=arns[1], cause="test: withdrawn")
+            # Both defer: a ship is in flight. team_a is stopped while it waits for a ship to carry its change.
+            arns = start_behind_a_held_deploy(world, scenario(tmp_path / "dags", pushes), "DeferShip")
+            world.client("stepfunctions").stop_execution(executionArn=arns[1], cause="test: withdrawn")
         results = [watch_execution(world, arn) for arn in arns]
 
         assert [result.status for result in results] == ["SUCCEEDED", "ABORTED", "SUCCEEDED"]

@@ -5,7 +5,6 @@ notification says what happened and what was rolled back.
 """
 
 import json
-import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -15,12 +14,13 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceDynamoDB,
 )
 
+from burst_kit import scenario
 from local_mode.astro_standin import read_invocations
 from local_mode.project import EXAMPLES_DIR
 from local_mode.executions import watch_execution
-from local_mode.scenario import Scenario
+from local_mode.scenario import Scenario, run_scenario
 from local_mode.world import LocalWorld
-from testkit import deploy_example, fake_astro, lock_items, start_behind_a_held_deploy
+from testkit import PER_REPO_BUNDLES, deploy_example, fake_astro, lock_items, start_behind_a_held_deploy
 
 from functions.acquire_lock import app as acquire_lock_app
 
@@ -151,8 +151,11 @@ def failing_lock_releases(monkeypatch, failures: int) -> dict:
 def test_a_lock_release_failing_after_a_deploy_is_retried_and_never_fails_the_deploy(tmp_path, monkeypatch,
                                                                                      failures):
     calls = failing_lock_releases(monkeypatch, failures)
-    with LocalWorld(tmp_path / "out") as world:
-        result = deploy_example(world, expect="SUCCEEDED")
+    # A ship of a per-repo bundle keeps the lock to the end, for ReleaseLock (a ship of the main bundle hands it
+    # over to its ship slot in Deploy).
+    with LocalWorld(tmp_path / "out", context_overrides=PER_REPO_BUNDLES) as world:
+        [outcome] = run_scenario(world, scenario(tmp_path / "dags", [("team_a", "aaa1")]))
+        result = outcome.result
 
         assert result.status == "SUCCEEDED" and result.notifications == []
         output = json.loads(world.client("stepfunctions").describe_execution(executionArn=result.arn)["output"])
@@ -171,23 +174,24 @@ def test_a_lock_release_failing_after_a_deploy_is_retried_and_never_fails_the_de
 # Stopped and timed-out executions: tests/e2e/test_recovery.py.
 
 
-def run_behind_a_held_deploy(world: LocalWorld, scenario: Scenario) -> list:
-    """Start the requests in order, the first one's deploy held until every other waits for the lock; return how
-    each ended."""
+def run_behind_a_held_deploy(world: LocalWorld, scenario: Scenario, asleep_in: str | list[str | None]) -> list:
+    """Start the requests in order, the first one's deploy held until every other sleeps in `asleep_in` (or has
+    ended: None); return how each ended."""
     with world.hold_deploys():
-        arns = start_behind_a_held_deploy(world, scenario)
+        arns = start_behind_a_held_deploy(world, scenario, asleep_in)
     return [watch_execution(world, arn) for arn in arns]
 
 
 def test_two_repos_deploying_to_one_deployment_at_once_both_land(tmp_path):
-    # The first deploy is held until the second execution waits for the lock: they overlap whatever the machine's load.
+    # The first ship is held until the second execution has changed its repo and deferred its ship to the next: they
+    # overlap whatever the machine's load.
     with LocalWorld(tmp_path / "out") as world:
-        scenario = Scenario.from_document(
+        requests = Scenario.from_document(
             {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
                            "dags_dir": repo} for repo in ("marketing_etl", "finance_reports")]},
             EXAMPLES_DIR,
         )
-        results = run_behind_a_held_deploy(world, scenario)
+        results = run_behind_a_held_deploy(world, requests, "DeferShip")
 
         assert [result.status for result in results] == ["SUCCEEDED", "SUCCEEDED"]
         deploys = sorted(read_invocations(world.astro_state_dir), key=lambda deploy: deploy["start"])
@@ -202,25 +206,28 @@ def test_two_repos_deploying_to_one_deployment_at_once_both_land(tmp_path):
 
 
 def test_a_dag_id_another_repo_shipped_while_waiting_for_the_lock_is_refused_under_it(tmp_path):
-    # finance_reports holds the lock (its deploy held) while two repos defining one dag_id both pass Parse, where
-    # neither's files are live yet: whichever takes the lock second must find the other's DAG live and stop.
-    shutil.copytree(EXAMPLES_DIR / "finance_reports", tmp_path / "finance_reports")
-    for repo in ("team_a", "team_b"):
-        (tmp_path / repo).mkdir()
-        (tmp_path / repo / "report.py").write_text("from airflow import DAG\nDAG('shared_report', schedule=None)\n")
+    # team_a's ship is held; team_a pushed again, now defining shared_report, passes Parse (no live file defines it)
+    # and waits for that ship, which carries its repo. team_b, defining shared_report too, passes Parse, changes its
+    # repo and defers its ship. team_a, taking the lock second, must find team_b's DAG in the bucket and stop.
+    for folder, dag_id in (("team_a_before", "report_a"), ("team_a", "shared_report"), ("team_b", "shared_report")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "report.py").write_text(f"from airflow import DAG\nDAG('{dag_id}', schedule=None)\n")
     with LocalWorld(tmp_path / "out") as world:
-        scenario = Scenario.from_document(
+        requests = Scenario.from_document(
             {"requests": [{"astroWorkspace": "analytics", "astroDeployment": "production", "repo": repo,
-                           "dags_dir": repo} for repo in ("finance_reports", "team_a", "team_b")]},
+                           "dags_dir": folder}
+                          for repo, folder in (("team_a", "team_a_before"), ("team_a", "team_a"), ("team_b", "team_b"))]},
             tmp_path,
         )
-        results = run_behind_a_held_deploy(world, scenario)
+        results = run_behind_a_held_deploy(world, requests, ["WaitForLock", "DeferShip"])
 
-        assert sorted(result.status for result in results) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
-        [refused] = [result for result in results if result.status == "FAILED"]
+        assert [result.status for result in results] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+        refused = results[1]
         assert refused.failed_state == "Snapshot" and refused.error == "DagIdTaken"
-        assert "dag_id 'shared_report' is already defined by repo 'team_" in refused.cause
-        # Nothing of the refused repo was shipped, and the lock is free.
-        live_repos = {key.split("/")[3] for key in world.dag_keys("dags/analytics/production/")}
-        assert len(live_repos) == 2 and "finance_reports" in live_repos
+        assert "dag_id 'shared_report' is already defined by repo 'team_b'" in refused.cause
+        # Nothing of the refused push was shipped: team_a's earlier files are in the bucket and in Astro's last
+        # bundle, and the lock is free.
+        live = world.client("s3").get_object(Bucket=world.dag_bucket, Key="dags/analytics/production/team_a/report.py")
+        assert "report_a" in live["Body"].read().decode()
+        assert set(world.astro_bundles()["local-production"]) == {"team_a/report.py", "team_b/report.py"}
         assert lock_items(world) == []

@@ -13,6 +13,7 @@ from functions.shared import aws as step_aws
 from functions.shared.aws import client
 from functions.shared.deferred_ships import (
     decide, defer, deferred_in, has_deferred_change, note_failed_ship, read_deferred, ships_key, tell_carried, told_in,
+    withdraw,
 )
 from functions.shared.errors import LockLost
 from functions.shared.execution_state import RunScope, ShipOutcome
@@ -128,6 +129,21 @@ def test_a_ship_that_succeeded_on_a_retry_is_not_among_the_failed_ships_it_tells
 
     [told] = told_in(ships_item(lock_table))
     assert json.loads(told.outcome)["failed_ships"] == ["exec-x"]
+
+
+def test_a_change_rolled_back_is_withdrawn_and_no_later_ship_carries_it(lock_table):
+    # exec-a deferred, was woken to ship itself, and its ship failed: Rollback restored repo-a.
+    deferred_by(lock_table, "exec-a", "repo-a")
+    deferred_by(lock_table, "exec-b", "repo-b")
+
+    withdraw(lock_table, KEY, "exec-a")
+    withdraw(lock_table, KEY, "exec-c")  # never deferred: nothing to withdraw, nothing written
+
+    assert [entry.execution for entry in read_deferred(lock_table, KEY)] == ["exec-b"]
+    assert not has_deferred_change(lock_table, KEY, scope("exec-d", "repo-a"))
+    withdraw(lock_table, "ws/other", "exec-a")
+    assert client("dynamodb").get_item(TableName=lock_table, Key={"lock_key": {"S": ships_key("ws/other")}}).get(
+        "Item") is None
 
 
 def test_the_lock_function_decides_then_defers(lock_table, monkeypatch, lambda_context):

@@ -31,7 +31,7 @@ from local_mode.astro_standin import (
     wait_for_held_deploys,
     write_standin_wrapper,
 )
-from functions.deploy import app
+from functions.deploy import app, deploying
 from functions.deploy.warm_bundle import KEPT_FOLDER, kept_path
 from functions.deploy.work_folders import IN_USE_FILE, WORK_PREFIX
 from functions.deploy.astro_cli import redact
@@ -39,15 +39,19 @@ from functions.shared.aws import client
 from functions.shared.dag_bundles import lock_key
 from functions.shared.deferred_ships import deferred_in, defer, read_deferred, ships_key, told_in
 from functions.shared.execution_state import RunScope
-from functions.shared.locking import acquire
+from functions.shared.locking import acquire, current_holder
 from functions.shared.manifest import fingerprint, read_bundle_ship, read_repo_manifest, stored_files
 from functions.shared.plan_store import Plan, PlannedFile, save_plan
+from functions.shared.ship_slot import ShipSlot, hand_over, ship_in_flight
 from functions.shared.errors import (
     AstroConfigError,
     AstroDeployFailed,
+    AstroUnavailable,
     BundleFailed,
     BundleMissing,
     EmptyBundleRefused,
+    LockLost,
+    ShipInFlight,
 )
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0LXRva2VuIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
@@ -109,6 +113,14 @@ class FakeCli:
         if not self.calls_file.exists():
             return []
         return [json.loads(line) for line in self.calls_file.read_text().splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def astro_retry_waits(monkeypatch) -> list[float]:
+    """The waits Deploy took before trying a deploy again, which take no time here."""
+    waits: list[float] = []
+    monkeypatch.setattr(deploying, "sleep", waits.append)
+    return waits
 
 
 @pytest.fixture
@@ -188,7 +200,8 @@ def test_bundle_holds_every_repo_of_the_deployment_and_nothing_else(deploy_env, 
     }
     archives = result.pop("archives")
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 3, "bytes": 42,
-                      "repos": ["repo-a", "repo-b"], "files_kept": 0, "carried": [], "carried_by": None}
+                      "repos": ["repo-a", "repo-b"], "files_kept": 0, "carried": [], "carried_by": None,
+                      "lock_handed_over": False}
     # No repo had an archive: each was read object by object, then archived for the next ship.
     assert [(archive["key"], archive["written"], archive["files"]) for archive in archives] == [
         ("archives/ws/dep/repo-a.zip", True, 2), ("archives/ws/dep/repo-b.zip", True, 1)]
@@ -288,7 +301,8 @@ def test_an_empty_deployment_is_deployed_when_the_request_says_so(deploy_env, fa
     result = app.handler(state_after_upload(allow_empty=True), lambda_context)
 
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 0, "bytes": 0,
-                      "repos": [], "files_kept": 0, "archives": [], "carried": [], "carried_by": None}
+                      "repos": [], "files_kept": 0, "archives": [], "carried": [], "carried_by": None,
+                      "lock_handed_over": False}
     call = fake_cli.calls[0]
     assert call["files"] == {}
     # The CLI's own "No DAGs found" prompt would cancel the deploy the request asked for.
@@ -402,7 +416,7 @@ def test_the_token_is_read_once_and_cached(deploy_env, fake_cli, lambda_context)
 
 
 @pytest.mark.parametrize(("behaviour", "error", "message"), CLI_OUTCOMES.values(), ids=CLI_OUTCOMES.keys())
-def test_cli_outcomes(deploy_env, fake_cli, lambda_context, capsys, behaviour, error, message):
+def test_cli_outcomes(deploy_env, fake_cli, lambda_context, capsys, astro_retry_waits, behaviour, error, message):
     seed_deployment(deploy_env)
     fake_cli.install(behaviour)
 
@@ -413,6 +427,40 @@ def test_cli_outcomes(deploy_env, fake_cli, lambda_context, capsys, behaviour, e
     assert raised.match(message)
     assert "Last lines of the astro CLI output (redacted):" in str(raised.value)
     assert emitted_metrics(capsys.readouterr().out, deployment="dep")["deploy.success"] == 0
+    # Only a transient error is tried again, after each wait, on the same bundle.
+    transient = error is AstroUnavailable
+    assert astro_retry_waits == (list(deploying.ASTRO_RETRY_WAITS_SECONDS) if transient else [])
+    calls = fake_cli.calls
+    assert len(calls) == (1 + len(deploying.ASTRO_RETRY_WAITS_SECONDS) if transient else 1)
+    assert all(call["files"] == calls[0]["files"] for call in calls)
+
+
+def test_a_deploy_astro_was_unavailable_for_succeeds_once_astro_answers(
+    deploy_env, fake_cli, lambda_context, astro_retry_waits
+):
+    seed_deployment(deploy_env)
+    fails_twice = (f"if len(open({str(fake_cli.calls_file)!r}).readlines()) <= 2:\n"
+                   "    print('Error: 502 Bad Gateway', file=sys.stderr); sys.exit(1)\n" + SUCCESS)
+    fake_cli.install(fails_twice)
+
+    result = app.handler(state_after_upload(), lambda_context)
+
+    assert result["version"] == VERSION and len(fake_cli.calls) == 3
+    assert astro_retry_waits == list(deploying.ASTRO_RETRY_WAITS_SECONDS[:2])
+
+
+def test_no_wait_is_taken_that_leaves_too_little_time_for_another_deploy(
+    deploy_env, fake_cli, lambda_context, astro_retry_waits
+):
+    seed_deployment(deploy_env)
+    fake_cli.install('print("Error: 503 Service Unavailable", file=sys.stderr); sys.exit(1)')
+    # 30 s of wait would leave less than the CLI's minimum before the deadline's margin.
+    lambda_context.remaining_ms = (deploying.ASTRO_RETRY_WAITS_SECONDS[0] + deploying.DEADLINE_MARGIN_SECONDS) * 1000
+
+    with pytest.raises(AstroUnavailable):
+        app.handler(state_after_upload(), lambda_context)
+
+    assert len(fake_cli.calls) == 1 and astro_retry_waits == []
 
 
 def test_the_cli_output_carried_by_an_error_is_its_last_lines(deploy_env, fake_cli, lambda_context):
@@ -583,6 +631,7 @@ def test_a_ship_astro_accepted_is_recorded_as_live(deploy_env, fake_cli, lambda_
 def repo_b_deferred(deploy_env, lock_table, monkeypatch) -> str:
     """repo-b's execution changed its prefix and deferred its ship (functions/shared/deferred_ships.py)."""
     monkeypatch.setenv("LOCK_TABLE", lock_table)
+    monkeypatch.setenv("LOCK_LEASE_SECONDS", "600")
     save_plan(DAG_BUCKET, Plan(
         workspace="ws", deployment="dep", repo="repo-b", commit="bbb222", execution="exec-b", prefix="dags/ws/dep/repo-b/",
         files=[PlannedFile(source_bucket="s", source_key="k/helper.py", etag='"22dd"', size=10, path="pkg/helper.py",
@@ -600,10 +649,14 @@ def test_a_ship_carries_the_deferred_changes_records_them_live_and_tells_their_e
     seed_deployment(deploy_env)
     save_repo_a_plan()
     fake_cli.install(SUCCESS)
+    acquire(repo_b_deferred, "ws/dep", "exec-1", 600, 900)
 
     result = app.handler(state_after_upload(), lambda_context)
 
     assert result["carried"] == ["exec-b"] and result["repos"] == ["repo-a", "repo-b"]
+    # The lock was handed over to the ship, and the ship ended: neither is held any more.
+    assert result["lock_handed_over"] is True
+    assert current_holder(repo_b_deferred, "ws/dep") is None and ship_in_flight(repo_b_deferred, "ws/dep") is None
     carried = read_repo_manifest(DAG_BUCKET, "ws", "dep", "repo-b")
     assert (carried.execution, carried.commit, carried.bundle_version) == ("exec-b", "bbb222", VERSION)
     assert [entry.stored_etag for entry in carried.files] == [
@@ -626,6 +679,7 @@ def test_a_deferred_execution_back_for_the_lock_after_a_ship_carried_it_ships_no
     seed_deployment(deploy_env)
     save_repo_a_plan()
     fake_cli.install(SUCCESS)
+    acquire(repo_b_deferred, "ws/dep", "exec-1", 600, 900)
     app.handler(state_after_upload(), lambda_context)  # exec-1's ship carries exec-b's change
     exec_b_back = {**state_after_upload(), "repo": "repo-b", "commit": "bbb222", "execution": "exec-b",
                    "ship_or_defer": {"defer": True, "reason": "others waited", "waiting": ["exec-1"]}}
@@ -643,6 +697,7 @@ def test_a_deferred_execution_back_for_the_lock_ships_when_no_ship_carried_it(
     fake_cli.install(SUCCESS)
     exec_b_back = {**state_after_upload(), "repo": "repo-b", "commit": "bbb222", "execution": "exec-b",
                    "ship_or_defer": {"defer": True, "reason": "others waited", "waiting": ["exec-1"]}}
+    acquire(repo_b_deferred, "ws/dep", "exec-b", 600, 900)
 
     result = app.handler(exec_b_back, lambda_context)
 
@@ -656,6 +711,7 @@ def test_a_failed_ship_leaves_the_changes_it_carried_deferred_and_says_it_failed
 ):
     seed_deployment(deploy_env)
     fake_cli.install('print("Error: something unexpected", file=sys.stderr); sys.exit(2)')
+    acquire(repo_b_deferred, "ws/dep", "exec-1", 600, 900)
 
     with pytest.raises(AstroDeployFailed):
         app.handler(state_after_upload(), lambda_context)
@@ -663,6 +719,64 @@ def test_a_failed_ship_leaves_the_changes_it_carried_deferred_and_says_it_failed
     [entry] = read_deferred(repo_b_deferred, "ws/dep")
     assert (entry.execution, entry.failed_ships) == ("exec-b", ("exec-1",))
     assert read_repo_manifest(DAG_BUCKET, "ws", "dep", "repo-b") is None
+    # The failed ship keeps its slot, with the repos it changed, for Rollback to end once repo-a is back.
+    assert current_holder(repo_b_deferred, "ws/dep") is None
+    assert ship_in_flight(repo_b_deferred, "ws/dep") == ShipSlot(
+        holder="exec-1", repos=("repo-a", "repo-b"), expires_at=ship_in_flight(repo_b_deferred, "ws/dep").expires_at)
+
+
+def test_nothing_is_gathered_while_another_ship_is_in_flight(deploy_env, repo_b_deferred, fake_cli, lambda_context):
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+    acquire(repo_b_deferred, "ws/dep", "exec-0", 600, 900)
+    hand_over(repo_b_deferred, "ws/dep", "exec-0", ["repo-c"], 600)
+    acquire(repo_b_deferred, "ws/dep", "exec-1", 600, 900)
+
+    with pytest.raises(ShipInFlight, match="the ship of execution exec-0 to ws/dep is still uploading"):
+        app.handler(state_after_upload(), lambda_context)
+
+    # Still the lock's holder (it defers next), the CLI never ran, the deferred change left for the next ship.
+    assert current_holder(repo_b_deferred, "ws/dep") == "exec-1" and fake_cli.calls == []
+    assert [entry.execution for entry in read_deferred(repo_b_deferred, "ws/dep")] == ["exec-b"]
+
+
+def test_a_ship_that_goes_on_under_the_lock_keeps_it(deploy_env, repo_b_deferred, fake_cli, lambda_context):
+    # ShipDeferredChanges: the execution compares and changes its repo after this ship.
+    seed_deployment(deploy_env)
+    fake_cli.install(SUCCESS)
+    acquire(repo_b_deferred, "ws/dep", "exec-1", 600, 900)
+
+    result = app.handler({**state_after_upload(), "keeps_lock": True}, lambda_context)
+
+    assert result["lock_handed_over"] is False and result["carried"] == ["exec-b"]
+    assert current_holder(repo_b_deferred, "ws/dep") == "exec-1" and ship_in_flight(repo_b_deferred, "ws/dep") is None
+
+
+@pytest.mark.parametrize("shipped", [True, False], ids=["its ship landed", "no answer"])
+def test_another_attempt_of_a_deploy_that_handed_the_lock_over_gathers_nothing(
+    deploy_env, repo_b_deferred, fake_cli, lambda_context, shipped
+):
+    # Lambda's service errors are retried, and may come after the function ran: this attempt no longer holds the
+    # lock, so it may only report the ship that landed.
+    seed_deployment(deploy_env)
+    save_repo_a_plan()
+    fake_cli.install(SUCCESS)
+    acquire(repo_b_deferred, "ws/dep", "exec-1", 600, 900)
+    if shipped:
+        app.handler(state_after_upload(), lambda_context)
+    else:
+        hand_over(repo_b_deferred, "ws/dep", "exec-1", ["repo-a"], 600)
+    ships = read_bundle_ship(DAG_BUCKET, "ws", "dep", "main")
+
+    if shipped:
+        result = app.handler(state_after_upload(), lambda_context)
+        assert (result["carried_by"], result["version"]) == ("exec-1", VERSION)
+    else:
+        with pytest.raises(LockLost, match="an earlier attempt of this Deploy handed it over to its ship"):
+            app.handler(state_after_upload(), lambda_context)
+    # Nothing gathered, announced or shipped again.
+    assert len(fake_cli.calls) == (1 if shipped else 0)
+    assert read_bundle_ship(DAG_BUCKET, "ws", "dep", "main") == ships
 
 
 def test_a_ship_the_cli_did_not_confirm_leaves_the_bundle_shipping_and_the_repo_unrecorded(

@@ -11,7 +11,10 @@ from functions.snapshot import app as snapshot_app
 from functions.shared.restore_point import restore, save_restore_point
 from functions.shared.errors import RollbackFailed
 from functions.shared.execution_state import RunScope
+from functions.shared.deferred_ships import defer, read_deferred
+from functions.shared.locking import acquire, current_holder
 from functions.shared.plan_store import Plan, save_plan
+from functions.shared.ship_slot import hand_over, ship_in_flight
 
 SCOPE = RunScope(workspace="ws", deployment="dep", repo="repo-a", execution="exec-1")
 PREFIX = "dags/ws/dep/repo-a/"
@@ -102,12 +105,24 @@ def test_a_restore_that_cannot_finish_fails_loudly(repo, monkeypatch):
         restore(DAG_BUCKET, SCOPE)
 
 
-def test_step_handlers(repo, monkeypatch, lambda_context):
+@pytest.mark.parametrize("handed_over", [False, True], ids=["under the lock", "lock handed over to its ship"])
+def test_step_handlers(repo, lock_table, monkeypatch, lambda_context, handed_over):
     monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
-    state = {**SCOPE.to_json(), "prefix": PREFIX}
+    monkeypatch.setenv("LOCK_TABLE", lock_table)
+    state = {**SCOPE.to_json(), "prefix": PREFIX, "lock_key": "ws/dep"}
     save_plan(DAG_BUCKET, Plan(**SCOPE.to_json(), prefix=PREFIX, files=[]))  # Parse's, which Snapshot reads again
     assert snapshot_app.handler(state, lambda_context)["objects"] == 3
+    acquire(lock_table, "ws/dep", "exec-1", 600, 900)
+    if handed_over:
+        # It had deferred its ship, was woken to ship itself, and its ship failed.
+        defer(lock_table, "ws/dep", SCOPE, "token-1")
+        acquire(lock_table, "ws/dep", "exec-1", 600, 900)
+        hand_over(lock_table, "ws/dep", "exec-1", ["repo-a"], 600)
     half_done_deploy(repo)
     assert rollback_app.handler(state, lambda_context)["status"] == "restored"
     assert contents(repo)["etl.py"][0] == b"etl v1"
+    # Once the repo is back, its change is withdrawn and its ship ends; the lock is not Rollback's to release.
+    assert read_deferred(lock_table, "ws/dep") == []
+    assert ship_in_flight(lock_table, "ws/dep") is None
+    assert current_holder(lock_table, "ws/dep") == (None if handed_over else "exec-1")
 
