@@ -10,6 +10,7 @@ Each step's invocation is held in flight (a gate in its S3 calls, or the stand-i
 is waiting for it, then let go: a recovery that did not wait would restore before the invocation's last writes.
 """
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -227,6 +228,32 @@ def test_stopped_and_timed_out_executions_end_with_the_invariant_whatever_the_st
         problems = {case.name: invariant_problems(world, case) for case in cases}
 
     assert {name: found for name, found in problems.items() if found} == {}
+
+
+def test_a_stop_while_the_ship_uploads_without_the_lock_is_restored_under_the_ship_slot_and_re_shipped(tmp_path):
+    # Deploy handed the lock over to its ship; the execution is stopped, and its CLI, held, is cut off at its
+    # timeout (the function's 40 s less 30 s): the ship failed, and only the ship slot fences the repo. The recovery
+    # restores under it, takes the lock back, re-ships the old commit and ends the slot.
+    case = Case("Deploy", "stop")
+    with LocalWorld(tmp_path / "out", context_overrides=SHORT_FUNCTION_TIMEOUTS) as world:
+        deploy_old_commit(world, [case])
+        recovery = recovery_arn(world, case.name)
+        with world.hold_deploys():
+            case.arn = world.start_execution(case.request(world, "new"), case.name)
+            world.wait_for_held_deploys(1)
+            assert lock_holders(world) == {f"shipping#{WORKSPACE}/{case.deployment}": case.name}
+            end_execution(world, case)
+            # Let go only once Recover has begun, after the invocation has ended (the re-ship is not to be held).
+            deadline = time.monotonic() + 120
+            while not has_entered(world, recovery, "Recover") and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+        assert invariant_problems(world, case) == []
+        assert prefix_contents(world, case.prefix) == {**{f"{REPO}/{path}": body for path, body in OLD.items()},
+                                                       NEIGHBOUR: b"from airflow import DAG\nDAG('monthly_close')\n"}
+        output = json.loads(world.client("stepfunctions").describe_execution(executionArn=recovery)["output"])
+        assert output["rollback"]["status"] == "restored" and output["deploy"]["version"]
+        assert lock_holders(world) == {}
 
 
 def test_a_lost_status_event_is_recovered_by_the_sweep_which_also_frees_stale_leases(tmp_path):
