@@ -14,8 +14,8 @@ its change: it ends "Deployed by another ship", or, told to ship itself, takes t
 A push to a repo whose deferred change is not shipped yet ships it first (ShipDeferredChanges).
 
 A failure before the repo prefix can change is notified; a later one is rolled back to the snapshot (which also
-ends the execution's ship slot) and the lock released first. A request identical to what is live releases the lock and ends Unchanged; a dry run goes from Parse
-to its DryRun report and ends there, having changed nothing.
+ends the execution's ship slot) and the lock released first. A request identical to what is live releases the lock
+and ends Unchanged; a dry run goes from Parse to its DryRun report and ends there, having changed nothing.
 
 The state that flows between the states is one contract (functions/shared/execution_state.py): every result path
 comes from its keys. JSONPath, not JSONata: the local mode runs this exact definition on moto's interpreter, which
