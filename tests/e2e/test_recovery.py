@@ -272,15 +272,18 @@ def test_a_lost_status_event_is_recovered_by_the_sweep_which_also_frees_stale_le
                 time.sleep(0.05)
         assert [event["detail"]["name"] for event in lost] == [case.name]
         assert lock_holders(world) == {f"{WORKSPACE}/{case.deployment}": case.name}
-        # A lease left by an execution that ended in its own path, and nothing else will free.
-        world.client("dynamodb").put_item(
-            TableName=world.environment["LOCK_TABLE"],
-            Item={"lock_key": {"S": f"{WORKSPACE}/other"}, "holder": {"S": f"old-{case.deployment}"},
-                  "acquired_at": {"N": "0"}, "expires_at": {"N": str(int(time.time()) + 3600)}})
+        # Leases left by an execution that ended in its own path, and nothing else will free: a lock, and the ship
+        # slot its Deploy handed a lock over to.
+        for key in (f"{WORKSPACE}/other", f"shipping#{WORKSPACE}/other"):
+            world.client("dynamodb").put_item(
+                TableName=world.environment["LOCK_TABLE"],
+                Item={"lock_key": {"S": key}, "holder": {"S": f"old-{case.deployment}"},
+                      "acquired_at": {"N": "0"}, "expires_at": {"N": str(int(time.time()) + 3600)}})
 
         [report] = world.run_schedules()
 
-        assert report == {"recoveries_started": [case.name], "locks_freed": [f"{WORKSPACE}/other"]}
+        assert report["recoveries_started"] == [case.name]
+        assert sorted(report["locks_freed"]) == [f"{WORKSPACE}/other", f"shipping#{WORKSPACE}/other"]
         assert invariant_problems(world, case) == []
         # A second sweep finds nothing left to do: the recovery is not started twice.
         assert world.run_schedules() == [{"recoveries_started": [], "locks_freed": []}]
