@@ -40,7 +40,7 @@ from cdk.functions import (
 )
 from cdk.nag import attribute_finding, resource_finding, suppress
 from cdk.state_machine import (
-    DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, caught_rollback_failure,
+    DYNAMODB_TASK_TIMEOUT, DYNAMODB_TRANSIENT, LAMBDA_RETRIES, caught_rollback_failure, plan_fields,
     lambda_task_timeout_seconds,
 )
 from cdk.storage import LOCK_KEY_ATTRIBUTE
@@ -175,8 +175,7 @@ class ExecutionRecovery(Construct):
             state_name="Re-ship restored bundle",
             payload=sfn.TaskInput.from_object(
                 {
-                    **{name: sfn.JsonPath.string_at(plan_field_path(name))
-                       for name in ("workspace", "deployment", "repo", "commit", "execution", "bundle")},
+                    **plan_fields(),
                     "allow_empty_deployment": True,
                     "record_live": False,
                 }

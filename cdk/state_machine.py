@@ -22,6 +22,7 @@ comes from its keys. JSONPath, not JSONata: the local mode runs this exact defin
 has no JSONata.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 from aws_cdk import Duration
@@ -38,7 +39,7 @@ from cdk.nag import attribute_finding, suppress
 from cdk.storage import LOCK_KEY_ATTRIBUTE
 from functions.shared.deferred_ships import DEFER, SHIP_OR_DEFER
 from functions.shared.errors import LockFree, ShipInFlight
-from functions.shared.execution_state import LOCK_NOT_HELD, ROLLBACK_FAILED, StateKey, plan_field_path
+from functions.shared.execution_state import LOCK_NOT_HELD, ROLLBACK_FAILED, RunScope, StateKey, plan_field_path
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,12 @@ def defer_window_seconds(deploy_timeout_seconds: float) -> float:
 
 def _task_timeout(function: lambda_.IFunction) -> sfn.Timeout:
     return sfn.Timeout.duration(Duration.seconds(lambda_task_timeout_seconds(function.timeout.to_seconds())))
+
+
+def plan_fields(*names: str) -> dict[str, str]:
+    """A task payload of the run's scope (RunScope's fields) and `names`, each read from Parse's plan summary."""
+    scope = [field.name for field in dataclasses.fields(RunScope)]
+    return {name: sfn.JsonPath.string_at(plan_field_path(name)) for name in [*scope, *names]}
 
 
 def caught_rollback_failure(scope: Construct, restore: sfn.TaskStateBase, construct_id: str, state_name: str
@@ -294,12 +301,7 @@ class DeployStateMachine(Construct):
             functions.deploy,
             release_after_failure,
             payload=sfn.TaskInput.from_object(
-                {
-                    **{name: sfn.JsonPath.string_at(plan_field_path(name))
-                       for name in ("workspace", "deployment", "repo", "commit", "execution", "bundle", "lock_key")},
-                    "allow_empty_deployment": sfn.JsonPath.string_at(plan_field_path("allow_empty_deployment")),
-                    "keeps_lock": True,
-                }
+                {**plan_fields("lock_key", "allow_empty_deployment"), "keeps_lock": True}
             ),
             result_path=StateKey.FLUSH.path,
         )

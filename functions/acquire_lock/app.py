@@ -5,24 +5,18 @@ the lock and waits for that ship (functions/shared/deferred_ships.py). The waits
 is given their task token."""
 
 import os
-from dataclasses import replace
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.deferred_ships import DEFER, SHIP_OR_DEFER, coalesces, decide, defer, has_deferred_change
+from functions.acquire_lock.taking import LockRequest, take_lock
+from functions.shared.deferred_ships import DEFER, SHIP_OR_DEFER, coalesces, decide, defer
 from functions.shared.documents import Document
-from functions.shared.execution_state import LockState, RunScope
-from functions.shared.locking import acquire, current_waiters, release, wait_for_release
+from functions.shared.locking import current_waiters, wait_for_release
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
-from functions.shared.ship_slot import ship_in_flight, slot_key, wait_for_ship
+from functions.shared.ship_slot import ship_in_flight, slot_key
 
 logger = step_logger("lock")
-
-
-class LockRequest(RunScope):
-    lock_key: str  # Parse's: the key the failure path releases
-    lock: LockState | None = None  # on a loop, the previous attempt's
 
 
 class LockWait(Document):
@@ -53,21 +47,6 @@ def handler(event: dict, context: LambdaContext) -> dict | None:
             metrics.add_metric(name="lock.wait", unit=MetricUnit.Seconds, value=state.waited_seconds)
     logger.info("lock acquired" if state.acquired else "lock busy", extra=state.to_json())
     return state.to_json()
-
-
-def take_lock(request: LockRequest, table: str, lease_seconds: int, max_wait_seconds: int) -> LockState:
-    """Take the lock, and keep it unless the ship in flight carries a change of the repo, or one of its changes
-    waits for the next ship: then the repo must not change before that ship has ended."""
-    state = acquire(table=table, key=request.lock_key, execution=request.execution, lease_seconds=lease_seconds,
-                    max_wait_seconds=max_wait_seconds, previous=request.lock)
-    if not state.acquired:
-        return state
-    flush_first = has_deferred_change(table, request.lock_key, request)
-    slot = ship_in_flight(table, request.lock_key) if coalesces(request) else None
-    if slot is None or slot.holder == request.execution or not (request.repo in slot.repos or flush_first):
-        return replace(state, flush_first=flush_first)
-    release(table, request.lock_key, request.execution)
-    return wait_for_ship(state, slot, max_wait_seconds)
 
 
 def wait(request: LockWait) -> None:

@@ -227,9 +227,9 @@ def _shipped(bucket: str, request: DeployInput) -> DeployOutcome | None:
     return DeployOutcome(result=result, cli_output=f"(not run: carried by the ship of execution {live.shipped_by})")
 
 
-def _may_gather(settings: DeploySettings, request: DeployInput) -> DeployOutcome | None:
-    """Check that the execution may gather the deployment: it holds the lock and no other ship is in flight
-    (ShipInFlight: the next ship carries its change). Without the lock, an earlier attempt of this Deploy handed it
+def _check_gathering(settings: DeploySettings, request: DeployInput) -> DeployOutcome | None:
+    """None if the execution may gather the deployment: it holds the lock and no other ship is in flight
+    (ShipInFlight: the next ship carries its change); the ship that carried its change, if one did. Without the lock, an earlier attempt of this Deploy handed it
     over to its ship (Lambda retries an invocation that failed on the service's side, perhaps after it ran): that
     ship's outcome, if Astro accepted it; else LockLost."""
     if current_holder(settings.lock_table, request.lock_key) != request.execution:
@@ -277,7 +277,7 @@ def deploy_deployment(
     # Parse's choice, which the lock covers: never worked out again here.
     bundle_name = request.bundle
     coalescing = bool(settings.lock_table and request.lock_key and coalesces(request))
-    shipped = _may_gather(settings, request) if coalescing else None
+    shipped = _check_gathering(settings, request) if coalescing else None
     if shipped:
         return shipped
     hands_over = coalescing and not request.keeps_lock

@@ -16,12 +16,13 @@ import math
 import time
 from collections.abc import Callable
 
-from functions.shared.deferred_ships import read_deferred, withdraw
+from functions.shared.deferred_ships import read_deferred
 from functions.shared.execution_state import PlanSummary, RestoreResult, RollbackFailure
 from functions.shared.locking import acquire, keep
 from functions.shared.paths import repo_prefix, restore_point_key
-from functions.shared.restore_point import has_restore_point, restore
+from functions.shared.restore_point import has_restore_point
 from functions.shared.ship_slot import end_ship, keep_slot
+from functions.shared.undoing import undo_change
 
 LOCK_LOST = "LockLost"
 # Between attempts to take the lock back for a re-ship, and what is left of Recover's time when it gives up.
@@ -34,7 +35,7 @@ def recover_prefix(bucket: str, table: str, plan: PlanSummary, lease_seconds: in
     """Put the repo prefix back as the snapshot recorded, if the stopped execution still holds its lock, or its
     ship slot (then it takes the lock again for the re-ship, within `remaining_seconds`)."""
     if keep(table, plan.lock_key, plan.execution, lease_seconds):
-        return _restore(bucket, table, plan)
+        return undo_change(bucket, table, plan.lock_key, plan)
     if keep_slot(table, plan.lock_key, plan.execution, lease_seconds):
         return _recover_handed_over(bucket, table, plan, lease_seconds, remaining_seconds)
     prefix = repo_prefix(plan.workspace, plan.deployment, plan.repo)
@@ -62,16 +63,9 @@ def deferred_or_carried(bucket: str, table: str, plan: PlanSummary) -> bool:
     return record_of_execution(bucket, plan.workspace, plan.deployment, plan.repo, plan.execution) is not None
 
 
-def _restore(bucket: str, table: str, plan: PlanSummary) -> RestoreResult:
-    """Restore the prefix, and withdraw the change if it had been deferred: no later ship may record it as live."""
-    result = restore(bucket, plan)
-    withdraw(table, plan.lock_key, plan.execution)
-    return result
-
-
 def _recover_handed_over(bucket: str, table: str, plan: PlanSummary, lease_seconds: int,
                          remaining_seconds: Callable[[], float]) -> RestoreResult | RollbackFailure:
-    result = _restore(bucket, table, plan)
+    result = undo_change(bucket, table, plan.lock_key, plan)
     while remaining_seconds() > LOCK_GIVE_UP_MARGIN_SECONDS:
         if acquire(table, plan.lock_key, plan.execution, lease_seconds, max_wait_seconds=lease_seconds).acquired:
             end_ship(table, plan.lock_key, plan.execution)

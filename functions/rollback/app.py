@@ -7,11 +7,10 @@ import os
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.deferred_ships import withdraw
 from functions.shared.execution_state import RunScope
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
-from functions.shared.restore_point import restore
 from functions.shared.ship_slot import end_ship
+from functions.shared.undoing import undo_change
 
 logger = step_logger("rollback")
 
@@ -25,8 +24,7 @@ class RollbackInput(RunScope):
 def handler(event: dict, context: LambdaContext) -> dict:
     scope = RollbackInput.from_json(event)
     with step_metrics("rollback", dimensions(scope.workspace, scope.deployment, scope.repo)):
-        result = restore(os.environ["DAG_BUCKET"], scope)
-        withdraw(os.environ["LOCK_TABLE"], scope.lock_key, scope.execution)
+        result = undo_change(os.environ["DAG_BUCKET"], os.environ["LOCK_TABLE"], scope.lock_key, scope)
         ended = end_ship(os.environ["LOCK_TABLE"], scope.lock_key, scope.execution)
     logger.info("rollback finished", extra={**result.to_json(), "ship_ended": ended})
     return result.to_json()

@@ -19,9 +19,8 @@ import time
 from botocore.exceptions import ClientError
 
 from functions.shared.aws import client
-from functions.shared.errors import LockLost, LockWaitExpired, ShipInFlight
-from functions.shared.execution_state import LockState
-from functions.shared.locking import backoff_seconds, keep, release
+from functions.shared.errors import LockLost, ShipInFlight
+from functions.shared.locking import keep, release
 from functions.shared.records import FrozenRecord
 
 SLOT_KEY_PREFIX = "shipping#"
@@ -96,17 +95,3 @@ def end_ship(table: str, lock_key: str, execution: str) -> bool:
     """End the execution's ship: delete the slot if it holds it (its removal wakes the executions waiting for it);
     return whether it did."""
     return release(table, slot_key(lock_key), execution)
-
-
-def wait_for_ship(taken: LockState, slot: ShipSlot, max_wait_seconds: int) -> LockState:
-    """The answer of an AcquireLock that took the lock, then released it, because the ship in flight carries a
-    change of its repo (or one waits for the next ship): wait for that ship to end, within the lock's wait."""
-    if time.time() - taken.waiting_since >= max_wait_seconds:
-        raise LockWaitExpired(
-            f"the ship of execution {slot.holder} to {taken.key} carries a change of this repo and has not ended "
-            f"after more than {max_wait_seconds} s of waiting; nothing was changed. Re-run when it has ended."
-        )
-    return LockState(
-        key=taken.key, acquired=False, holder=taken.holder, attempt=taken.attempt, waiting_since=taken.waiting_since,
-        wait_seconds=backoff_seconds(taken.attempt), ship_in_flight=slot.holder,
-    )

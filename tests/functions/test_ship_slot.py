@@ -6,6 +6,7 @@ import pytest
 from testkit import DAG_BUCKET
 
 from functions.acquire_lock import app as lock_app
+from functions.acquire_lock.taking import LockRequest, take_lock
 from functions.clear_prefix.clearing import clear_repo_prefix
 from functions.recover.recovery import LOCK_LOST, recover_prefix
 from functions.shared import ship_slot
@@ -13,14 +14,13 @@ from functions.shared.aws import client
 from functions.shared.deferred_ships import decide, defer
 from functions.shared.errors import LockFree, LockLost, LockWaitExpired, ShipInFlight
 from functions.shared.execution_state import PlanSummary, RunScope
-from functions.shared.locking import acquire, current_holder, wait_for_release, waiters_in
+from functions.shared.locking import acquire, current_holder, release, wait_for_release, waiters_in
 from functions.shared.restore_point import save_restore_point
 from functions.shared.ship_slot import (
     ShipSlot, end_ship, hand_over, keep_slot, lock_key_of_slot, ship_in_flight, slot_key,
 )
 from functions.wake_waiters.waking import after_release, after_ship
 
-TABLE = "locks"
 KEY = "ws/dep"
 
 
@@ -82,7 +82,7 @@ def test_the_slot_is_an_item_of_the_lock_table_of_its_own():
 def take(table: str, execution: str, repo: str, previous: dict | None = None, max_wait: int = 900) -> dict:
     state = {"workspace": "ws", "deployment": "dep", "repo": repo, "execution": execution, "lock_key": KEY,
              **({"lock": previous} if previous else {})}
-    return lock_app.take_lock(lock_app.LockRequest.from_json(state), table, 600, max_wait).to_json()
+    return take_lock(LockRequest.from_json(state), table, 600, max_wait).to_json()
 
 
 def test_an_execution_whose_repo_the_ship_carries_waits_for_its_end(lock_table):
@@ -95,8 +95,7 @@ def test_an_execution_whose_repo_the_ship_carries_waits_for_its_end(lock_table):
     assert (carried["acquired"], carried["ship_in_flight"]) == (False, "exec-a") and carried["wait_seconds"] > 0
     assert other["acquired"] is True and current_holder(lock_table, KEY) == "exec-d"
     end_ship(lock_table, KEY, "exec-a")
-    acquire(lock_table, KEY, "exec-d", 600, 900)  # still exec-d's
-    client("dynamodb").delete_item(TableName=TABLE, Key={"lock_key": {"S": KEY}})
+    release(lock_table, KEY, "exec-d")
     assert take(lock_table, "exec-c", "repo-b", carried)["acquired"] is True
 
 
@@ -180,7 +179,7 @@ def test_the_end_of_a_ship_nobody_waits_for_wakes_the_longest_deferred_once_the_
 
     # Held by exec-e: its release acts.
     assert after_ship(lock_table, KEY, []) is None and woken == []
-    client("dynamodb").delete_item(TableName=TABLE, Key={"lock_key": {"S": KEY}})
+    release(lock_table, KEY, "exec-e")
     assert after_ship(lock_table, KEY, []) == "exec-d" and woken == ["token-d"]
 
 
