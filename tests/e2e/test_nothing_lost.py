@@ -22,7 +22,7 @@ from local_mode.scenario import Scenario, run_scenario
 from local_mode.world import LocalWorld
 from testkit import PER_REPO_BUNDLES, deploy_example, fake_astro, lock_items, start_behind_a_held_deploy
 
-from functions.acquire_lock import app as acquire_lock_app
+from functions.acquire_lock import taking
 
 REPO = "marketing_etl"
 PREFIX = f"dags/analytics/production/{REPO}/"
@@ -105,13 +105,13 @@ def test_a_cli_hanging_past_its_timeout_is_killed_and_rolled_back(tmp_path):
 
 
 def test_an_acquire_lock_crashing_after_taking_the_lock_leaves_it_free(tmp_path, monkeypatch):
-    take_lock = acquire_lock_app.acquire
+    take_lock = taking.acquire
 
     def crash_after_the_put(**arguments):
         take_lock(**arguments)
         raise RuntimeError("injected crash after the lease was written")
 
-    monkeypatch.setattr(acquire_lock_app, "acquire", crash_after_the_put)
+    monkeypatch.setattr(taking, "acquire", crash_after_the_put)
     with LocalWorld(tmp_path / "out") as world:
         before = deployed_before(world)
 
