@@ -3,9 +3,8 @@ function is built, which the status function (cdk/status.py) shares."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from aws_cdk import Arn, ArnComponents, CopyOptions, Duration, FileSystem, IgnoreMode, Size, Stack
+from aws_cdk import Arn, ArnComponents, Duration, IgnoreMode, Size, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -21,13 +20,9 @@ from constructs import Construct
 from cdk.astro_targets import AstroTargets
 from cdk.config import STEP_TIMEOUT_DEFAULTS, StackSettings, arn_partition_and_region
 from cdk.nag import attribute_finding, suppress
+from cdk.zip_assets import FUNCTIONS_PACKAGE, PROJECT_ROOT, RUNTIME, SHARED_FOLDER, asset_exclude, zip_code
 from functions.shared.paths import ARCHIVES_ROOT, DAGS_ROOT, MANIFESTS_ROOT, PLANS_ROOT, RESTORE_POINTS_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Every asset is staged from the project root, so that each function imports as `functions.<folder>`.
-FUNCTIONS_PACKAGE = "functions"
-SHARED_FOLDER = "shared"
-RUNTIME = lambda_.Runtime.PYTHON_3_12
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/{version}"
 METRICS_NAMESPACE = "AstroDagDeploy"
 # Where functions/deploy/Dockerfile installs the astro CLI.
@@ -104,30 +99,6 @@ def configured(step: ZipStep, settings: StackSettings) -> ZipStep:
     return replace(step, timeout=Duration.seconds(settings.step_timeout_seconds(step.construct_id)))
 
 
-def asset_exclude(*folders: str) -> list[str]:
-    """dockerignore patterns, against the project root, keeping only the `functions` package's `__init__.py` and
-    these folders of it, without bytecode."""
-    return [
-        "*",
-        f"!{FUNCTIONS_PACKAGE}",
-        f"{FUNCTIONS_PACKAGE}/*",
-        f"!{FUNCTIONS_PACKAGE}/__init__.py",
-        *(f"!{FUNCTIONS_PACKAGE}/{folder}" for folder in folders),
-        "**/__pycache__",
-        "**/*.pyc",
-    ]
-
-
-def zip_asset_options(folder: str) -> dict:
-    """How a zip function's asset is staged from the project root."""
-    return {"exclude": asset_exclude(folder, SHARED_FOLDER), "ignore_mode": IgnoreMode.DOCKER}
-
-
-def stage_zip_asset(folder: str, destination: Path, project_root: Path = PROJECT_ROOT) -> None:
-    """Copy a zip function's asset into `destination` as `cdk synth` stages it (the benchmark measures that)."""
-    FileSystem.copy_directory(str(project_root), str(destination), CopyOptions(**zip_asset_options(folder)))
-
-
 def zip_function(
     scope: Construct,
     step: ZipStep,
@@ -144,7 +115,7 @@ def zip_function(
         scope,
         f"{step.construct_id}Function",
         description=step.description,
-        code=lambda_.Code.from_asset(str(PROJECT_ROOT), **zip_asset_options(step.folder)),
+        code=zip_code(step.folder),
         handler=step.handler,
         runtime=RUNTIME,
         architecture=lambda_.Architecture.X86_64,

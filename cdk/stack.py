@@ -14,6 +14,7 @@ from cdk.state_machine import DeployStateMachine
 from cdk.status import DeploymentStatus
 from cdk.storage import DagStorage
 from cdk.time_budget import check_time_budget
+from cdk.zip_assets import warn_without_bytecode
 
 
 class AstroDagDeployStack(Stack):
@@ -22,6 +23,7 @@ class AstroDagDeployStack(Stack):
         check_time_budget(settings)
         super().__init__(scope, construct_id, description="Deploys Airflow DAGs to Astronomer (astro-dag-deploy)")
 
+        warn_without_bytecode(self)
         self.storage = DagStorage(self, "Storage", settings)
         self.notifications = FailureNotifications(self, "Notifications", settings)
         self.functions = PipelineFunctions(

@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Capture, Match
 
+from cdk.zip_assets import bytecode_path, runtime_version
+
 # Handler -> the folder of functions/ its asset carries (with shared/): one folder per function.
 ZIP_HANDLERS = {
     f"functions.{folder}.app.handler": folder
@@ -55,10 +57,12 @@ def test_zip_functions_carry_only_their_step_and_shared(synthesized, handler):
     source = synthesized.assets_manifest()["files"][key.as_string().removesuffix(".zip")]["source"]
     assert source["packaging"] == "zip"
     files = staged_files(synthesized.directory / source["path"])
-    assert f"functions/{step}/app.py" in files and "functions/shared/models.py" in files
-    assert {name.rsplit("/", 1)[0].split("/")[:2][-1] for name in files} == {"functions", step, "shared"}
-    assert "functions/__init__.py" in files
-    assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
+    sources = {name for name in files if name.endswith(".py")}
+    assert f"functions/{step}/app.py" in sources and "functions/shared/models.py" in sources
+    assert {name.rsplit("/", 1)[0].split("/")[:2][-1] for name in sources} == {"functions", step, "shared"}
+    assert "functions/__init__.py" in sources
+    # Each module with the runtime's bytecode, and no other bytecode (none of the checkout's own).
+    assert files - sources == {bytecode_path(Path(name), runtime_version()).as_posix() for name in sources}
 
 
 def test_deploy_image_is_built_from_deploy_and_shared_only(synthesized):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from cdk.zip_assets import BYTECODE_INVALIDATION
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = ROOT  # the image asset is staged from the project root
 DOCKERFILE = CONTEXT / "functions" / "deploy" / "Dockerfile"
@@ -83,6 +85,17 @@ def test_only_the_handler_and_the_shared_code_are_copied_from_the_context():
     assert {"functions/__init__.py", "functions/shared/", "functions/deploy/"} <= set(sources)
     for source in sources:
         assert (CONTEXT / source).exists(), source
+
+
+def test_the_handler_is_compiled_after_it_is_copied_as_the_zip_functions_are():
+    steps = instructions()
+    last_copy = max(index for index, (instruction, _) in enumerate(steps) if instruction == "COPY")
+    compiles = [index for index, (instruction, arguments) in enumerate(steps)
+                if instruction == "RUN" and "-m compileall" in arguments]
+    assert len(compiles) == 1 and compiles[0] > last_copy
+    arguments = steps[compiles[0]][1]
+    assert f"--invalidation-mode {BYTECODE_INVALIDATION}" in arguments
+    assert arguments.endswith('"${LAMBDA_TASK_ROOT}/functions"')
 
 
 def test_the_command_is_the_deploy_handler():
