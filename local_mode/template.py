@@ -16,6 +16,9 @@ LOCAL_CONTEXT: dict[str, Any] = {
     "sourceBuckets": [ARTIFACTS_BUCKET],
     "astroDeployments": {"*/*": {"deploymentId": "local-{deployment}"}},
     "astroTokenSecretArn": None,
+    # The local mode runs the handlers from the checkout: CDK skips building the assets (their bytecode), and the
+    # template, asset keys included, is the same.
+    "aws:cdk:bundling-stacks": [],
 }
 
 _templates: dict[str, dict] = {}
