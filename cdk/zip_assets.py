@@ -12,11 +12,11 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from findpython.providers import ALL_PROVIDERS
 import jsii
 from aws_cdk import Annotations, BundlingOptions, CopyOptions, FileSystem, IgnoreMode, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+from findpython.providers import ALL_PROVIDERS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every asset is staged from the project root, so that each function imports as `functions.<folder>`.
@@ -98,7 +98,8 @@ def compile_bytecode(directory: Path, interpreter: Path, version: tuple[int, int
             _compiled[keys[source]] = compiled.read_bytes()
 
 
-def stage_zip_asset(folder: str, destination: Path, interpreter: Path | None, project_root: Path = PROJECT_ROOT) -> None:
+def stage_zip_asset(folder: str, destination: Path, interpreter: Path | None,
+                    project_root: Path = PROJECT_ROOT) -> None:
     """Write into `destination` what the zip of function `folder` holds, compiled by `interpreter` if given."""
     FileSystem.copy_directory(
         str(project_root), str(destination),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cdk.zip_assets import runtime_version
 from local_mode.bench.s3_steps import CLEAR_PREFIX, UPLOAD, StepComparison, StepRun
 from local_mode.bench.ships import ARCHIVES, GATHER_MODES, KEPT_BUNDLE, OBJECT_BY_OBJECT, QUICK, BurstRun, GatherRun, ShipResults
 from local_mode.bench.suite import BenchResults
@@ -267,8 +268,9 @@ def render(results: BenchResults, measured_at: datetime | None = None) -> str:
                           _transitions(results, size), per_state))
     lines += [
         "",
-        f"### Cold-start proxy per zip function (median of {_runs(results.runs, 'fresh interpreters')} each, "
-        "handler and boto3 turn about)",
+        f"### Cold-start proxy per zip function (median of "
+        f"{_runs(results.runs, 'fresh Python {}.{} interpreters'.format(*runtime_version()))} each, handler and "
+        "boto3 turn about, each pair at a random call depth)",
         "",
         _row("zip function", "import of `functions.<function>.app` (ms)", "`import boto3` alone (ms)",
              "handler / boto3", "asset zip (KB)"),
