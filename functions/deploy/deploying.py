@@ -34,7 +34,7 @@ from functions.shared.errors import (
 )
 from functions.shared.locking import current_holder
 from functions.shared.manifest import record_of_execution
-from functions.shared.execution_state import DeployResult, RunScope, ShipDecision, ShipOutcome
+from functions.shared.execution_state import AstroRetry, DeployResult, RunScope, ShipDecision, ShipOutcome
 from functions.shared.records import FrozenRecord
 from functions.shared.ship_slot import end_ship, hand_over, ship_in_flight
 
@@ -253,17 +253,24 @@ def _check_gathering(settings: DeploySettings, request: DeployInput) -> DeployOu
 
 
 def _deploy_with_retries(run_astro: Callable[[], CliRun], version_of: Callable[[CliRun], str],
-                         remaining_ms: Callable[[], int]) -> tuple[CliRun, str]:
+                         remaining_ms: Callable[[], int]) -> tuple[CliRun, str, list[AstroRetry]]:
     """Run the deploy, and again after each of ASTRO_RETRY_WAITS_SECONDS while Astro is unavailable and the
-    Lambda's deadline leaves time for the wait and another run."""
+    Lambda's deadline leaves time for the wait and another run; the attempts it was unavailable for are returned
+    with the deploy (and named in the error of the last), for the console to show."""
     waits = list(ASTRO_RETRY_WAITS_SECONDS)
+    retries: list[AstroRetry] = []
     while True:
         run = run_astro()
         try:
-            return run, version_of(run)
-        except AstroUnavailable:
+            return run, version_of(run), retries
+        except AstroUnavailable as error:
             if not waits or remaining_ms() / 1000 - waits[0] - DEADLINE_MARGIN_SECONDS < MIN_CLI_SECONDS:
-                raise
+                if not retries:
+                    raise
+                waited = ", ".join(f"{retry.waited_seconds} s" for retry in retries)
+                raise AstroUnavailable(f"Astro was unavailable at each of {len(retries) + 1} attempts (waits of "
+                                       f"{waited} between them); the last: {error}") from error
+            retries.append(AstroRetry(error=str(error).splitlines()[0], waited_seconds=waits[0]))
             sleep(waits.pop(0))
 
 
@@ -314,7 +321,7 @@ def deploy_deployment(
                 hand_over(settings.lock_table, request.lock_key, request.execution,
                           [request.repo, *(entry.repo for entry in carried)], settings.lease_seconds)
             argv = cli_arguments(settings.astro_cli, astro_target, dags, description(request), bundle_name)
-            run, version = _deploy_with_retries(lambda: run_astro(argv), version_of, remaining_ms)
+            run, version, astro_retries = _deploy_with_retries(lambda: run_astro(argv), version_of, remaining_ms)
         except Exception:
             if carried:
                 # Best effort: the ship's own error is what the execution fails with.
@@ -327,7 +334,7 @@ def deploy_deployment(
     result = DeployResult(
         deployment_id=astro_target.deployment_id, bundle=bundle_name, version=version, files=bundle.files, bytes=bundle.bytes,
         repos=bundle.repos, files_kept=bundle.files_kept, archives=bundle.archives, carried=carried_changes,
-        lock_handed_over=hands_over,
+        lock_handed_over=hands_over, astro_retries=astro_retries,
     )
     # After the ship, which Astro holds whatever happens to the record; the slot last, once all is recorded.
     problems = [record_ship(settings.bucket, pending, version) if request.record_live else None,

@@ -76,7 +76,8 @@ class AstroDeployFailed(PipelineError):
 
 
 class AstroUnavailable(AstroDeployFailed):
-    """A transient failure talking to Astro (network error, 5xx): the state machine retries it."""
+    """A transient failure talking to Astro (network error, 5xx): Deploy tries again, on the bundle it gathered, after
+    each of its waits (functions/deploy/deploying.py)."""
 
 
 class BundleMissing(PipelineError):

@@ -205,6 +205,13 @@ class UploadResult(Document):
     bytes: int
 
 
+class AstroRetry(Document):
+    """A deploy attempt Astro was unavailable for, and the wait before the next one."""
+
+    error: str  # the attempt's error, its first line
+    waited_seconds: int
+
+
 class DeployResult(Document):
     deployment_id: str  # the Astro deployment shipped to
     bundle: str = MAIN_BUNDLE  # the Dag bundle shipped: "main" (executions from before per-repo bundles), or the repo's
@@ -224,6 +231,8 @@ class DeployResult(Document):
     # Whether Deploy handed the lock over to the ship slot once it had gathered (functions/shared/ship_slot.py): the
     # execution no longer holds the lock.
     lock_handed_over: bool = False
+    # The attempts Astro was unavailable for before the one that shipped, each with the wait that followed it.
+    astro_retries: list[AstroRetry] = field(default_factory=list)
 
 
 class ShipDecision(Document):

@@ -201,7 +201,7 @@ def test_bundle_holds_every_repo_of_the_deployment_and_nothing_else(deploy_env, 
     archives = result.pop("archives")
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 3, "bytes": 42,
                       "repos": ["repo-a", "repo-b"], "files_kept": 0, "carried": [], "carried_by": None,
-                      "lock_handed_over": False}
+                      "lock_handed_over": False, "astro_retries": []}
     # No repo had an archive: each was read object by object, then archived for the next ship.
     assert [(archive["key"], archive["written"], archive["files"]) for archive in archives] == [
         ("archives/ws/dep/repo-a.zip", True, 2), ("archives/ws/dep/repo-b.zip", True, 1)]
@@ -302,7 +302,7 @@ def test_an_empty_deployment_is_deployed_when_the_request_says_so(deploy_env, fa
 
     assert result == {"deployment_id": "dep-id-1", "bundle": "main", "version": VERSION, "files": 0, "bytes": 0,
                       "repos": [], "files_kept": 0, "archives": [], "carried": [], "carried_by": None,
-                      "lock_handed_over": False}
+                      "lock_handed_over": False, "astro_retries": []}
     call = fake_cli.calls[0]
     assert call["files"] == {}
     # The CLI's own "No DAGs found" prompt would cancel the deploy the request asked for.
@@ -433,6 +433,9 @@ def test_cli_outcomes(deploy_env, fake_cli, lambda_context, capsys, astro_retry_
     calls = fake_cli.calls
     assert len(calls) == (1 + len(deploying.ASTRO_RETRY_WAITS_SECONDS) if transient else 1)
     assert all(call["files"] == calls[0]["files"] for call in calls)
+    # The console's error says that it was tried again, and after which waits.
+    assert ("Astro was unavailable at each of 4 attempts (waits of 30 s, 60 s, 120 s between them); the last: "
+            in str(raised.value)) is transient
 
 
 def test_a_deploy_astro_was_unavailable_for_succeeds_once_astro_answers(
@@ -447,6 +450,10 @@ def test_a_deploy_astro_was_unavailable_for_succeeds_once_astro_answers(
 
     assert result["version"] == VERSION and len(fake_cli.calls) == 3
     assert astro_retry_waits == list(deploying.ASTRO_RETRY_WAITS_SECONDS[:2])
+    # The state's output shows the attempts Astro was unavailable for, which the console has no other trace of.
+    assert [retry["waited_seconds"] for retry in result["astro_retries"]] == [30, 60]
+    assert all(retry["error"].startswith("astro deploy") and "\n" not in retry["error"]
+               for retry in result["astro_retries"])
 
 
 def test_no_wait_is_taken_that_leaves_too_little_time_for_another_deploy(
