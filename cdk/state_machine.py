@@ -192,7 +192,13 @@ class DeployStateMachine(Construct):
         rollback = self._task("Rollback", functions.rollback, result_path=StateKey.ROLLBACK.path)
         # A rollback that fails is reported (the notification's subject says ROLLBACK FAILED), never swallowed.
         rollback_failed = caught_rollback_failure(self, rollback, "RollbackFailed", "Rollback failed")
-        rollback.next(release_after_failure)
+        # A ship that failed once its Deploy had handed the lock over: Rollback ended the ship slot, and this
+        # execution holds no lock to release.
+        rollback.next(
+            sfn.Choice(self, "ShipSlotEndedChoice", state_name="Ship slot ended?")
+            .when(sfn.Condition.boolean_equals(StateKey.ROLLBACK.field_path("ship_ended"), True), notify)
+            .otherwise(release_after_failure)
+        )
         rollback_failed.next(release_after_failure)
 
         parse = self._step(

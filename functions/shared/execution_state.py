@@ -279,6 +279,13 @@ class RestoreResult(Document):
     unchanged: int = 0
 
 
+class RollbackResult(RestoreResult):
+    """Rollback's: the repo put back, and whether Rollback ended the execution's ship slot, which its Deploy had
+    handed the lock over to (functions/shared/ship_slot.py): then the execution holds no lock to release."""
+
+    ship_ended: bool = False
+
+
 class RollbackFailure(Document):
     status: Literal["FAILED"] = ROLLBACK_FAILED
     error: str
@@ -303,7 +310,8 @@ class ExecutionState(Document):
     ship_or_defer: ShipDecision | None = None
     carried: ShipOutcome | None = None
     failure: Failure | None = None  # None while it is still the raw Catch result
-    rollback: RestoreResult | RollbackFailure | None = None
+    # Rollback's; Recover's restore (recovery state machine) reads as one that ended no ship slot.
+    rollback: RollbackResult | RollbackFailure | None = None
     rollback_error: CaughtError | None = None
     lock_release: CaughtError | None = None
     notification: NotificationResult | None = None

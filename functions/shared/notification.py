@@ -161,8 +161,8 @@ def _reship_line(shipped: DeployResult | None, error: CaughtError | None) -> str
 
 def _lock_release_line(error: str) -> str:
     if error == LOCK_NOT_HELD:
-        # After AcquireLock failed, it was never taken; after a ship that failed once Deploy had handed the lock over
-        # to it, it was released then; otherwise its lease ran out and another execution took it.
+        # After AcquireLock failed, it was never taken; otherwise its lease ran out and another execution took it, or
+        # a retried Rollback found the ship slot, which its Deploy had handed the lock over to, already ended.
         return "The deployment's lock was not held by this execution (nothing to release)."
     return (f"The deployment's lock could not be released ({error}): it frees itself when its lease ends "
             "(README, Operations).")

@@ -121,6 +121,7 @@ def test_the_states_are_exactly_the_pipeline_its_lock_and_its_failure_paths(stat
         "Deployed",
         "Rollback",
         "Rollback failed",
+        "Ship slot ended?",
         "Release lock after failure",
         "Notify",
         "Failed",
@@ -419,8 +420,18 @@ def test_an_acquire_lock_failure_releases_the_lock_it_may_have_taken_before_noti
 @pytest.mark.parametrize("step", ROLLED_BACK)
 def test_a_failure_from_the_snapshot_on_is_rolled_back_and_the_lock_released_before_notifying(states, step):
     assert states[f"{step} failed"] == failure_summary(step, then="Rollback")
-    assert states["Rollback"]["Next"] == "Release lock after failure"
+    assert states["Rollback"]["Next"] == "Ship slot ended?"
+    assert states["Ship slot ended?"]["Default"] == "Release lock after failure"
     assert states["Release lock after failure"]["Next"] == "Notify"
+
+
+def test_after_a_rollback_that_ended_the_ship_slot_no_lock_is_released(states):
+    # The Deploy had handed the lock over to its ship: the execution holds none.
+    assert states["Ship slot ended?"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.rollback.ship_ended", "BooleanEquals": True, "Next": "Notify"}],
+        "Default": "Release lock after failure",
+    }
 
 
 def test_a_failed_rollback_is_recorded_as_failed_and_the_lock_still_released(states):

@@ -4,7 +4,7 @@ import pytest
 
 from functions.shared.documents import InvalidDocument
 from functions.shared.execution_state import (
-    ExecutionState, Failure, LockState, RequestedNames, RestoreResult, RollbackFailure, RunScope, StateKey,
+    ExecutionState, Failure, LockState, RequestedNames, RollbackFailure, RollbackResult, RunScope, StateKey,
 )
 from functions.shared.plan_store import Plan
 
@@ -32,7 +32,7 @@ def test_the_state_after_a_rollback_reads_as_its_documents():
     assert state.plan.repo == "repo-a" and state.plan.prefix == "dags/ws/dep/repo-a/"
     assert state.lock == LockState(key="ws/dep", acquired=True, waiting_since=1.0)
     assert state.failure == Failure(state="Upload", error="UploadFailed", cause="2 of 5 files")
-    assert state.rollback == RestoreResult(status="restored", prefix="dags/ws/dep/repo-a/", restored=3)
+    assert state.rollback == RollbackResult(status="restored", prefix="dags/ws/dep/repo-a/", restored=3, ship_ended=False)
 
 
 def test_what_does_not_fit_its_model_reads_as_absent():

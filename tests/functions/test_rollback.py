@@ -119,8 +119,10 @@ def test_step_handlers(repo, lock_table, monkeypatch, lambda_context, handed_ove
         acquire(lock_table, "ws/dep", "exec-1", 600, 900)
         hand_over(lock_table, "ws/dep", "exec-1", ["repo-a"], 600)
     half_done_deploy(repo)
-    assert rollback_app.handler(state, lambda_context)["status"] == "restored"
-    assert contents(repo)["etl.py"][0] == b"etl v1"
+    result = rollback_app.handler(state, lambda_context)
+    assert result["status"] == "restored" and contents(repo)["etl.py"][0] == b"etl v1"
+    # What the state machine reads to skip the release of a lock the execution handed over.
+    assert result["ship_ended"] is handed_over
     # Once the repo is back, its change is withdrawn and its ship ends; the lock is not Rollback's to release.
     assert read_deferred(lock_table, "ws/dep") == []
     assert ship_in_flight(lock_table, "ws/dep") is None
