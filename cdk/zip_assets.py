@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import jsii
-from aws_cdk import Annotations, BundlingOptions, CopyOptions, FileSystem, IgnoreMode, ILocalBundling
+from aws_cdk import Annotations, AssetHashType, BundlingOptions, CopyOptions, FileSystem, IgnoreMode, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from findpython.providers import ALL_PROVIDERS
@@ -122,12 +122,25 @@ class _StagedHere:
         return True
 
 
+def asset_contents() -> str:
+    """Besides the sources, what every zip asset holds on this machine."""
+    if runtime_interpreter() is None:
+        return "sources only"
+    return "{} bytecode of cpython-{}{}".format(BYTECODE_INVALIDATION, *runtime_version())
+
+
 def zip_code(folder: str) -> lambda_.Code:
     """The code of the zip function whose handler is in functions/<folder>/."""
+    exclude = asset_exclude(folder, SHARED_FOLDER)
     return lambda_.Code.from_asset(
         str(PROJECT_ROOT),
-        exclude=asset_exclude(folder, SHARED_FOLDER),
+        exclude=exclude,
         ignore_mode=IgnoreMode.DOCKER,
+        # The sources' hash and what comes with them: synthesized again once a Python of the runtime's version is
+        # there, the asset changes (a new key for CloudFormation, a new folder in cdk.out) though its sources do not.
+        asset_hash=FileSystem.fingerprint(str(PROJECT_ROOT), exclude=exclude, ignore_mode=IgnoreMode.DOCKER,
+                                          extra_hash=asset_contents()),
+        asset_hash_type=AssetHashType.CUSTOM,
         # The image is never pulled: the local bundling always succeeds.
         bundling=BundlingOptions(image=RUNTIME.bundling_image, local=_StagedHere(folder)),
     )

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import App, CfnWaitConditionHandle, Stack
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match
 
 from cdk import zip_assets
 from cdk.zip_assets import (
     RUNTIME, bytecode_path, compile_bytecode, runtime_interpreter, runtime_version, stage_zip_asset,
-    warn_without_bytecode,
+    warn_without_bytecode, zip_code,
 )
 
 # A pyc's header: magic (4 bytes), flags (4), then the source's hash (8). Flags 0b11: hash-based, checked.
@@ -153,6 +154,27 @@ def test_without_an_interpreter_of_the_runtime_the_asset_holds_sources_and_synth
     Annotations.from_stack(stack).has_warning(
         "/Small", Match.string_like_regexp(r"No Python 3\.12 found on this machine: the zip functions ship their "
                                           r"sources only.*Install Python 3\.12"))
+
+
+def asset_key(folder: str) -> str:
+    """The S3 key of a function's code, synthesized without building the asset."""
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Keyed")
+    function = lambda_.Function(stack, "Function", code=zip_code(folder), handler=f"functions.{folder}.app.handler",
+                                runtime=RUNTIME)
+    code = app.synth().get_stack_by_name("Keyed").template["Resources"][stack.get_logical_id(
+        function.node.default_child)]["Properties"]["Code"]
+    return code["S3Key"]
+
+
+def test_the_assets_key_names_its_sources_and_the_bytecode_with_them(runtime_python, monkeypatch):
+    with_bytecode = asset_key("upload")
+    assert asset_key("upload") == with_bytecode != asset_key("notify")
+    monkeypatch.setattr(zip_assets, "runtime_interpreter", lambda: None)
+
+    # The same sources without bytecode are another asset: synthesizing again once a Python 3.12 is installed
+    # updates the function, and never reuses a folder cdk.out holds without bytecode.
+    assert asset_key("upload") != with_bytecode
 
 
 def test_with_an_interpreter_of_the_runtime_synthesis_does_not_warn(runtime_python):
