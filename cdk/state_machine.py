@@ -129,6 +129,15 @@ def plan_fields(*names: str) -> dict[str, str]:
     return {name: sfn.JsonPath.string_at(plan_field_path(name)) for name in [*scope, *names]}
 
 
+def unless_handed_over(scope: Construct, construct_id: str, state_name: str, handed_over: str,
+                       release: sfn.IChainable, then: sfn.IChainable) -> sfn.Choice:
+    """Release the lock, unless the flag at `handed_over` says the execution handed it over to its ship (functions/
+    shared/ship_slot.py) and holds none: then straight on to `then`."""
+    return (sfn.Choice(scope, construct_id, state_name=state_name)
+            .when(sfn.Condition.boolean_equals(handed_over, True), then)
+            .otherwise(release))
+
+
 def caught_rollback_failure(scope: Construct, restore: sfn.TaskStateBase, construct_id: str, state_name: str
                             ) -> sfn.Pass:
     """The state a restore's Catch leads to: its error as a RollbackFailure document under `rollback`, which the
@@ -194,11 +203,8 @@ class DeployStateMachine(Construct):
         rollback_failed = caught_rollback_failure(self, rollback, "RollbackFailed", "Rollback failed")
         # A ship that failed once its Deploy had handed the lock over: Rollback ended the ship slot, and this
         # execution holds no lock to release.
-        rollback.next(
-            sfn.Choice(self, "ShipSlotEndedChoice", state_name="Ship slot ended?")
-            .when(sfn.Condition.boolean_equals(StateKey.ROLLBACK.field_path("ship_ended"), True), notify)
-            .otherwise(release_after_failure)
-        )
+        rollback.next(unless_handed_over(self, "ShipSlotEndedChoice", "Ship slot ended?",
+                                         StateKey.ROLLBACK.field_path("ship_ended"), release_after_failure, notify))
         rollback_failed.next(release_after_failure)
 
         parse = self._step(
@@ -294,11 +300,9 @@ class DeployStateMachine(Construct):
             .when(sfn.Condition.boolean_equals(StateKey.SHIP_OR_DEFER.field_path("defer"), True), defer_ship)
             .otherwise(deploy)
         )
-        deploy.next(
-            sfn.Choice(self, "LockHandedOverChoice", state_name="Lock handed over?")
-            .when(sfn.Condition.boolean_equals(StateKey.DEPLOY.field_path("lock_handed_over"), True), deployed)
-            .otherwise(release_lock.next(deployed))
-        )
+        deploy.next(unless_handed_over(self, "LockHandedOverChoice", "Lock handed over?",
+                                       StateKey.DEPLOY.field_path("lock_handed_over"), release_lock.next(deployed),
+                                       deployed))
         # Another execution's change to this repo waits for a ship: shipped before this one changes the repo, so
         # that every restore point is what Astro last received. Nothing of this execution has changed yet, and it
         # goes on under the lock.

@@ -7,10 +7,9 @@ import os
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.execution_state import RollbackResult, RunScope
+from functions.shared.execution_state import RunScope
 from functions.shared.observability import CORRELATION_ID_PATH, dimensions, step_logger, step_metrics, traced
-from functions.shared.ship_slot import end_ship
-from functions.shared.undoing import undo_change
+from functions.shared.undoing import roll_back
 
 logger = step_logger("rollback")
 
@@ -24,8 +23,6 @@ class RollbackInput(RunScope):
 def handler(event: dict, context: LambdaContext) -> dict:
     scope = RollbackInput.from_json(event)
     with step_metrics("rollback", dimensions(scope.workspace, scope.deployment, scope.repo)):
-        restored = undo_change(os.environ["DAG_BUCKET"], os.environ["LOCK_TABLE"], scope.lock_key, scope)
-        result = RollbackResult(**restored.to_json(),
-                                ship_ended=end_ship(os.environ["LOCK_TABLE"], scope.lock_key, scope.execution))
+        result = roll_back(os.environ["DAG_BUCKET"], os.environ["LOCK_TABLE"], scope.lock_key, scope)
     logger.info("rollback finished", extra=result.to_json())
     return result.to_json()

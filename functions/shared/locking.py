@@ -91,6 +91,13 @@ def lock_item(table: str, key: str) -> dict:
         "Item", {})
 
 
+def lease_holder(item: Mapping[str, dict]) -> str | None:
+    """Who holds the lease of a lock item (or ship slot) whose lease has not run out; None if nobody does."""
+    if "holder" not in item or int(item["expires_at"]["N"]) < time.time():
+        return None
+    return item["holder"]["S"]
+
+
 def current_holder(table: str, key: str) -> str | None:
     return lock_item(table, key).get("holder", {}).get("S")
 

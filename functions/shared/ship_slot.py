@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from functions.shared.aws import client
 from functions.shared.errors import LockLost, ShipInFlight
-from functions.shared.locking import keep, release
+from functions.shared.locking import keep, lease_holder, lock_item, release
 from functions.shared.records import FrozenRecord
 
 SLOT_KEY_PREFIX = "shipping#"
@@ -49,10 +49,11 @@ def _key(lock_key: str) -> dict:
 
 def ship_in_flight(table: str, lock_key: str) -> ShipSlot | None:
     """The deployment's ship in flight, if one holds the slot (its lease not run out)."""
-    item = client("dynamodb").get_item(TableName=table, Key=_key(lock_key), ConsistentRead=True).get("Item", {})
-    if "holder" not in item or int(item["expires_at"]["N"]) < time.time():
+    item = lock_item(table, slot_key(lock_key))
+    holder = lease_holder(item)
+    if holder is None:
         return None
-    return ShipSlot(holder=item["holder"]["S"], repos=tuple(entry["S"] for entry in item.get("repos", {}).get("L", [])),
+    return ShipSlot(holder=holder, repos=tuple(entry["S"] for entry in item.get("repos", {}).get("L", [])),
                     expires_at=int(item["expires_at"]["N"]))
 
 

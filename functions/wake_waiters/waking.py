@@ -8,10 +8,9 @@ the waker sees it in the lock table's stream.
   the lock). If none still waited and the lock is free, as on a release."""
 
 import json
-import time
 
 from functions.shared.deferred_ships import deferred_in, forget_told, ship_yourself_outcome, ships_item, told_in
-from functions.shared.locking import Waiter, lock_item, send_success, waiters_in, wake_next
+from functions.shared.locking import Waiter, lease_holder, lock_item, send_success, waiters_in, wake_next
 from functions.shared.ship_slot import lock_key_of_slot, ship_in_flight
 
 
@@ -40,7 +39,7 @@ def after_ship(table: str, key: str, ship_waiters: list[Waiter]) -> str | None:
         # They take the lock in turn; the first to ship carries the deferred changes (or ships them first).
         return woken[0]
     lock = lock_item(table, key)
-    if "holder" in lock and int(lock["expires_at"]["N"]) >= time.time():
+    if lease_holder(lock):
         # Its holder's release acts in turn.
         return None
     return _hand_on(table, key, waiters_in(lock), item)

@@ -165,14 +165,20 @@ def test_the_happy_path_takes_the_lock_compares_runs_the_steps_and_releases_it(d
     assert states["Deployed"] == {"Type": "Succeed"}
 
 
+def flag_choice(variable: str, *, then: str, otherwise: str) -> dict:
+    """A Choice state that goes to `then` when the boolean at `variable` is true, else to `otherwise`."""
+    return {
+        "Type": "Choice",
+        "Choices": [{"Variable": variable, "BooleanEquals": True, "Next": then}],
+        "Default": otherwise,
+    }
+
+
 def test_a_ship_that_handed_the_lock_over_is_deployed_without_releasing_it(definition, states):
     # Deploy released the lock when it handed it over to its ship (functions/shared/ship_slot.py), and ended the
     # ship itself; a per-repo bundle's ship keeps the lock to the end.
-    assert states["Lock handed over?"] == {
-        "Type": "Choice",
-        "Choices": [{"Variable": "$.deploy.lock_handed_over", "BooleanEquals": True, "Next": "Deployed"}],
-        "Default": "ReleaseLock",
-    }
+    assert states["Lock handed over?"] == flag_choice("$.deploy.lock_handed_over", then="Deployed",
+                                                      otherwise="ReleaseLock")
 
 
 def test_a_deploy_that_meets_another_ship_in_flight_defers_its_ship(states):
@@ -427,11 +433,8 @@ def test_a_failure_from_the_snapshot_on_is_rolled_back_and_the_lock_released_bef
 
 def test_after_a_rollback_that_ended_the_ship_slot_no_lock_is_released(states):
     # The Deploy had handed the lock over to its ship: the execution holds none.
-    assert states["Ship slot ended?"] == {
-        "Type": "Choice",
-        "Choices": [{"Variable": "$.rollback.ship_ended", "BooleanEquals": True, "Next": "Notify"}],
-        "Default": "Release lock after failure",
-    }
+    assert states["Ship slot ended?"] == flag_choice("$.rollback.ship_ended", then="Notify",
+                                                     otherwise="Release lock after failure")
 
 
 def test_a_failed_rollback_is_recorded_as_failed_and_the_lock_still_released(states):
